@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_jobs (
   due_priority SMALLINT GENERATED ALWAYS AS (CASE WHEN status IN ('pending', 'retrying') THEN priority END) VIRTUAL,
   PRIMARY KEY (id),
   UNIQUE KEY reference (reference),
-  KEY claim (due_priority, id),
+  KEY claim (due_priority, id, next_attempt_at),
   KEY lease (status, lease_expires_at),
   KEY status_created (status, created_at),
   KEY form_created (form_id, created_at),
@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_log (
   FULLTEXT KEY message (message),
   CONSTRAINT {prefix}formrelay_log_job FOREIGN KEY (job_id)
     REFERENCES {prefix}formrelay_jobs (id) ON DELETE CASCADE,
+  -- A restart deletes its job's document rows; their log rows stay with the job.
   CONSTRAINT {prefix}formrelay_log_document FOREIGN KEY (document_id)
-    REFERENCES {prefix}formrelay_documents (id) ON DELETE CASCADE
+    REFERENCES {prefix}formrelay_documents (id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,194 @@
+"""Settings from the environment and an optional TOML file.
+
+Every setting has one name in TOML (`partner_url`) and one in the environment
+(`FORMRELAY_PARTNER_URL`, or the official WordPress image's `WORDPRESS_DB_*`).
+The environment wins over the file. Each command states which settings it
+needs; `load` reports every problem at once, one line each, and never echoes a
+secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sidecar.errors import ConfigError
+
+Parser = Callable[[str], Any]
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _int_range(low: int, high: int) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+def _host_port(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8787")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("must be at least 16 characters")
+    return raw
+
+
+def _table_prefix(raw: str) -> str:
+    if not raw or not all(c.isalnum() or c == "_" for c in raw):
+        raise ValueError("must be letters, digits and underscores, e.g. wp_")
+    return raw
+
+
+def _directory(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ValueError("must be an existing directory")
+    return path.resolve()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Parser = _text
+    default: str | None = None
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db_host", "WORDPRESS_DB_HOST", default="127.0.0.1:3306"),
+    Setting("db_user", "WORDPRESS_DB_USER"),
+    Setting("db_password", "WORDPRESS_DB_PASSWORD", default="", secret=True),
+    Setting("db_name", "WORDPRESS_DB_NAME"),
+    Setting("table_prefix", "WORDPRESS_TABLE_PREFIX", _table_prefix, default="wp_"),
+    Setting("partner_url", "FORMRELAY_PARTNER_URL", _http_url),
+    Setting("partner_token", "FORMRELAY_PARTNER_TOKEN", default="", secret=True),
+    Setting("shared_secret", "FORMRELAY_SHARED_SECRET", _secret, secret=True),
+    Setting("redis_url", "FORMRELAY_REDIS_URL", _redis_url, default="", secret=True),
+    Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", _directory),
+    Setting("listen", "FORMRELAY_LISTEN", _host_port, default="127.0.0.1:8787"),
+    Setting("data_dir", "FORMRELAY_DATA_DIR", default="~/.local/share/formrelay"),
+    Setting("workers", "FORMRELAY_WORKERS", _int_range(1, 64), default="4"),
+    Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
+    Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS))
+
+# What each command cannot start without (beyond settings that have defaults).
+DATABASE = ("db_user", "db_name")
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "migrate": DATABASE,
+    "status": DATABASE,
+    "web": (*DATABASE, "shared_secret"),
+    "worker": (*DATABASE, "partner_url", "uploads_dir"),
+    "run": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    db_host: str
+    db_user: str
+    db_password: str
+    db_name: str
+    table_prefix: str
+    partner_url: str
+    partner_token: str
+    shared_secret: str
+    redis_url: str
+    uploads_dir: Path | None
+    listen: str
+    data_dir: Path
+    workers: int
+    lease_seconds: int
+    max_attempts: int
+
+    def __repr__(self) -> str:  # secrets must not reach a log through repr()
+        shown = (
+            f"{s.name}={'***' if s.secret and getattr(self, s.name) else getattr(self, s.name)!r}"
+            for s in SETTINGS
+        )
+        return f"Config({', '.join(shown)})"
+
+
+def _read_toml(path: str) -> tuple[dict[str, Any], list[str]]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        return {}, [f"FORMRELAY_CONFIG: cannot read {path}: {exc.strerror}"]
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"FORMRELAY_CONFIG: {path} is not valid TOML: {exc}"]
+    unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
+    problems = [f"{path}: unknown setting {key!r}" for key in unknown]
+    return {k: v for k, v in data.items() if k in SETTINGS_BY_NAME}, problems
+
+
+def load(
+    command: str = "run",
+    environ: Mapping[str, str] | None = None,
+    required: Iterable[str] | None = None,
+) -> Config:
+    """Build the configuration a command needs, or raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    file_values: dict[str, Any] = {}
+    problems: list[str] = []
+    if env.get("FORMRELAY_CONFIG"):
+        file_values, problems = _read_toml(env["FORMRELAY_CONFIG"])
+    needed = set(REQUIRED.get(command, DATABASE) if required is None else required)
+
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        source, raw = s.env, env.get(s.env) or None  # empty means unset, as in Docker
+        if raw is None and s.name in file_values:
+            source, raw = f"{s.name} (in {env['FORMRELAY_CONFIG']})", str(file_values[s.name])
+        if raw is None:
+            if s.name in needed and s.default is None:
+                problems.append(f"{s.env} is required for `formrelay {command}` but is not set")
+                continue
+            raw = s.default
+        if not raw:
+            values[s.name] = None if s.parse is _directory else ""
+            continue
+        try:
+            values[s.name] = s.parse(raw)
+        except ValueError as exc:
+            shown = "" if s.secret else f" (got {raw!r})"
+            problems.append(f"{source} {exc}{shown}")
+    if problems:
+        raise ConfigError(problems)
+    values["data_dir"] = Path(values["data_dir"]).expanduser()
+    return Config(**values)

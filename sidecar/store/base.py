@@ -1,0 +1,131 @@
+"""What every part of the store shares: the database, table names, the clock
+and the one code path that writes a state change together with its log row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sidecar.states import (
+    Event,
+    EventKind,
+    State,
+    Status,
+    document_transition,
+    job_transition,
+)
+from sidecar.store.db import Database
+from sidecar.store.rows import (
+    DOCUMENT_COLUMNS,
+    JOB_COLUMNS,
+    Document,
+    Job,
+    LogEntry,
+    Tables,
+)
+
+MAX_ERROR_CHARS = 2000
+LEVELS = {Status.FAILED: "error", Status.REJECTED: "error", Status.RETRYING: "warning"}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Jobs and documents go through the same write path with their own rules."""
+
+    name: str
+    table: Callable[[Tables], str]
+    columns: str
+    row: type[Job] | type[Document]
+    rule: Callable[[State, Event, datetime], State]
+
+
+JOB = Kind("job", lambda t: t.jobs, JOB_COLUMNS, Job, job_transition)
+DOCUMENT = Kind("document", lambda t: t.documents, DOCUMENT_COLUMNS, Document, document_transition)
+
+
+class StoreBase:
+    def __init__(self, db: Database, prefix: str, skip_locked: bool | None = None) -> None:
+        self.db = db
+        self.prefix = prefix
+        self.t = Tables.for_prefix(prefix)
+        self._skip_locked = skip_locked  # None: ask the server once
+
+    @property
+    def skip_locked(self) -> bool:
+        """Whether the server has `FOR UPDATE SKIP LOCKED` (MariaDB 10.6+, MySQL 8+)."""
+        if self._skip_locked is None:
+            flavour, version = self.db.server_version()
+            self._skip_locked = version >= ((10, 6) if flavour == "mariadb" else (8, 0, 1))
+        return self._skip_locked
+
+    @staticmethod
+    def now(cur: Any) -> datetime:
+        """The database's UTC clock: one clock for every host."""
+        cur.execute("SELECT UTC_TIMESTAMP(3) AS now")
+        now: datetime = cur.fetchone()["now"]
+        return now
+
+    def _select_for_update(self, cur: Any, kind: Kind, row_id: int,
+                           skip_locked: bool = False) -> Job | Document | None:
+        lock = " SKIP LOCKED" if skip_locked and self.skip_locked else ""
+        cur.execute(f"SELECT {kind.columns} FROM {kind.table(self.t)} WHERE id = %s"
+                    f" FOR UPDATE{lock}", (row_id,))
+        row = cur.fetchone()
+        return kind.row.from_row(row) if row else None
+
+    def _apply(self, cur: Any, kind: Kind, current: Job | Document, event: Event,
+               now: datetime, *, lease: tuple[str, int] | None = None,
+               partner_id: str | None = None, log: LogEntry | None = None) -> State:
+        """Run the state machine on a locked row and write the result (and its log row)."""
+        new = kind.rule(current.state, event, now)
+        owner, expires = (lease[0], now + timedelta(seconds=lease[1])) if lease else (None, None)
+        error = new.last_error[:MAX_ERROR_CHARS] if new.last_error else new.last_error
+        sets: dict[str, Any] = {
+            "status": str(new.status), "attempts": new.attempts,
+            "next_attempt_at": new.next_attempt_at, "last_error": error,
+            "lease_owner": owner, "lease_expires_at": expires, "updated_at": now,
+        }
+        if isinstance(current, Job):
+            restarted = event.kind == EventKind.RESTART
+            sets.update(
+                phase=str(new.phase), key_generation=new.key_generation,
+                started_at=current.started_at or (now if lease else None),
+                completed_at=now if new.status == Status.COMPLETED
+                else None if restarted else current.completed_at,
+                failed_at=now if new.status == Status.FAILED
+                else None if restarted else current.failed_at,
+                partner_record_id=partner_id if partner_id is not None
+                else None if restarted else current.partner_record_id,
+            )
+        else:
+            sets.update(
+                uploaded_at=now if new.status == Status.UPLOADED else current.uploaded_at,
+                partner_document_id=partner_id or current.partner_document_id,
+            )
+        assignments = ", ".join(f"{col} = %s" for col in sets)
+        cur.execute(f"UPDATE {kind.table(self.t)} SET {assignments} WHERE id = %s",
+                    (*sets.values(), current.id))
+        if event.kind != EventKind.CLAIM:  # an attempt is logged by its outcome
+            entry = log or LogEntry(f"{kind.name}.{event.kind}")
+            job_id = current.id if isinstance(current, Job) else current.job_id
+            doc_id = None if isinstance(current, Job) else current.id
+            self._log(cur, job_id, doc_id, entry, new, now)
+        return new
+
+    def _log(self, cur: Any, job_id: int | None, document_id: int | None, entry: LogEntry,
+             state: State | None, now: datetime) -> None:
+        level = entry.level or (LEVELS.get(state.status, "info") if state else "info")
+        message = entry.message or (
+            f"{state.status} (attempt {state.attempts}/{state.max_attempts})" if state else "")
+        if state and state.last_error and not entry.message:
+            message += f": {state.last_error}"
+        cur.execute(
+            f"INSERT INTO {self.t.log} (job_id, document_id, level, event, message, attempt,"
+            " http_status, duration_ms, actor, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (job_id, document_id, level, entry.event, message[:MAX_ERROR_CHARS],
+             state.attempts if state else None, entry.http_status, entry.duration_ms,
+             entry.actor, now),
+        )

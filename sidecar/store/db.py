@@ -1,0 +1,128 @@
+"""Connections to the WordPress database: one per thread, UTC, READ COMMITTED.
+
+READ COMMITTED keeps claim scans from holding gap locks on rows they only
+looked at; UTC on the session makes every DATETIME comparison clock-agnostic
+of the host (all times are written with UTC_TIMESTAMP on the server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import mysql.connector
+from mysql.connector.abstracts import MySQLConnectionAbstract
+
+from sidecar.config import Config
+
+# Errors after which the connection is thrown away and made anew.
+CONNECTION_ERRORS = (mysql.connector.errors.OperationalError, mysql.connector.errors.InterfaceError)
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    host: str
+    user: str
+    password: str
+    database: str
+    port: int = 3306
+    unix_socket: str | None = None
+    connect_timeout: int = 10
+
+    @classmethod
+    def from_config(cls, config: Config) -> DbSettings:
+        return cls.parse(config.db_host, config.db_user, config.db_password, config.db_name)
+
+    @classmethod
+    def parse(cls, host: str, user: str, password: str, database: str) -> DbSettings:
+        """Read a WORDPRESS_DB_HOST value: `host`, `host:port` or `host:/path/to.sock`."""
+        name, _, rest = host.partition(":")
+        if rest.startswith("/"):
+            return cls(name or "localhost", user, password, database, unix_socket=rest)
+        return cls(name or "127.0.0.1", user, password, database, port=int(rest or 3306))
+
+
+class Database:
+    """Hands each thread its own connection and wraps work in transactions."""
+
+    def __init__(self, settings: DbSettings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+
+    def connect(self, database: bool = True) -> MySQLConnectionAbstract:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "user": s.user,
+            "password": s.password,
+            "autocommit": False,
+            "time_zone": "+00:00",
+            "charset": "utf8mb4",
+            "collation": "utf8mb4_unicode_ci",
+            "connection_timeout": s.connect_timeout,
+            "use_pure": True,
+        }
+        if database:
+            kwargs["database"] = s.database
+        if s.unix_socket:
+            kwargs["unix_socket"] = s.unix_socket
+        else:
+            kwargs.update(host=s.host, port=s.port)
+        conn = mysql.connector.connect(**kwargs)
+        cur = conn.cursor()
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cur.close()
+        return conn  # type: ignore[return-value]
+
+    def connection(self) -> MySQLConnectionAbstract:
+        conn: MySQLConnectionAbstract | None = getattr(self._local, "conn", None)
+        if conn is None or not conn.is_connected():
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
+    def discard(self) -> None:
+        """Forget this thread's connection (after a connection error)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # it is already broken; closing is a courtesy
+                conn.close()
+
+    def close(self) -> None:
+        self.discard()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Yield a dictionary cursor; commit on success, roll back on any error."""
+        conn = self.connection()
+        cur = conn.cursor(dictionary=True)
+        try:
+            yield cur
+            conn.commit()
+        except CONNECTION_ERRORS:
+            self.discard()
+            raise
+        except BaseException:
+            try:
+                conn.rollback()
+            except CONNECTION_ERRORS:
+                self.discard()
+            raise
+        finally:
+            with contextlib.suppress(Exception):  # the cursor of a dead connection
+                cur.close()
+
+    def server_version(self) -> tuple[str, tuple[int, ...]]:
+        """('mariadb' or 'mysql', numeric version) of the connected server."""
+        with self.transaction() as cur:
+            cur.execute("SELECT VERSION() AS v")
+            raw = str(cur.fetchone()["v"])
+        flavour = "mariadb" if "mariadb" in raw.lower() else "mysql"
+        numbers = tuple(int(p) for p in raw.split("-")[0].split(".")[:3] if p.isdigit())
+        return flavour, numbers

@@ -1,0 +1,154 @@
+"""Jobs, their documents and their log: create, read, and move through states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mysql.connector import errorcode
+from mysql.connector.errors import IntegrityError
+
+from sidecar.errors import LeaseLost, StoreError
+from sidecar.states import Event, EventKind, State, Status
+from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
+from sidecar.store.rows import (
+    DOCUMENT_COLUMNS,
+    JOB_COLUMNS,
+    Document,
+    Job,
+    LogEntry,
+    NewDocument,
+    NewJob,
+)
+
+
+class JobStore(StoreBase):
+    def enqueue(self, job: NewJob) -> tuple[Job, bool]:
+        """Insert a job, or return the one with the same reference: (job, created).
+
+        The unique index on `reference` decides: the INSERT either lands or fails
+        with a duplicate-key error, after which the existing row is read. There
+        is no check-then-insert window for two writers to slip through.
+        """
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            try:
+                cur.execute(
+                    f"INSERT INTO {self.t.jobs} (reference, source, form_id, entry_id, snapshot,"
+                    " status, phase, priority, attempts, max_attempts, next_attempt_at,"
+                    " created_at, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s, %s, %s, %s)",
+                    (job.reference, job.source, job.form_id, job.entry_id, job.snapshot,
+                     job.priority, job.max_attempts, now, now, now),
+                )
+                created = True
+            except IntegrityError as exc:
+                if exc.errno != errorcode.ER_DUP_ENTRY:
+                    raise
+                created = False
+            cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} WHERE reference = %s",
+                        (job.reference,))
+            row = cur.fetchone()
+            if created:
+                self._log(cur, row["id"], None, LogEntry("job.created", f"from {job.source}"),
+                          None, now)
+        return Job.from_row(row), created
+
+    def get_job(self, job_id: int) -> Job | None:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} WHERE id = %s", (job_id,))
+            row = cur.fetchone()
+        return Job.from_row(row) if row else None
+
+    def get_snapshot(self, job_id: int) -> str | None:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT snapshot FROM {self.t.jobs} WHERE id = %s", (job_id,))
+            row = cur.fetchone()
+        return row["snapshot"] if row else None
+
+    def get_document(self, document_id: int) -> Document | None:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE id = %s",
+                        (document_id,))
+            row = cur.fetchone()
+        return Document.from_row(row) if row else None
+
+    def documents(self, job_id: int) -> list[Document]:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE job_id = %s"
+                        " ORDER BY field_id, position", (job_id,))
+            return [Document.from_row(r) for r in cur.fetchall()]
+
+    def transition_job(self, job_id: int, event: Event, *, owner: str | None = None,
+                       partner_id: str | None = None, documents: Sequence[NewDocument] = (),
+                       log: LogEntry | None = None) -> State:
+        """Apply an event to a job. With `owner`, only while that owner holds the lease.
+
+        A record_sent event creates the job's document rows in the same
+        transaction, so phase 2 never starts with half its documents.
+        """
+        if event.kind == EventKind.RECORD_SENT and event.has_documents != bool(documents):
+            raise ValueError("record_sent: has_documents must match the documents given")
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            job = self._locked(cur, JOB, job_id, owner)
+            new = self._apply(cur, JOB, job, event, now, partner_id=partner_id, log=log)
+            if documents:
+                cur.executemany(
+                    f"INSERT INTO {self.t.documents} (job_id, field_id, position, original_name,"
+                    " path, size, status, attempts, max_attempts, next_attempt_at, created_at,"
+                    " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
+                    [(job_id, d.field_id, d.position, d.original_name, d.path, d.size,
+                      d.max_attempts, now, now, now) for d in documents],
+                )
+            if event.kind == EventKind.RESTART:  # from scratch: documents are found anew
+                cur.execute(f"DELETE FROM {self.t.documents} WHERE job_id = %s", (job_id,))
+            elif event.kind in (EventKind.RETRY, EventKind.CANCEL):
+                self._cascade_to_documents(cur, job_id, event, now, log)
+            return new
+
+    def transition_document(self, document_id: int, event: Event, *, owner: str | None = None,
+                            partner_id: str | None = None, log: LogEntry | None = None) -> State:
+        """Apply an event to one document. With `owner`, only while it holds the lease."""
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            doc = self._locked(cur, DOCUMENT, document_id, owner)
+            return self._apply(cur, DOCUMENT, doc, event, now, partner_id=partner_id, log=log)
+
+    def _locked(self, cur: Any, kind: Kind, row_id: int, owner: str | None) -> Any:
+        row = self._select_for_update(cur, kind, row_id)
+        if row is None:
+            raise StoreError(f"{kind.name} {row_id} does not exist")
+        if owner is not None and row.lease_owner != owner:
+            raise LeaseLost(f"{kind.name} {row_id} is not leased to {owner}")
+        return row
+
+    def _cascade_to_documents(self, cur: Any, job_id: int, event: Event, now: Any,
+                              log: LogEntry | None) -> None:
+        """A job's retry resumes its failed or cancelled documents; a cancel stops the rest."""
+        wanted = ((Status.FAILED, Status.CANCELLED) if event.kind == EventKind.RETRY
+                  else (Status.PENDING, Status.RETRYING, Status.PROCESSING))
+        cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE job_id = %s"
+                    f" AND status IN ({', '.join(['%s'] * len(wanted))}) FOR UPDATE",
+                    (job_id, *map(str, wanted)))
+        for row in cur.fetchall():
+            entry = LogEntry(f"document.{event.kind}", actor=log.actor if log else None)
+            self._apply(cur, DOCUMENT, Document.from_row(row), event, now, log=entry)
+
+    def log(self, entry: LogEntry, job_id: int | None = None,
+            document_id: int | None = None) -> None:
+        """A log row that is not a state change (pauses, sweeps, admin notes)."""
+        with self.db.transaction() as cur:
+            self._log(cur, job_id, document_id, entry, None, self.now(cur))
+
+    def job_log(self, job_id: int) -> list[dict[str, Any]]:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT id, document_id, level, event, message, attempt, http_status,"
+                        f" duration_ms, actor, created_at FROM {self.t.log} WHERE job_id = %s"
+                        " ORDER BY id", (job_id,))
+            return list(cur.fetchall())
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT status, COUNT(*) AS n FROM {self.t.jobs} GROUP BY status")
+            return {r["status"]: int(r["n"]) for r in cur.fetchall()}

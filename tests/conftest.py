@@ -1,0 +1,83 @@
+"""Fixtures for every part: a scratch MariaDB database, a migrated store, config.
+
+The database server comes from FORMRELAY_TEST_DB_HOST / _USER / _PASSWORD
+(default 127.0.0.1:3306, root, empty password). Each test session makes its
+own databases named fr_test_<random> and drops them at the end; it never
+touches data it did not create.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import mysql.connector
+import pytest
+
+from sidecar.store import Database, DbSettings, Store
+from sidecar.store.schema import migrate
+
+TEST_DB_HOST = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306")
+TEST_DB_USER = os.environ.get("FORMRELAY_TEST_DB_USER", "root")
+TEST_DB_PASSWORD = os.environ.get("FORMRELAY_TEST_DB_PASSWORD", "")
+PREFIX = "wp_"
+
+
+class ScratchDatabases:
+    """Creates throwaway databases and drops them, and only them."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def settings(self, name: str) -> DbSettings:
+        return DbSettings.parse(TEST_DB_HOST, TEST_DB_USER, TEST_DB_PASSWORD, name)
+
+    def _server(self) -> mysql.connector.MySQLConnection:
+        return Database(self.settings("")).connect(database=False)  # type: ignore[return-value]
+
+    def create(self) -> DbSettings:
+        name = f"fr_test_{secrets.token_hex(4)}"
+        conn = self._server()
+        conn.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        conn.close()
+        self.made.append(name)
+        return self.settings(name)
+
+    def drop_all(self) -> None:
+        conn = self._server()
+        for name in self.made:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def scratch_dbs() -> Iterator[ScratchDatabases]:
+    dbs = ScratchDatabases()
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(scratch_dbs: ScratchDatabases) -> DbSettings:
+    """One migrated database for the session; `store` empties it before each test."""
+    settings = scratch_dbs.create()
+    db = Database(settings)
+    migrate(db, PREFIX)
+    db.close()
+    return settings
+
+
+@pytest.fixture
+def db(migrated_db: DbSettings) -> Iterator[Database]:
+    database = Database(migrated_db)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def store(db: Database) -> Store:
+    with db.transaction() as cur:  # documents and log rows go with their jobs
+        cur.execute(f"DELETE FROM {PREFIX}formrelay_log")
+        cur.execute(f"DELETE FROM {PREFIX}formrelay_jobs")
+    return Store(db, PREFIX)
