@@ -1,0 +1,46 @@
+# FormRelay: the two commands are `make demo` and `make test`.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BOOTSTRAP := bash scripts/bootstrap.sh
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+
+.PHONY: help bootstrap test test-fast demo lint bench clean
+
+help: ## show this help
+	@echo "FormRelay make targets:"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "Variables: PYTEST_ARGS='...' (test, test-fast), DEMO_ARGS='...' (demo)"
+
+bootstrap: ## install system packages (as root), start MariaDB and Redis, build .venv
+	$(BOOTSTRAP)
+
+test: ## everything the suite needs (incl. chromium), then the whole pytest suite
+	FORMRELAY_WITH_BROWSER=1 $(BOOTSTRAP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: ## unit tests only (needs just .venv, no services)
+	$(BOOTSTRAP) --venv-only
+	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+demo: ## the main job: bootstrap, then run the demo stack (devstack.demo)
+	$(BOOTSTRAP)
+	$(PY) -m devstack.demo $(DEMO_ARGS)
+
+lint: ## ruff check and mypy
+	$(BOOTSTRAP) --venv-only
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: ## claim-scaling benchmark (bench/claim_scaling.py)
+	$(BOOTSTRAP)
+	$(PY) bench/claim_scaling.py
+
+clean: ## remove caches and build output (keeps .venv and var/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
+	find . -path ./$(VENV) -prune -o -name '*.egg-info' -prune -exec rm -rf {} + \
+	  -o -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Set up everything FormRelay's development, demo and test suite need on a
+# Debian 12 machine, from nothing, and do nothing on a machine that has it all.
+#
+#   scripts/bootstrap.sh              system packages, MariaDB, Redis, .venv
+#   scripts/bootstrap.sh --venv-only  only what .venv needs (no services)
+#
+# Environment:
+#   FORMRELAY_WITH_BROWSER=1   also install chromium (browser tests; `make test` sets it)
+#   PYTHON                     interpreter for the venv (default: python3.11)
+#   BOOTSTRAP_WAIT_SECONDS     how long to wait for a service to answer (default 60)
+#   BOOTSTRAP_MARIADB_PORT     (default 3306)   these four exist so the start path can
+#   BOOTSTRAP_MARIADB_DATADIR  (default: the server's own configuration) be tried on a
+#   BOOTSTRAP_MARIADB_RUNDIR   (default /run/mysqld; socket and pid file live there)
+#   BOOTSTRAP_REDIS_PORT       (default 6379)   scratch instance without touching the real one
+#
+# Safe to run any number of times. It never creates, changes or drops a
+# database: it only makes sure the servers are up. It prints no secrets.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started_at=$(date +%s%N)
+
+log() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: ERROR: %s\n' "$*" >&2; exit 1; }
+
+venv_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --venv-only) venv_only=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) die "unknown argument: $arg (try --help)" ;;
+  esac
+done
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+wait_seconds=${BOOTSTRAP_WAIT_SECONDS:-60}
+
+# ---------------------------------------------------------------- packages
+venv_pkgs=(python3-venv libmagic1)
+service_pkgs=(php8.2-cli php8.2-mysql php8.2-curl php8.2-mbstring php8.2-xml wordpress
+              libmagic1 mariadb-server mariadb-client redis-server python3-venv)
+browser_pkgs=(chromium)
+
+if [ "$venv_only" -eq 1 ]; then
+  wanted=("${venv_pkgs[@]}")
+else
+  wanted=("${service_pkgs[@]}")
+fi
+if [ "${FORMRELAY_WITH_BROWSER:-0}" = 1 ]; then
+  wanted+=("${browser_pkgs[@]}")
+fi
+
+installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'; }
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! is_root; then
+    die "missing system packages; as root run: apt-get install -y ${missing[*]}"
+  fi
+  log "installing system packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  for pkg in "${missing[@]}"; do
+    installed "$pkg" || die "apt-get did not install $pkg"
+  done
+else
+  log "system packages present (${#wanted[@]} checked)"
+fi
+
+# ---------------------------------------------------------------- helpers
+tcp_open() {  # host port -> 0 if something accepts a connection
+  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
+}
+
+wait_for() {  # check-function...: poll it until it succeeds or the deadline passes
+  local deadline=$(( $(date +%s) + wait_seconds ))
+  until "$@"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------- MariaDB
+db_port=${BOOTSTRAP_MARIADB_PORT:-3306}
+db_rundir=${BOOTSTRAP_MARIADB_RUNDIR:-/run/mysqld}
+db_datadir=${BOOTSTRAP_MARIADB_DATADIR:-}
+db_pidfile=$db_rundir/mysqld.pid
+db_output=/var/log/mysql/bootstrap-$db_port.log
+
+mysql_greeting() {
+  # The server's first packet: a v10 handshake (0x0a) or an error such as "Host
+  # '127.0.0.1' is not allowed to connect" (0xff). Either way MariaDB is serving.
+  local hex
+  hex=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$db_port && head -c 5 <&3" 2>/dev/null \
+        | od -An -tx1 | tr -d ' \n') || return 1
+  [ "${hex:8:2}" = 0a ] || [ "${hex:8:2}" = ff ]
+}
+
+mariadb_up() {
+  # ping exits 0 whenever a server answers, even with "Access denied"; not when
+  # the account's host is refused (a fresh root@localhost), hence the greeting.
+  mariadb-admin --protocol=tcp -h127.0.0.1 -P"$db_port" -uroot --connect-timeout=2 \
+    ping >/dev/null 2>&1 || mysql_greeting
+}
+
+mariadb_start() {
+  is_root || die "MariaDB is installed but not running on 127.0.0.1:$db_port; as root run: service mariadb start"
+  local args=(--user=mysql --port="$db_port" --bind-address=127.0.0.1)
+  if [ -n "${BOOTSTRAP_MARIADB_RUNDIR:-}" ]; then  # a scratch instance keeps to its own dir
+    args+=(--socket="$db_rundir/mysqld.sock" --pid-file="$db_pidfile"
+           --log-error="$db_rundir/error.log")
+  fi
+  install -d -o mysql -g mysql -m 0755 "$db_rundir" /var/log/mysql
+  if [ -n "$db_datadir" ]; then
+    args+=(--datadir="$db_datadir")
+    if [ ! -d "$db_datadir/mysql" ]; then
+      log "initialising an empty MariaDB data directory in $db_datadir"
+      install -d -o mysql -g mysql -m 0750 "$db_datadir"
+      mariadb-install-db --user=mysql --datadir="$db_datadir" >/dev/null
+    fi
+  fi
+  log "starting mariadb on 127.0.0.1:$db_port"
+  if ! start-stop-daemon --start --oknodo --background --output "$db_output" \
+        --pidfile "$db_pidfile" --exec /usr/sbin/mariadbd -- "${args[@]}"; then
+    log "start-stop-daemon could not start mariadbd; trying: service mariadb start"
+    service mariadb start || true
+  fi
+  if ! wait_for mariadb_up; then
+    local f
+    for f in "$db_rundir/error.log" /var/log/mysql/error.log "$db_output"; do
+      if [ -s "$f" ]; then echo "--- last lines of $f" >&2; tail -n 8 "$f" >&2; break; fi
+    done
+    die "mariadb did not answer on 127.0.0.1:$db_port within ${wait_seconds}s"
+  fi
+}
+
+# ---------------------------------------------------------------- Redis
+redis_port=${BOOTSTRAP_REDIS_PORT:-6379}
+
+redis_up() {
+  [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null)" = PONG ]
+}
+
+redis_start() {
+  local cmd=(redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$redis_port"
+             --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log)
+  is_root || die "Redis is installed but not running on 127.0.0.1:$redis_port; as root run: ${cmd[*]}"
+  if [ "$redis_port" != 6379 ]; then  # a scratch instance keeps its own pid file
+    cmd+=(--pidfile "/run/redis-bootstrap-$redis_port.pid")
+  fi
+  install -d /var/lib/redis /var/log/redis
+  log "starting redis on 127.0.0.1:$redis_port"
+  "${cmd[@]}" >/dev/null
+  if ! wait_for redis_up; then
+    [ -s /var/log/redis/ci.log ] && tail -n 15 /var/log/redis/ci.log >&2
+    die "redis did not answer PING on 127.0.0.1:$redis_port within ${wait_seconds}s"
+  fi
+}
+
+if [ "$venv_only" -eq 0 ]; then
+  if mariadb_up; then
+    log "mariadb running on 127.0.0.1:$db_port"
+  elif tcp_open 127.0.0.1 "$db_port"; then
+    die "127.0.0.1:$db_port accepts connections but does not answer as MariaDB"
+  else
+    mariadb_start
+    log "mariadb running on 127.0.0.1:$db_port (started)"
+  fi
+
+  if redis_up; then
+    log "redis running on 127.0.0.1:$redis_port"
+  elif tcp_open 127.0.0.1 "$redis_port"; then
+    die "127.0.0.1:$redis_port accepts connections but does not answer PING (a password?)"
+  else
+    redis_start
+    log "redis running on 127.0.0.1:$redis_port (started)"
+  fi
+fi
+
+# ---------------------------------------------------------------- venv
+python=${PYTHON:-python3.11}
+if ! command -v "$python" >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || die "no python3.11 or python3 on PATH"
+  python=python3
+fi
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$python is older than 3.11; set PYTHON to a Python 3.11 interpreter"
+
+venv=.venv
+stamp=$venv/.formrelay-bootstrap-stamp
+if [ -e "$venv" ] && ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+     >/dev/null 2>&1; then
+  log "$venv is broken or too old; recreating it"
+  rm -rf "$venv"
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating $venv with $python"
+  "$python" -m venv "$venv"
+fi
+
+want_stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$venv/bin/python" -V 2>&1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && [ -x "$venv/bin/formrelay" ]; then
+  log "venv up to date ($venv)"
+else
+  log "installing formrelay[dev] into $venv (pyproject.toml changed or first run)"
+  "$venv/bin/python" -m pip install --quiet -e '.[dev]'
+  printf '%s\n' "$want_stamp" > "$stamp"
+  log "venv ready ($venv)"
+fi
+
+elapsed_ms=$(( ($(date +%s%N) - started_at) / 1000000 ))
+log "done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)))s"
