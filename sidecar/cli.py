@@ -1,0 +1,171 @@
+"""The `formrelay` command.
+
+Start-up problems (configuration, database, schema) end the command with one
+clear line each and exit status 2, never a traceback, and never a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+import mysql.connector
+
+from sidecar import __version__, config
+from sidecar.errors import ConfigError, SchemaError
+from sidecar.queue import build_huey, describe
+from sidecar.store import Database, DbSettings, Store
+from sidecar.store.schema import check, current_version, latest_version, migrate
+
+log = logging.getLogger("formrelay")
+
+
+class StartupError(Exception):
+    """A problem that stops the command before it starts working; one line each."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = lines
+        super().__init__("; ".join(lines))
+
+
+def _store(cfg: config.Config) -> Store:
+    db = Database(DbSettings.from_config(cfg))
+    try:
+        db.connection()
+    except mysql.connector.Error as exc:
+        where = f"{cfg.db_name} on {cfg.db_host} as {cfg.db_user}"
+        raise StartupError(f"cannot connect to database {where}: {exc.msg}") from None
+    return Store(db, cfg.table_prefix)
+
+
+def _checked_store(cfg: config.Config) -> Store:
+    store = _store(cfg)
+    try:
+        check(store.db, store.prefix)
+    except SchemaError as exc:
+        raise StartupError(str(exc)) from None
+    return store
+
+
+def cmd_migrate(cfg: config.Config, args: argparse.Namespace) -> int:
+    store = _store(cfg)
+    try:
+        applied = migrate(store.db, store.prefix)
+    except SchemaError as exc:
+        raise StartupError(str(exc)) from None
+    version = current_version(store.db, store.prefix)
+    if applied:
+        print(f"migrated {cfg.db_name} ({cfg.table_prefix}formrelay_*) to schema version "
+              f"{version} (applied {', '.join(map(str, applied))})")
+    else:
+        print(f"schema of {cfg.db_name} is up to date (version {version})")
+    return 0
+
+
+def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
+    store = _store(cfg)
+    have, want = current_version(store.db, store.prefix), latest_version()
+    print(f"schema: version {have} (this sidecar: {want})"
+          + ("" if have == want else " - run `formrelay migrate`"))
+    if have:
+        claims = "FOR UPDATE SKIP LOCKED" if store.skip_locked else "row-lock fallback"
+        print(f"claims: {claims}")
+        counts = store.counts_by_status()
+        print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+        print(f"due now: {store.count_due()}")
+    return 0 if have == want else 1
+
+
+def _serve(cfg: config.Config, store: Store) -> Callable[[], None]:
+    """Start the HTTP server in a thread; return the function that stops it."""
+    from waitress.server import create_server
+
+    from sidecar.web import create_app
+
+    host, _, port = cfg.listen.rpartition(":")
+    server = create_server(create_app(store), host=host.strip("[]"), port=int(port), threads=8)
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    log.info("http listening on %s", cfg.listen)
+    return server.close  # type: ignore[no-any-return]
+
+
+def _consume(cfg: config.Config) -> None:
+    huey = build_huey(cfg)
+    log.info("queue: %s, %d worker threads", describe(huey), cfg.workers)
+    huey.create_consumer(workers=cfg.workers, worker_type="thread").run()
+
+
+def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
+    from waitress import serve
+
+    from sidecar.web import create_app
+
+    store = _checked_store(cfg)
+    host, _, port = cfg.listen.rpartition(":")
+    log.info("http listening on %s", cfg.listen)
+    serve(create_app(store), host=host.strip("[]"), port=int(port), threads=8)
+    return 0
+
+
+def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
+    _checked_store(cfg)
+    _consume(cfg)
+    return 0
+
+
+def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
+    stop_http = _serve(cfg, _checked_store(cfg))
+    try:
+        _consume(cfg)
+    finally:
+        stop_http()
+    return 0
+
+
+Command = Callable[[config.Config, argparse.Namespace], int]
+HANDLERS: dict[str, tuple[Command, str]] = {
+    "migrate": (cmd_migrate, "create or upgrade the FormRelay tables (idempotent)"),
+    "run": (cmd_run, "HTTP endpoints and a worker in one process"),
+    "web": (cmd_web, "HTTP endpoints only"),
+    "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
+    "status": (cmd_status, "schema version, job counts, due work"),
+}
+COMMANDS: tuple[str, ...] = tuple(HANDLERS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="formrelay", description="Deliver WPForms submissions to a partner API.",
+        epilog="Settings come from the environment (and FORMRELAY_CONFIG, a TOML file).")
+    parser.add_argument("--version", action="version", version=f"formrelay {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in HANDLERS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+    try:
+        cfg = config.load(args.command)
+        return HANDLERS[args.command][0](cfg, args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"formrelay {args.command}: {line}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        for line in exc.lines:
+            print(f"formrelay {args.command}: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

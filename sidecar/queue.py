@@ -1,0 +1,31 @@
+"""The Huey instance: the doorbell that wakes workers. State lives in MySQL.
+
+With no FORMRELAY_REDIS_URL the queue is embedded (SQLite under the data
+directory: one host, no extra service); with it, Redis, so any number of
+`formrelay worker` processes on any number of hosts share one queue. Both
+honour task priority. Huey keeps no results: outcomes are rows in MySQL.
+"""
+
+from __future__ import annotations
+
+from huey import Huey, PriorityRedisHuey, SqliteHuey
+
+from sidecar.config import Config
+
+QUEUE_NAME = "formrelay"
+
+
+def build_huey(config: Config, immediate: bool = False) -> Huey:
+    if config.redis_url:
+        return PriorityRedisHuey(QUEUE_NAME, url=config.redis_url, results=False,
+                                 immediate=immediate)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(QUEUE_NAME, filename=str(config.data_dir / "queue.sqlite3"),
+                      results=False, immediate=immediate)
+
+
+def describe(huey: Huey) -> str:
+    """Where the queue lives, for start-up lines (no credentials)."""
+    if isinstance(huey, PriorityRedisHuey):
+        return "redis"
+    return f"sqlite ({huey.storage.filename})"

@@ -1,0 +1,128 @@
+"""Configuration: environment, TOML file, one line per problem, no secret echoed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sidecar import config
+from sidecar.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+SECRET = "s3cret-value-that-must-not-leak"
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "WORDPRESS_DB_USER": "wp", "WORDPRESS_DB_NAME": "wordpress",
+        "WORDPRESS_DB_PASSWORD": SECRET, "FORMRELAY_PARTNER_URL": "https://partner.test/api/",
+        "FORMRELAY_SHARED_SECRET": SECRET, "FORMRELAY_UPLOADS_DIR": str(tmp_path),
+        "FORMRELAY_PARTNER_TOKEN": SECRET,
+    }
+
+
+def test_defaults_and_parsing(tmp_path):
+    cfg = config.load("run", base_env(tmp_path))
+    assert cfg.db_host == "127.0.0.1:3306"
+    assert cfg.table_prefix == "wp_"
+    assert cfg.partner_url == "https://partner.test/api"  # trailing slash dropped
+    assert cfg.listen == "127.0.0.1:8787"
+    assert cfg.redis_url == ""  # embedded queue
+    assert cfg.uploads_dir == tmp_path.resolve()
+    assert (cfg.workers, cfg.lease_seconds, cfg.max_attempts) == (4, 300, 10)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    env = {"FORMRELAY_SHARED_SECRET": "short", "FORMRELAY_LISTEN": "nowhere",
+           "FORMRELAY_WORKERS": "many", "FORMRELAY_UPLOADS_DIR": str(tmp_path / "missing"),
+           "FORMRELAY_REDIS_URL": "http://x", "WORDPRESS_TABLE_PREFIX": "wp-;"}
+    with pytest.raises(ConfigError) as err:
+        config.load("run", env)
+    problems = err.value.problems
+    assert any("WORDPRESS_DB_USER is required" in p for p in problems)
+    assert any("WORDPRESS_DB_NAME is required" in p for p in problems)
+    assert any("FORMRELAY_PARTNER_URL is required" in p for p in problems)
+    assert any("FORMRELAY_SHARED_SECRET must be at least 16" in p for p in problems)
+    assert any("FORMRELAY_LISTEN must be host:port" in p for p in problems)
+    assert any("FORMRELAY_WORKERS must be a whole number" in p for p in problems)
+    assert any("FORMRELAY_UPLOADS_DIR must be an existing directory" in p for p in problems)
+    assert any("FORMRELAY_REDIS_URL must be a redis://" in p for p in problems)
+    assert any("WORDPRESS_TABLE_PREFIX" in p for p in problems)
+    assert len(problems) == 9
+
+
+def test_each_command_needs_only_its_settings():
+    cfg = config.load("migrate", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d"})
+    assert cfg.partner_url == "" and cfg.uploads_dir is None
+    with pytest.raises(ConfigError) as err:
+        config.load("web", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d"})
+    assert err.value.problems == [
+        "FORMRELAY_SHARED_SECRET is required for `formrelay web` but is not set"]
+
+
+def test_empty_value_means_unset():
+    with pytest.raises(ConfigError, match="WORDPRESS_DB_NAME is required"):
+        config.load("migrate", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": ""})
+    cfg = config.load("migrate", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d",
+                                  "WORDPRESS_DB_HOST": ""})
+    assert cfg.db_host == "127.0.0.1:3306"
+
+
+def test_toml_file_with_environment_taking_precedence(tmp_path):
+    path = tmp_path / "formrelay.toml"
+    path.write_text('db_user = "fromfile"\ndb_name = "filedb"\nworkers = 7\n'
+                    f'uploads_dir = "{tmp_path}"\n')
+    cfg = config.load("migrate", {"FORMRELAY_CONFIG": str(path), "WORDPRESS_DB_NAME": "envdb"})
+    assert (cfg.db_user, cfg.db_name, cfg.workers, cfg.uploads_dir) == (
+        "fromfile", "envdb", 7, tmp_path.resolve())
+
+
+def test_toml_problems_name_the_file(tmp_path):
+    path = tmp_path / "formrelay.toml"
+    path.write_text('db_user = "u"\ndb_name = "d"\nworkres = 3\nlease_seconds = 1\n')
+    with pytest.raises(ConfigError) as err:
+        config.load("migrate", {"FORMRELAY_CONFIG": str(path)})
+    assert f"{path}: unknown setting 'workres'" in err.value.problems
+    assert any(p.startswith(f"lease_seconds (in {path}) must be between") for p in
+               err.value.problems)
+    path.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        config.load("migrate", {"FORMRELAY_CONFIG": str(path)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load("migrate", {"FORMRELAY_CONFIG": str(tmp_path / "absent.toml")})
+
+
+def test_secrets_are_never_echoed(tmp_path):
+    env = base_env(tmp_path) | {"FORMRELAY_REDIS_URL": f"ftp://user:{SECRET}@host"}
+    with pytest.raises(ConfigError) as err:
+        config.load("run", env)
+    assert SECRET not in str(err.value)
+    cfg = config.load("run", base_env(tmp_path))
+    assert SECRET not in repr(cfg)
+    assert "shared_secret='***'" in repr(cfg)
+
+
+def test_env_vars_lists_every_setting():
+    assert set(config.ENV_VARS) == {"FORMRELAY_CONFIG", *(s.env for s in config.SETTINGS)}
+    for name in ("WORDPRESS_DB_HOST", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD",
+                 "WORDPRESS_DB_NAME", "WORDPRESS_TABLE_PREFIX", "FORMRELAY_PARTNER_URL",
+                 "FORMRELAY_PARTNER_TOKEN", "FORMRELAY_SHARED_SECRET", "FORMRELAY_REDIS_URL",
+                 "FORMRELAY_UPLOADS_DIR", "FORMRELAY_LISTEN"):
+        assert name in config.ENV_VARS  # the design brief's contract
+
+
+def test_the_command_prints_one_line_per_problem_and_no_traceback(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "FORMRELAY_SHARED_SECRET": SECRET[:5],
+           "FORMRELAY_PARTNER_TOKEN": SECRET}
+    proc = subprocess.run([sys.executable, "-m", "sidecar.cli", "run"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 5, lines  # db user, db name, partner url, secret length, uploads dir
+    assert all(line.startswith("formrelay run: ") for line in lines)
+    assert "Traceback" not in proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr and SECRET[:5] not in proc.stderr
