@@ -1,0 +1,27 @@
+<?php
+/**
+ * Plugin Name:       FormRelay Bridge
+ * Description:       Queues WPForms submissions in the WordPress database for the FormRelay sidecar, which delivers them to a partner API.
+ * Version:           0.1.0
+ * Requires at least: 6.1
+ * Requires PHP:      8.0
+ * Author:            FormRelay
+ * License:           GPL-2.0-or-later
+ * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
+ * Text Domain:       formrelay-bridge
+ *
+ * @package FormRelay_Bridge
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+define( 'FORMRELAY_BRIDGE_VERSION', '0.1.0' );
+define( 'FORMRELAY_BRIDGE_FILE', __FILE__ );
+define( 'FORMRELAY_BRIDGE_PATH', plugin_dir_path( __FILE__ ) );
+
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
+
+// The tables: created on activation, upgraded after a plugin update.
+register_activation_hook( __FILE__, array( 'FormRelay_Schema', 'activate' ) );
+add_action( 'admin_init', array( 'FormRelay_Schema', 'maybe_upgrade' ) );
+add_action( 'admin_notices', array( 'FormRelay_Schema', 'render_notices' ) );
