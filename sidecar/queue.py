@@ -15,13 +15,11 @@ from sidecar.config import Config
 QUEUE_NAME = "formrelay"
 
 
-def build_huey(config: Config, immediate: bool = False) -> Huey:
+def build_huey(config: Config, name: str = QUEUE_NAME) -> Huey:
     if config.redis_url:
-        return PriorityRedisHuey(QUEUE_NAME, url=config.redis_url, results=False,
-                                 immediate=immediate)
+        return PriorityRedisHuey(name, url=config.redis_url, results=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(QUEUE_NAME, filename=str(config.data_dir / "queue.sqlite3"),
-                      results=False, immediate=immediate)
+    return SqliteHuey(name, filename=str(config.data_dir / "queue.sqlite3"), results=False)
 
 
 def describe(huey: Huey) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import mysql.connector
 import pytest
@@ -22,6 +24,21 @@ TEST_DB_HOST = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306")
 TEST_DB_USER = os.environ.get("FORMRELAY_TEST_DB_USER", "root")
 TEST_DB_PASSWORD = os.environ.get("FORMRELAY_TEST_DB_PASSWORD", "")
 PREFIX = "wp_"
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 30.0, what: str = "condition",
+               interval: float = 0.05) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 class ScratchDatabases:

@@ -1,0 +1,102 @@
+"""The `formrelay` command as a process: migrate, status, run, and start-up refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+
+pytestmark = pytest.mark.db
+
+SECRET = "0123456789abcdef-shared-secret"
+
+
+def formrelay_bin() -> str:
+    venv_bin = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "formrelay"
+    return str(venv_bin) if venv_bin.exists() else "formrelay"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(scratch_dbs, tmp_path):
+    settings = scratch_dbs.create()
+    return {
+        "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
+        "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
+        "WORDPRESS_DB_NAME": settings.database, "FORMRELAY_SHARED_SECRET": SECRET,
+        "FORMRELAY_PARTNER_URL": "http://127.0.0.1:9/api", "FORMRELAY_UPLOADS_DIR": str(tmp_path),
+        "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
+        "FORMRELAY_LISTEN": f"127.0.0.1:{free_port()}",
+    }
+
+
+def formrelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([formrelay_bin(), *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_migrate_twice_then_status(env):
+    first = formrelay(env, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert "to schema version 1" in first.stdout
+    second = formrelay(env, "migrate")
+    assert second.returncode == 0 and "up to date (version 1)" in second.stdout
+    status = formrelay(env, "status")
+    assert status.returncode == 0
+    assert "claims: FOR UPDATE SKIP LOCKED" in status.stdout and "jobs: none" in status.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "web", "worker"])
+def test_service_commands_refuse_to_start_without_the_schema(env, command):
+    proc = formrelay(env, command)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"formrelay {command}: FormRelay tables (wp_formrelay_*) are"
+                                   " missing in this database: run `formrelay migrate`")
+    assert formrelay(env, "status").returncode == 1
+
+
+def test_an_unreachable_database_is_one_line(env):
+    proc = formrelay(env | {"WORDPRESS_DB_NAME": "fr_test_does_not_exist"}, "migrate")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot connect to database fr_test_does_not_exist" in lines[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_serves_health_on_the_embedded_queue_and_stops_on_a_signal(env, sig):
+    assert formrelay(env, "migrate").returncode == 0
+    proc = subprocess.Popen([formrelay_bin(), "run"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://{env['FORMRELAY_LISTEN']}/healthz"
+
+        def healthy() -> dict | None:
+            try:
+                return requests.get(url, timeout=1).json()
+            except requests.RequestException:
+                assert proc.poll() is None, "formrelay run exited early"
+                return None
+
+        assert wait_until(healthy, 30, "/healthz") == {
+            "status": "ok", "schema_version": 1, "version": "0.1.0"}
+        assert (Path(env["FORMRELAY_DATA_DIR"]) / "queue.sqlite3").exists()
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.stdout.read() if proc.stdout else ""
+    assert "queue: sqlite" in output
+    assert SECRET not in output
