@@ -163,6 +163,31 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def process_group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is in process group ``pgid``.
+
+    php -S workers outlive their master by a moment as zombies (reaped by
+    init), which ``killpg(pgid, 0)`` still counts.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
 class LocalWordPress:
     """A throwaway WordPress site: files in ``dir``, database ``db_name``, served at ``url``.
 
@@ -742,9 +767,9 @@ class LocalWordPress:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             if proc is not None:
-                if proc.poll() is not None and not self._group_alive(pid):
+                if proc.poll() is not None and not process_group_alive(pid):
                     break
-            elif not _pid_alive(pid) and not self._group_alive(pid):
+            elif not _pid_alive(pid) and not process_group_alive(pid):
                 break
             time.sleep(0.02)
         else:
@@ -755,27 +780,6 @@ class LocalWordPress:
                     proc.wait(timeout=5)
         self._proc = None
         self.pid = None
-
-    @staticmethod
-    def _group_alive(pgid: int) -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        # killpg(0) also succeeds for zombies; look for a live member.
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    fields = fh.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-                return True
-        return False
 
     def _is_our_server(self, pid: int) -> bool:
         try:
