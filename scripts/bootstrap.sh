@@ -174,6 +174,17 @@ if [ "$venv_only" -eq 0 ]; then
     log "mariadb running on 127.0.0.1:$db_port (started)"
   fi
 
+  # The test suite logs in over TCP (tests/conftest.py: FORMRELAY_TEST_DB_*,
+  # default root with an empty password). A fresh Debian's root uses the unix
+  # socket only; say so rather than let every database test fail.
+  test_db_user=${FORMRELAY_TEST_DB_USER:-root}
+  if [ "${FORMRELAY_TEST_DB_HOST:-127.0.0.1:$db_port}" = "127.0.0.1:$db_port" ] &&
+     ! MYSQL_PWD=${FORMRELAY_TEST_DB_PASSWORD:-} mariadb --protocol=tcp -h127.0.0.1 \
+       -P"$db_port" -u"$test_db_user" --connect-timeout=3 -e 'SELECT 1' >/dev/null 2>&1; then
+    log "warning: $test_db_user cannot log in to 127.0.0.1:$db_port with FORMRELAY_TEST_DB_PASSWORD;" \
+        "database tests need FORMRELAY_TEST_DB_USER/_PASSWORD of an account that may create databases"
+  fi
+
   if redis_up; then
     log "redis running on 127.0.0.1:$redis_port"
   elif tcp_open 127.0.0.1 "$redis_port"; then

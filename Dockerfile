@@ -1,0 +1,30 @@
+# The FormRelay sidecar: `formrelay migrate | web | worker | run | status`.
+# Build context: the repository root (see .dockerignore).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# libmagic1: python-magic's library for the document type checks.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmagic1 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+# sidecar/schema_sql is a link to ../wp_bridge_plugin/schema and its *.sql files
+# are package data: the link's target must be in the image before `pip install`.
+COPY wp_bridge_plugin/schema/ wp_bridge_plugin/schema/
+COPY sidecar/ sidecar/
+COPY templates/ templates/
+RUN pip install . \
+ && python -c "import importlib.resources as r; assert any((r.files('sidecar') / 'schema_sql').iterdir())"
+
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/formrelay formrelay
+USER formrelay
+
+EXPOSE 8787
+ENTRYPOINT ["formrelay"]
+CMD ["run"]
