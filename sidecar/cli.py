@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -134,6 +135,7 @@ HANDLERS: dict[str, tuple[Command, str]] = {
     "status": (cmd_status, "schema version, job counts, due work"),
 }
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
+SERVICES = ("run", "web", "worker")  # long-running: SIGINT/SIGTERM are a normal stop
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in SERVICES:  # until the consumer installs its own, stop cleanly on TERM too
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)
@@ -163,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # a stop request that came before the consumer's own handlers
+        return 0 if args.command in SERVICES else 130
 
 
 if __name__ == "__main__":
