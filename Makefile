@@ -42,5 +42,5 @@ bench: ## claim-scaling benchmark (bench/claim_scaling.py)
 
 clean: ## remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
-	find . -path ./$(VENV) -prune -o -name '*.egg-info' -prune -exec rm -rf {} + \
-	  -o -name __pycache__ -prune -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./.git -o -path ./var \) -prune \
+	  -o \( -name '*.egg-info' -o -name __pycache__ \) -prune -exec rm -rf {} +
