@@ -494,6 +494,9 @@ class LocalWordPress:
     ) -> str:
         """Put the plugin in ``source`` into wp-content/plugins/<slug> and activate it.
 
+        ``slug`` defaults to the name of the file with the ``Plugin Name:``
+        header; ``mode`` is ``symlink`` (live edits) or ``copy``.
+
         Returns the plugin file (``slug/main.php``). Raises :class:`WordPressError`
         with WordPress's own message when activation fails (``WP_Error``,
         ``wp_die()`` in an activation hook, a fatal error, unexpected output).
@@ -504,10 +507,12 @@ class LocalWordPress:
             src = src.resolve() if src.is_dir() else REPO_ROOT / src
         if not src.is_dir():
             raise WordPressError(f"plugin source {src} is not a directory")
-        slug = slug or src.name
+        main = _plugin_main_file(src)
+        # Default folder: the main file's name, as the plugin is installed in
+        # production (wp_bridge_plugin/formrelay-bridge.php -> formrelay-bridge/).
+        slug = slug or Path(main).stem
         if not _SLUG_RE.match(slug):
             raise ValueError(f"invalid plugin slug {slug!r}")
-        main = _plugin_main_file(src)
         target = self.plugins_dir / slug
         if target.is_symlink() or target.exists():
             if target.is_symlink():
@@ -1049,7 +1054,8 @@ add_filter(
 				$message = $message->get_error_message();
 			}
 			$text = wp_strip_all_tags( (string) $title ) . ': ';
-			$text = trim( $text . wp_strip_all_tags( (string) $message ), ': ' );
+			$text .= wp_strip_all_tags( (string) $message );
+			$text = trim( html_entity_decode( $text, ENT_QUOTES, 'UTF-8' ), ': ' );
 			while ( ob_get_level() > 0 ) {
 				ob_end_clean();
 			}
