@@ -118,13 +118,17 @@ mariadb_start() {
            --log-error="$db_rundir/error.log")
   fi
   install -d -o mysql -g mysql -m 0755 "$db_rundir" /var/log/mysql
-  if [ -n "$db_datadir" ]; then
-    args+=(--datadir="$db_datadir")
-    if [ ! -d "$db_datadir/mysql" ]; then
-      log "initialising an empty MariaDB data directory in $db_datadir"
-      install -d -o mysql -g mysql -m 0750 "$db_datadir"
-      mariadb-install-db --user=mysql --datadir="$db_datadir" >/dev/null
-    fi
+  local datadir=$db_datadir
+  if [ -n "$datadir" ]; then
+    args+=(--datadir="$datadir")
+  else
+    datadir=$(my_print_defaults --mysqld 2>/dev/null | sed -n 's/^--datadir=//p' | tail -n 1)
+    datadir=${datadir:-/var/lib/mysql}
+  fi
+  if [ ! -d "$datadir/mysql" ]; then  # no system tables yet (an interrupted install)
+    log "initialising an empty MariaDB data directory in $datadir"
+    install -d -o mysql -g mysql -m 0750 "$datadir"
+    mariadb-install-db --user=mysql --datadir="$datadir" >/dev/null
   fi
   log "starting mariadb on 127.0.0.1:$db_port"
   if ! start-stop-daemon --start --oknodo --background --output "$db_output" \
@@ -206,14 +210,15 @@ fi
 
 venv=.venv
 stamp=$venv/.formrelay-bootstrap-stamp
-if [ -e "$venv" ] && ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-     >/dev/null 2>&1; then
-  log "$venv is broken or too old; recreating it"
-  rm -rf "$venv"
-fi
-if [ ! -x "$venv/bin/python" ]; then
+if [ ! -e "$venv" ]; then
   log "creating $venv with $python"
   "$python" -m venv "$venv"
+elif ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+  # Rebuild only a venv of our own that is really ours to rebuild.
+  [ -O "$venv" ] && [ -f "$venv/pyvenv.cfg" ] \
+    || die "$venv exists but its python does not run for $(id -un); fix or remove $venv"
+  log "$venv is broken or older than Python 3.11; recreating it with $python"
+  "$python" -m venv --clear "$venv"
 fi
 
 want_stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$venv/bin/python" -V 2>&1)"
