@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 BOOTSTRAP := bash scripts/bootstrap.sh
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help bootstrap test test-fast demo lint bench clean
 
@@ -14,7 +15,7 @@ help: ## show this help
 	@echo "FormRelay make targets:"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "Variables: PYTEST_ARGS='...' (test, test-fast), DEMO_ARGS='...' (demo)"
+	@echo "Variables: PYTEST_ARGS='...' (test, test-fast), DEMO_ARGS='...' (demo), BENCH_ARGS='...' (bench)"
 
 bootstrap: ## install system packages (as root), start MariaDB and Redis, build .venv
 	$(BOOTSTRAP)
@@ -36,9 +37,9 @@ lint: ## ruff check and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: ## claim-scaling benchmark (bench/claim_scaling.py)
+bench: ## claim latency, small vs large jobs table (bench/claim_scaling.py)
 	$(BOOTSTRAP)
-	$(PY) bench/claim_scaling.py
+	$(PY) bench/claim_scaling.py $(BENCH_ARGS)
 
 clean: ## remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
