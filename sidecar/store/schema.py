@@ -3,7 +3,8 @@
 The files live in wp_bridge_plugin/schema/ (reached here through the
 sidecar/schema_sql link) and the WordPress plugin applies the same files with
 the same rules (includes/class-formrelay-schema.php):
-  * file `NNNN_name.sql` is schema version NNNN; `{prefix}` is the table prefix;
+  * file `NNNN_name.sql` (four digits) is schema version NNNN, one file each;
+  * `{prefix}` is the table prefix;
   * lines starting with `--` are comments; a statement ends with `;` at line end;
   * everything runs under GET_LOCK('formrelay_migrate'), each file once, and
     the version is recorded in {prefix}formrelay_meta as `schema_version`.
@@ -22,6 +23,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema_sql"
 LOCK_NAME = "formrelay_migrate"
 LOCK_TIMEOUT_SECONDS = 30
 MIGRATE_HINT = "run `formrelay migrate`"
+FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>.+)\.sql$")  # as the plugin reads them
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,17 @@ def split_statements(sql: str) -> tuple[str, ...]:
 
 
 def load_migrations(prefix: str, directory: Path = SCHEMA_DIR) -> tuple[Migration, ...]:
-    found = []
+    found: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
-        number, _, name = path.stem.partition("_")
-        if not number.isdigit():
+        match = FILE_NAME.match(path.name)
+        if not match:
             continue
+        version = int(match["version"])
+        if version in found:
+            raise SchemaError(f"two schema files have version {version} in {directory}")
         sql = path.read_text(encoding="utf-8").replace("{prefix}", prefix)
-        found.append(Migration(int(number), name, split_statements(sql)))
-    return tuple(sorted(found, key=lambda m: m.version))
+        found[version] = Migration(version, match["name"], split_statements(sql))
+    return tuple(found[v] for v in sorted(found))
 
 
 def latest_version(directory: Path = SCHEMA_DIR) -> int:

@@ -46,6 +46,17 @@ def test_the_migration_files_are_the_plugins_files():
     assert all("{prefix}" not in s for m in migrations for s in m.statements)
 
 
+@pytest.mark.unit
+def test_only_four_digit_named_files_count_and_versions_are_unique(tmp_path):
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;\n")
+    (tmp_path / "0002.sql").write_text("SELECT 2;\n")
+    (tmp_path / "12_short.sql").write_text("SELECT 3;\n")
+    assert [m.version for m in load_migrations("wp_", tmp_path)] == [1]
+    (tmp_path / "0001_again.sql").write_text("SELECT 4;\n")
+    with pytest.raises(SchemaError, match="two schema files have version 1"):
+        load_migrations("wp_", tmp_path)
+
+
 def test_migrate_is_idempotent_and_check_passes(scratch_dbs):
     db = Database(scratch_dbs.create())
     with pytest.raises(SchemaError, match=r"missing.*run `formrelay migrate`"):
