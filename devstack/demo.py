@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -47,7 +48,7 @@ def sidecar_env(site: LocalWordPress, secret: str, listen: str) -> dict[str, str
     }
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> dict:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -10,6 +10,7 @@ artifacts/wordpress/ first.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Iterator
@@ -25,10 +26,14 @@ if str(REPO_ROOT) not in sys.path:  # devstack/ is not an installed package
 
 from devstack.wordpress import LocalWordPress  # noqa: E402
 
+# Its assert helpers should report like assertions in the tests themselves.
+pytest.register_assert_rewrite("tests.wordpress.schema_snapshot")
+
 BRIDGE_SOURCE = REPO_ROOT / "wp_bridge_plugin"
 BRIDGE_SLUG = "formrelay-bridge"
 BRIDGE_FILE = f"{BRIDGE_SLUG}/formrelay-bridge.php"
 ARTIFACTS = REPO_ROOT / "artifacts" / "wordpress"
+NOTICE = re.compile(r'<div class="notice notice-(\w+) formrelay-notice"><p>(.*?)</p></div>', re.S)
 
 # The same variables as tests/conftest.py.
 _host, _, _port = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306").rpartition(":")
@@ -61,7 +66,7 @@ def site(**overrides: Any) -> LocalWordPress:
 
 
 def server_connection(database: str | None = None) -> Any:
-    """A root connection to the test MariaDB (autocommit)."""
+    """A root connection to the test MariaDB (autocommit); ``with`` closes it."""
     return mysql.connector.connect(
         host=DB_HOST,
         port=DB_PORT,
@@ -70,6 +75,26 @@ def server_connection(database: str | None = None) -> Any:
         database=database,
         autocommit=True,
     )
+
+
+def deactivate_bridge(wp: LocalWordPress) -> None:
+    out = wp.php(
+        """
+        require_once ABSPATH . 'wp-admin/includes/plugin.php';
+        deactivate_plugins( $snippet_args[0] );
+        echo is_plugin_active( $snippet_args[0] ) ? 'active' : 'inactive';
+        """,
+        BRIDGE_FILE,
+        user=wp.admin_user,
+        admin=True,
+    )
+    assert out == "inactive"
+
+
+def rendered_notices(wp: LocalWordPress, user: str | None = None) -> list[tuple[str, str]]:
+    """The FormRelay notices the admin_notices hook prints for ``user`` (default admin)."""
+    out = wp.php("do_action( 'admin_notices' );", user=user or wp.admin_user, admin=True)
+    return NOTICE.findall(out)
 
 
 _FAILED = pytest.StashKey[list[str]]()
@@ -124,20 +149,14 @@ def scratch_database() -> Iterator[Callable[[], str]]:
 
     def create() -> str:
         name = f"fr_test_{secrets.token_hex(5)}"
-        conn = server_connection()
-        try:
+        with server_connection() as conn:
             conn.cursor().execute(
                 f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
-        finally:
-            conn.close()
         made.append(name)
         return name
 
     yield create
-    conn = server_connection()
-    try:
+    with server_connection() as conn:
         for name in made:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        conn.close()

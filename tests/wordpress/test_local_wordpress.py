@@ -21,15 +21,12 @@ pytestmark = [pytest.mark.wordpress, pytest.mark.db]
 
 
 def database_exists(name: str) -> bool:
-    conn = server_connection()
-    try:
+    with server_connection() as conn:
         cur = conn.cursor()
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)
         )
         return cur.fetchone()[0] == 1
-    finally:
-        conn.close()
 
 
 def port_answers(port: int) -> bool:
@@ -199,24 +196,18 @@ def test_down_with_keep_leaves_database_and_dir():
 
 def test_an_existing_database_is_never_touched(scratch_database):
     name = scratch_database()
-    conn = server_connection(name)
-    try:
+    with server_connection(name) as conn:
         conn.cursor().execute("CREATE TABLE keepme (id INT PRIMARY KEY)")
         conn.cursor().execute("INSERT INTO keepme VALUES (1)")
-    finally:
-        conn.close()
     wp = site(db_name=name, artifacts_dir=None)  # failing is the expected outcome here
     with pytest.raises(WordPressError, match="already exists"):
         wp.up()
     wp.down()
     assert not wp.dir.exists()
-    conn = server_connection(name)
-    try:
+    with server_connection(name) as conn:
         cur = conn.cursor()
         cur.execute("SELECT id FROM keepme")
         assert cur.fetchall() == [(1,)]
-    finally:
-        conn.close()
 
 
 def test_plugin_activation_failure_is_reported(make_wordpress, tmp_path):
