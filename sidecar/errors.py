@@ -3,9 +3,15 @@
 FormRelayError
 ├── ConfigError          bad or missing settings: fix the configuration; never retried
 ├── SchemaError          tables missing or of another version: run `formrelay migrate`
-└── StoreError           the database refused something the store expected to work
-    ├── InvalidTransition  an event that the state machine does not allow in this status
-    └── LeaseLost          a worker reported on work it no longer holds (a stale task)
+├── StoreError           the database refused something the store expected to work
+│   ├── InvalidTransition  an event that the state machine does not allow in this status
+│   └── LeaseLost          a worker reported on work it no longer holds (a stale task)
+├── PartnerError         the outcome of one request to the partner API
+│   ├── RetryableError     worth another attempt later (timeouts, 5xx, 408, 425, 429)
+│   ├── PermanentError     the partner refused this request for good (other 4xx)
+│   └── PartnerConfigError credentials, URL or TLS are wrong: pause delivery, fail nothing
+├── RejectedFile         a document failed a file check; retrying cannot fix it
+└── SubmissionError      the submission cannot be read from the snapshot nor from WPForms
 
 Messages carry ids, names and counts only, never submitted values.
 """
@@ -43,3 +49,36 @@ class InvalidTransition(StoreError):
 
 class LeaseLost(StoreError):
     """The work is no longer leased to this owner (expired, cancelled or taken)."""
+
+
+class PartnerError(FormRelayError):
+    """A partner request did not succeed. `status` is the HTTP status, if one came back."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class RetryableError(PartnerError):
+    """Try again later; `retry_after` is the partner's own wish in seconds, if it said one."""
+
+    def __init__(self, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status)
+
+
+class PermanentError(PartnerError):
+    """The partner will not accept this request as it is; the step fails now."""
+
+
+class PartnerConfigError(PartnerError):
+    """401/403, a bad URL or a TLS failure: no job is at fault, so none fails."""
+
+
+class RejectedFile(FormRelayError):
+    """A document failed a file check; the message is the reason (no file content)."""
+
+
+class SubmissionError(FormRelayError):
+    """Neither the job's snapshot nor WPForms' tables hold a usable submission."""
