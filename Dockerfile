@@ -18,7 +18,9 @@ COPY pyproject.toml README.md ./
 # are package data: the link's target must be in the image before `pip install`.
 COPY wp_bridge_plugin/schema/ wp_bridge_plugin/schema/
 COPY sidecar/ sidecar/
+# Payload and dashboard templates are read from here, not from the package.
 COPY templates/ templates/
+ENV FORMRELAY_TEMPLATES_DIR=/app/templates
 RUN pip install . \
  && python -c "import importlib.resources as r; assert any((r.files('sidecar') / 'schema_sql').iterdir())"
 

@@ -10,6 +10,7 @@ secret's value.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 from sidecar.errors import ConfigError
 
 Parser = Callable[[str], Any]
+_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.j2$")
+REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _text(raw: str) -> str:
@@ -71,6 +74,55 @@ def _table_prefix(raw: str) -> str:
     return raw
 
 
+def _float_range(low: float, high: float) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _url_path(raw: str) -> str:
+    if not raw.startswith("/"):
+        raise ValueError("must be a path starting with /")
+    return raw
+
+
+def _document_path(raw: str) -> str:
+    if "{id}" not in _url_path(raw):
+        raise ValueError("must contain {id}, where the partner's record id goes")
+    return raw
+
+
+def _auth(raw: str) -> str:
+    if raw not in ("bearer", "none") and not (raw.startswith("header:") and raw[7:].strip()):
+        raise ValueError("must be bearer, none or header:<Header-Name>")
+    return raw
+
+
+def _types(raw: str) -> frozenset[str]:
+    types = frozenset(t.strip().lower() for t in raw.split(",") if t.strip())
+    if not types or not all("/" in t for t in types):
+        raise ValueError("must be a comma-separated list of MIME types, e.g. application/pdf")
+    return types
+
+
+def _form_templates(raw: str) -> dict[int, str]:
+    """`12=intake.json.j2, 14=referral.json.j2`: a payload template per form id."""
+    mapping: dict[int, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        form, sep, name = item.partition("=")
+        if not sep or not form.strip().isdigit() or not _TEMPLATE_NAME.match(name.strip()):
+            raise ValueError("must be form_id=template.json.j2 pairs separated by commas")
+        mapping[int(form)] = name.strip()
+    return mapping
+
+
 def _directory(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_dir():
@@ -85,6 +137,7 @@ class Setting:
     parse: Parser = _text
     default: str | None = None
     secret: bool = False
+    empty: Any = ""  # the value when unset and not needed (no default, or an empty one)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -97,12 +150,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partner_token", "FORMRELAY_PARTNER_TOKEN", default="", secret=True),
     Setting("shared_secret", "FORMRELAY_SHARED_SECRET", _secret, secret=True),
     Setting("redis_url", "FORMRELAY_REDIS_URL", _redis_url, default="", secret=True),
-    Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", _directory),
+    Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", _directory, empty=None),
     Setting("listen", "FORMRELAY_LISTEN", _host_port, default="127.0.0.1:8787"),
     Setting("data_dir", "FORMRELAY_DATA_DIR", default="~/.local/share/formrelay"),
     Setting("workers", "FORMRELAY_WORKERS", _int_range(1, 64), default="4"),
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
+    Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
+    Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", _float_range(0.1, 600), default="30"),
+    Setting("record_path", "FORMRELAY_RECORD_PATH", _url_path, default="/patients"),
+    Setting("document_path", "FORMRELAY_DOCUMENT_PATH", _document_path,
+            default="/patients/{id}/documents"),
+    Setting("id_field", "FORMRELAY_ID_FIELD", default="id"),
+    Setting("partner_auth", "FORMRELAY_PARTNER_AUTH", _auth, default="bearer"),
+    Setting("backoff_base", "FORMRELAY_BACKOFF_BASE", _float_range(0, 86400), default="30"),
+    Setting("backoff_factor", "FORMRELAY_BACKOFF_FACTOR", _float_range(1, 10), default="2"),
+    Setting("backoff_cap", "FORMRELAY_BACKOFF_CAP", _float_range(0, 7 * 86400), default="3600"),
+    Setting("min_document_bytes", "FORMRELAY_MIN_DOCUMENT_BYTES", _int_range(0, 2**40),
+            default="1024"),
+    Setting("max_document_bytes", "FORMRELAY_MAX_DOCUMENT_BYTES", _int_range(1, 2**40),
+            default=str(25 * 1024 * 1024)),
+    Setting("document_types", "FORMRELAY_DOCUMENT_TYPES", _types,
+            default="application/pdf,image/jpeg,image/png,image/tiff,image/heic,image/heif"),
+    Setting("templates_dir", "FORMRELAY_TEMPLATES_DIR", _directory, default=str(REPO_TEMPLATES),
+            empty=None),
+    Setting("form_templates", "FORMRELAY_FORM_TEMPLATES", _form_templates, default="",
+            empty={}),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS))
@@ -112,6 +185,7 @@ DATABASE = ("db_user", "db_name")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": DATABASE,
     "status": DATABASE,
+    "backfill": DATABASE,
     "web": (*DATABASE, "shared_secret"),
     "worker": (*DATABASE, "partner_url", "uploads_dir"),
     "run": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
@@ -135,6 +209,20 @@ class Config:
     workers: int
     lease_seconds: int
     max_attempts: int
+    connect_timeout: float
+    read_timeout: float
+    record_path: str
+    document_path: str
+    id_field: str
+    partner_auth: str
+    backoff_base: float
+    backoff_factor: float
+    backoff_cap: float
+    min_document_bytes: int
+    max_document_bytes: int
+    document_types: frozenset[str]
+    templates_dir: Path | None
+    form_templates: dict[int, str]
 
     def __repr__(self) -> str:  # secrets must not reach a log through repr()
         shown = (
@@ -181,13 +269,15 @@ def load(
                 continue
             raw = s.default
         if not raw:
-            values[s.name] = None if s.parse is _directory else ""
+            values[s.name] = dict(s.empty) if isinstance(s.empty, dict) else s.empty
             continue
         try:
             values[s.name] = s.parse(raw)
         except ValueError as exc:
             shown = "" if s.secret else f" (got {raw!r})"
             problems.append(f"{source} {exc}{shown}")
+    if not problems and values["min_document_bytes"] > values["max_document_bytes"]:
+        problems.append("FORMRELAY_MIN_DOCUMENT_BYTES must not exceed FORMRELAY_MAX_DOCUMENT_BYTES")
     if problems:
         raise ConfigError(problems)
     values["data_dir"] = Path(values["data_dir"]).expanduser()

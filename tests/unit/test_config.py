@@ -126,3 +126,38 @@ def test_the_command_prints_one_line_per_problem_and_no_traceback(tmp_path):
     assert all(line.startswith("formrelay run: ") for line in lines)
     assert "Traceback" not in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr and SECRET[:5] not in proc.stderr
+
+
+def test_delivery_settings_defaults_and_parsing(tmp_path):
+    cfg = config.load("run", base_env(tmp_path))
+    assert (cfg.connect_timeout, cfg.read_timeout) == (5.0, 30.0)
+    assert (cfg.record_path, cfg.document_path, cfg.id_field) == (
+        "/patients", "/patients/{id}/documents", "id")
+    assert (cfg.backoff_base, cfg.backoff_factor, cfg.backoff_cap) == (30.0, 2.0, 3600.0)
+    assert (cfg.min_document_bytes, cfg.max_document_bytes) == (1024, 25 * 1024 * 1024)
+    assert "application/pdf" in cfg.document_types and "text/html" not in cfg.document_types
+    assert cfg.templates_dir is not None and (cfg.templates_dir / "payloads").is_dir()
+    assert cfg.form_templates == {}
+    cfg = config.load("run", base_env(tmp_path) | {
+        "FORMRELAY_FORM_TEMPLATES": "12=intake.json.j2, 14=ref.json.j2",
+        "FORMRELAY_PARTNER_AUTH": "header:X-Api-Key",
+        "FORMRELAY_DOCUMENT_TYPES": "application/pdf"})
+    assert cfg.form_templates == {12: "intake.json.j2", 14: "ref.json.j2"}
+    assert cfg.partner_auth == "header:X-Api-Key"
+    assert cfg.document_types == frozenset({"application/pdf"})
+
+
+@pytest.mark.parametrize("name,value,problem", [
+    ("FORMRELAY_DOCUMENT_PATH", "/patients/documents", "must contain {id}"),
+    ("FORMRELAY_RECORD_PATH", "patients", "must be a path starting with /"),
+    ("FORMRELAY_FORM_TEMPLATES", "12=../../etc/passwd", "form_id=template.json.j2 pairs"),
+    ("FORMRELAY_PARTNER_AUTH", "basic", "bearer, none or header:"),
+    ("FORMRELAY_DOCUMENT_TYPES", "pdf", "comma-separated list of MIME types"),
+    ("FORMRELAY_BACKOFF_FACTOR", "0.5", "must be between 1 and 10"),
+    ("FORMRELAY_READ_TIMEOUT", "soon", "must be a number"),
+    ("FORMRELAY_MIN_DOCUMENT_BYTES", "99999999999", "must not exceed"),
+])
+def test_delivery_settings_are_validated(tmp_path, name, value, problem):
+    with pytest.raises(ConfigError) as err:
+        config.load("run", base_env(tmp_path) | {name: value})
+    assert len(err.value.problems) == 1 and problem in err.value.problems[0]
