@@ -48,6 +48,7 @@ class EventKind(StrEnum):
     RETRYABLE_ERROR = "retryable_error"
     PERMANENT_ERROR = "permanent_error"
     LEASE_EXPIRED = "lease_expired"
+    RELEASE = "release"  # give the claim back unspent: delivery is paused, no step is at fault
     CANCEL = "cancel"
     RETRY = "retry"  # admin: resume a failed or cancelled step, attempts reset
     RESTART = "restart"  # admin: the job from scratch, with a new key generation
@@ -109,6 +110,11 @@ def _lease_expired(s: State, e: Event, now: datetime) -> State:
     # The worker died or hung mid-attempt; the attempt it took still counts, so
     # a submission that kills workers ends in `failed` instead of looping.
     return _retryable(s, Event(e.kind, error="lease expired: the worker stopped mid-attempt"), now)
+
+
+def _release(s: State, e: Event, now: datetime) -> State:
+    return replace(s, status=Status.RETRYING, attempts=max(0, s.attempts - 1), last_error=e.error,
+                   next_attempt_at=now + timedelta(seconds=max(0.0, e.delay)))
 
 
 def _cancel(s: State, e: Event, now: datetime) -> State:
@@ -180,6 +186,7 @@ JOB_RULES: dict[tuple[Status, EventKind], Rule] = {
     (W, K.RETRYABLE_ERROR): _record_phase_only(_retryable),
     (W, K.PERMANENT_ERROR): _record_phase_only(_permanent),
     (W, K.LEASE_EXPIRED): _record_phase_only(_lease_expired),
+    (W, K.RELEASE): _record_phase_only(_release),
     **{(s, K.CANCEL): _cancel for s in (P, R, W)},
     **{(s, K.RETRY): _job_retry for s in (F, X)},
     **{(s, K.RESTART): _job_restart for s in (P, R, C, F, X)},
@@ -193,6 +200,7 @@ DOCUMENT_RULES: dict[tuple[Status, EventKind], Rule] = {
     (W, K.RETRYABLE_ERROR): _retryable,
     (W, K.PERMANENT_ERROR): _permanent,
     (W, K.LEASE_EXPIRED): _lease_expired,
+    (W, K.RELEASE): _release,
     **{(s, K.CANCEL): _cancel for s in (P, R, W)},
     **{(s, K.RETRY): _document_retry for s in (F, X)},
 }
@@ -212,3 +220,16 @@ def document_transition(state: State, event: Event, now: datetime) -> State:
     if rule is None:
         raise InvalidTransition("document", state.status, event.kind)
     return rule(state, event, now)
+
+
+def documents_outcome(documents: list[tuple[Status, str | None]]) -> Event | None:
+    """The job's documents_done event once every document has ended, else None.
+
+    `documents` are (status, last error) in the job's document order; the
+    reason names each that did not upload by its 1-based number.
+    """
+    if not documents or any(status not in DOCUMENT_ENDS for status, _ in documents):
+        return None
+    problems = [f"document {n} {status}: {error or 'no reason recorded'}"
+                for n, (status, error) in enumerate(documents, 1) if status != Status.UPLOADED]
+    return Event(EventKind.DOCUMENTS_DONE, "; ".join(problems) or None)

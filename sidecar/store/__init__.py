@@ -4,13 +4,14 @@ from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
+from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore):
+class Store(JobStore, ClaimStore, WPFormsReader):
     """Jobs, documents, log and claims on one WordPress database and table prefix."""
 
 
 __all__ = [
-    "Database", "DbSettings", "Document", "Job", "LogEntry", "NewDocument", "NewJob", "Store",
-    "Tables",
+    "Database", "DbSettings", "Document", "Entry", "Job", "LogEntry", "NewDocument", "NewJob",
+    "Store", "Tables",
 ]

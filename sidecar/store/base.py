@@ -4,10 +4,11 @@ and the one code path that writes a state change together with its log row."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sidecar.events import emit
 from sidecar.states import (
     Event,
     EventKind,
@@ -28,6 +29,10 @@ from sidecar.store.rows import (
 
 MAX_ERROR_CHARS = 2000
 LEVELS = {Status.FAILED: "error", Status.REJECTED: "error", Status.RETRYING: "warning"}
+# A log event may say "record.{outcome}": the outcome is named from what happened.
+OUTCOMES = {EventKind.RECORD_SENT: "sent", EventKind.UPLOADED: "uploaded",
+            EventKind.REJECTED: "rejected", EventKind.RETRYABLE_ERROR: "retry",
+            EventKind.PERMANENT_ERROR: "failed", EventKind.RELEASE: "paused"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,12 @@ class StoreBase:
 
     def _apply(self, cur: Any, kind: Kind, current: Job | Document, event: Event,
                now: datetime, *, lease: tuple[str, int] | None = None,
-               partner_id: str | None = None, log: LogEntry | None = None) -> State:
-        """Run the state machine on a locked row and write the result (and its log row)."""
+               partner_id: str | None = None, log: LogEntry | None = None,
+               extra: dict[str, Any] | None = None) -> State:
+        """Run the state machine on a locked row and write the result (and its log row).
+
+        `extra` sets more columns of the row in the same UPDATE (a document's checked facts).
+        """
         new = kind.rule(current.state, event, now)
         owner, expires = (lease[0], now + timedelta(seconds=lease[1])) if lease else (None, None)
         error = new.last_error[:MAX_ERROR_CHARS] if new.last_error else new.last_error
@@ -104,11 +113,14 @@ class StoreBase:
                 uploaded_at=now if new.status == Status.UPLOADED else current.uploaded_at,
                 partner_document_id=partner_id or current.partner_document_id,
             )
+        sets.update(extra or {})
         assignments = ", ".join(f"{col} = %s" for col in sets)
         cur.execute(f"UPDATE {kind.table(self.t)} SET {assignments} WHERE id = %s",
                     (*sets.values(), current.id))
         if event.kind != EventKind.CLAIM:  # an attempt is logged by its outcome
             entry = log or LogEntry(f"{kind.name}.{event.kind}")
+            outcome = "failed" if new.status == Status.FAILED else OUTCOMES.get(event.kind, "")
+            entry = replace(entry, event=entry.event.format(outcome=outcome))
             job_id = current.id if isinstance(current, Job) else current.job_id
             doc_id = None if isinstance(current, Job) else current.id
             self._log(cur, job_id, doc_id, entry, new, now)
@@ -121,6 +133,9 @@ class StoreBase:
             f"{state.status} (attempt {state.attempts}/{state.max_attempts})" if state else "")
         if state and state.last_error and not entry.message:
             message += f": {state.last_error}"
+        attempt = state.attempts if state else None
+        self.db.after_commit(lambda: emit(entry.event, level, message, job_id, document_id,
+                                          attempt, entry.http_status, entry.duration_ms))
         cur.execute(
             f"INSERT INTO {self.t.log} (job_id, document_id, level, event, message, attempt,"
             " http_status, duration_ms, actor, created_at)"

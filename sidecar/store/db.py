@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -102,9 +102,12 @@ class Database:
         """Yield a dictionary cursor; commit on success, roll back on any error."""
         conn = self.connection()
         cur = conn.cursor(dictionary=True)
+        self._local.after = []
         try:
             yield cur
             conn.commit()
+            for callback in self._local.after:
+                callback()
         except CONNECTION_ERRORS:
             self.discard()
             raise
@@ -117,6 +120,10 @@ class Database:
         finally:
             with contextlib.suppress(Exception):  # the cursor of a dead connection
                 cur.close()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this thread's transaction commits (dropped on rollback)."""
+        self._local.after.append(callback)
 
     def server_version(self) -> tuple[str, tuple[int, ...]]:
         """('mariadb' or 'mysql', numeric version) of the connected server."""

@@ -9,7 +9,7 @@ from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
 from sidecar.errors import LeaseLost, StoreError
-from sidecar.states import Event, EventKind, State, Status
+from sidecar.states import Event, EventKind, Phase, State, Status, documents_outcome
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.rows import (
     DOCUMENT_COLUMNS,
@@ -76,7 +76,7 @@ class JobStore(StoreBase):
     def documents(self, job_id: int) -> list[Document]:
         with self.db.transaction() as cur:
             cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE job_id = %s"
-                        " ORDER BY field_id, position", (job_id,))
+                        " ORDER BY id", (job_id,))
             return [Document.from_row(r) for r in cur.fetchall()]
 
     def transition_job(self, job_id: int, event: Event, *, owner: str | None = None,
@@ -108,12 +108,41 @@ class JobStore(StoreBase):
             return new
 
     def transition_document(self, document_id: int, event: Event, *, owner: str | None = None,
-                            partner_id: str | None = None, log: LogEntry | None = None) -> State:
-        """Apply an event to one document. With `owner`, only while it holds the lease."""
+                            partner_id: str | None = None, log: LogEntry | None = None,
+                            facts: dict[str, Any] | None = None) -> State:
+        """Apply an event to one document. With `owner`, only while it holds the lease.
+
+        `facts` records what the file checks found (size, detected_type, sha256).
+        """
+        unknown = set(facts or {}) - {"size", "detected_type", "sha256"}
+        if unknown:
+            raise ValueError(f"not document facts: {sorted(unknown)}")
         with self.db.transaction() as cur:
             now = self.now(cur)
             doc = self._locked(cur, DOCUMENT, document_id, owner)
-            return self._apply(cur, DOCUMENT, doc, event, now, partner_id=partner_id, log=log)
+            return self._apply(cur, DOCUMENT, doc, event, now, partner_id=partner_id, log=log,
+                               extra=facts)
+
+    def settle_documents(self, job_id: int) -> State | None:
+        """End the job once every document has ended; None while some are still going.
+
+        The job row is locked first, so when the last two documents end at the
+        same moment, exactly one of them settles the job.
+        """
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            job = self._select_for_update(cur, JOB, job_id)
+            if not isinstance(job, Job) or (job.status, job.phase) != (
+                    Status.PROCESSING, Phase.DOCUMENTS):
+                return None
+            cur.execute(f"SELECT status, last_error FROM {self.t.documents} WHERE job_id = %s"
+                        " ORDER BY id", (job_id,))
+            event = documents_outcome([(Status(r["status"]), r["last_error"])
+                                       for r in cur.fetchall()])
+            if event is None:
+                return None
+            entry = LogEntry("job.failed" if event.error else "job.completed")
+            return self._apply(cur, JOB, job, event, now, log=entry)
 
     def _locked(self, cur: Any, kind: Kind, row_id: int, owner: str | None) -> Any:
         row = self._select_for_update(cur, kind, row_id)

@@ -19,6 +19,7 @@ from sidecar.states import (
     State,
     Status,
     document_transition,
+    documents_outcome,
     job_transition,
 )
 
@@ -120,7 +121,15 @@ def test_expired_lease_on_the_last_attempt_fails(transition, make):
     assert "lease expired" in (new.last_error or "")
 
 
-@pytest.mark.parametrize("kind", [K.RETRYABLE_ERROR, K.PERMANENT_ERROR, K.LEASE_EXPIRED])
+@pytest.mark.parametrize("transition,make", [(job_transition, job), (document_transition, doc)])
+def test_release_gives_the_attempt_back_and_waits(transition, make):
+    new = transition(make(S.PROCESSING, attempts=3), Event(K.RELEASE, "HTTP 401", 60), NOW)
+    assert (new.status, new.attempts, new.last_error) == (S.RETRYING, 2, "HTTP 401")
+    assert new.next_attempt_at == NOW + timedelta(seconds=60)  # never failed by a pause
+
+
+@pytest.mark.parametrize("kind", [K.RETRYABLE_ERROR, K.PERMANENT_ERROR, K.LEASE_EXPIRED,
+                                  K.RELEASE])
 def test_record_step_errors_are_refused_in_the_documents_phase(kind):
     with pytest.raises(InvalidTransition):
         job_transition(job(S.PROCESSING, phase=Phase.DOCUMENTS), Event(kind, "x"), NOW)
@@ -210,7 +219,7 @@ JOB_EDGES = {
     (S.PENDING, K.CLAIM), (S.RETRYING, K.CLAIM),
     (S.PROCESSING, K.RECORD_SENT), (S.PROCESSING, K.DOCUMENTS_DONE),
     (S.PROCESSING, K.RETRYABLE_ERROR), (S.PROCESSING, K.PERMANENT_ERROR),
-    (S.PROCESSING, K.LEASE_EXPIRED),
+    (S.PROCESSING, K.LEASE_EXPIRED), (S.PROCESSING, K.RELEASE),
     (S.PENDING, K.CANCEL), (S.RETRYING, K.CANCEL), (S.PROCESSING, K.CANCEL),
     (S.FAILED, K.RETRY), (S.CANCELLED, K.RETRY),
     (S.PENDING, K.RESTART), (S.RETRYING, K.RESTART), (S.COMPLETED, K.RESTART),
@@ -220,7 +229,7 @@ DOCUMENT_EDGES = {
     (S.PENDING, K.CLAIM), (S.RETRYING, K.CLAIM),
     (S.PROCESSING, K.UPLOADED), (S.PROCESSING, K.REJECTED),
     (S.PROCESSING, K.RETRYABLE_ERROR), (S.PROCESSING, K.PERMANENT_ERROR),
-    (S.PROCESSING, K.LEASE_EXPIRED),
+    (S.PROCESSING, K.LEASE_EXPIRED), (S.PROCESSING, K.RELEASE),
     (S.PENDING, K.CANCEL), (S.RETRYING, K.CANCEL), (S.PROCESSING, K.CANCEL),
     (S.FAILED, K.RETRY), (S.CANCELLED, K.RETRY),
 }
@@ -250,3 +259,22 @@ def test_finished_documents_take_no_event_at_all(status):
     for kind in EventKind:
         with pytest.raises(InvalidTransition):
             document_transition(doc(status), Event(kind), NOW)
+
+
+# ---- when a job's documents are done ------------------------------------------------------
+
+def test_documents_outcome_waits_for_every_document():
+    assert documents_outcome([(S.UPLOADED, None), (S.RETRYING, "x")]) is None
+    assert documents_outcome([(S.PROCESSING, None)]) is None
+    assert documents_outcome([]) is None
+
+
+def test_documents_outcome_all_uploaded_completes():
+    assert documents_outcome([(S.UPLOADED, None)] * 3) == Event(K.DOCUMENTS_DONE)
+
+
+def test_documents_outcome_names_each_document_that_did_not_upload():
+    event = documents_outcome([(S.UPLOADED, None), (S.REJECTED, "type text/html"),
+                               (S.UPLOADED, None), (S.FAILED, "HTTP 422")])
+    assert event == Event(K.DOCUMENTS_DONE,
+                          "document 2 rejected: type text/html; document 4 failed: HTTP 422")

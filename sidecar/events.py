@@ -1,0 +1,23 @@
+"""Structured stdout lines, one per log row the store commits.
+
+`event=record.retry job=12 attempt=2 http_status=503 duration_ms=812 ...`:
+the same facts as the log table (ids, counts, status codes, and messages the
+engine has already masked), in a shape log shippers parse without help.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("formrelay.events")
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def emit(event: str, level: str, message: str, job_id: int | None = None,
+         document_id: int | None = None, attempt: int | None = None,
+         http_status: int | None = None, duration_ms: int | None = None) -> None:
+    facts = {"event": event, "job": job_id, "document": document_id, "attempt": attempt,
+             "http_status": http_status, "duration_ms": duration_ms}
+    line = " ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
+    quoted = message.replace("\\", "\\\\").replace('"', '\\"')
+    logger.log(LEVELS.get(level, logging.INFO), '%s message="%s"', line, quoted)

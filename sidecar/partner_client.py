@@ -1,0 +1,174 @@
+"""The only module that talks HTTP to the partner.
+
+One `requests.Session` with a connection pool sized for the worker threads.
+Every request carries an `Idempotency-Key`, so a retry after a timeout (the
+partner may have accepted the first try) cannot create a second record.
+Each outcome that is not a success raises one of (sidecar.errors):
+
+    RetryableError      connection errors, timeouts, 5xx, 408, 425, 429 (with
+                        the partner's Retry-After, seconds or HTTP date), and a
+                        2xx without the id (the partner answered, but not usefully)
+    PermanentError      any other 4xx: "HTTP 422: <partner's message, redacted>"
+    PartnerConfigError  401/403, a redirect, a bad URL or a TLS failure
+
+Error texts carry status codes and the partner's message with submitted
+values masked (sidecar.redact), never request bodies.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder  # streams the file instead of building the body
+
+from sidecar import __version__
+from sidecar.config import Config
+from sidecar.errors import PartnerConfigError, PermanentError, RetryableError
+from sidecar.redact import redact
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+CONFIG_STATUS = frozenset({401, 403})
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    base_url: str
+    token: str = ""
+    auth: str = "bearer"  # bearer | none | header:<Name>
+    record_path: str = "/patients"
+    document_path: str = "/patients/{id}/documents"
+    id_field: str = "id"  # dotted for nested ids: "data.id"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PartnerSettings:
+        return cls(cfg.partner_url, cfg.partner_token, cfg.partner_auth, cfg.record_path,
+                   cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A 2xx with the partner's id for what it created."""
+
+    id: str
+    status: int
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def find_id(body: Any, dotted: str) -> str | None:
+    for key in dotted.split("."):
+        if not isinstance(body, dict) or key not in body:
+            return None
+        body = body[key]
+    return str(body) if isinstance(body, str | int) and str(body) else None
+
+
+class PartnerClient:
+    def __init__(self, settings: PartnerSettings, pool_size: int = 16) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"FormRelay/{__version__}"
+        if settings.token and settings.auth == "bearer":
+            self.session.headers["Authorization"] = f"Bearer {settings.token}"
+        elif settings.token and settings.auth.startswith("header:"):
+            self.session.headers[settings.auth[7:].strip()] = settings.token
+
+    def close(self) -> None:
+        self.session.close()
+
+    def create_record(self, payload: dict[str, Any], idempotency_key: str,
+                      redact_values: Sequence[str] = ()) -> Accepted:
+        return self._post(self.settings.record_path, idempotency_key, redact_values,
+                          json=payload)
+
+    def upload_document(self, record_id: str, path: Path, filename: str, content_type: str,
+                        idempotency_key: str, redact_values: Sequence[str] = ()) -> Accepted:
+        """Upload one file as multipart part `file`, read from disk as it is sent."""
+        url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
+        with open(path, "rb") as fh:
+            body = MultipartEncoder(fields={"file": (filename, fh, content_type)})
+            return self._post(url_path, idempotency_key, redact_values, data=body,
+                              headers={"Content-Type": body.content_type})
+
+    def _post(self, path: str, key: str, redact_values: Sequence[str],
+              headers: dict[str, str] | None = None, **kwargs: Any) -> Accepted:
+        url = self.settings.base_url + path
+        try:
+            resp = self.session.post(
+                url, headers={"Idempotency-Key": key, **(headers or {})},
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False, **kwargs)
+        except requests.exceptions.SSLError:
+            raise PartnerConfigError("TLS failure talking to the partner") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema):
+            raise PartnerConfigError("the partner URL is not valid") from None
+        except requests.exceptions.Timeout:
+            raise RetryableError("timed out waiting for the partner") from None
+        except requests.exceptions.ConnectionError:
+            raise RetryableError("could not connect to the partner") from None
+        with resp:
+            return self._outcome(resp, redact_values)
+
+    def _outcome(self, resp: requests.Response, redact_values: Sequence[str]) -> Accepted:
+        status = resp.status_code
+        if 200 <= status < 300:
+            try:
+                found = find_id(resp.json(), self.settings.id_field)
+            except ValueError:
+                found = None
+            if found is None:
+                raise RetryableError(
+                    f"HTTP {status} without {self.settings.id_field!r} in the response", status)
+            return Accepted(found, status)
+        reason = f"HTTP {status}"
+        message = _partner_message(resp)
+        if message:
+            reason += f": {redact(message, redact_values)}"
+        if status in CONFIG_STATUS:
+            raise PartnerConfigError(f"{reason} (check FORMRELAY_PARTNER_TOKEN)", status)
+        if 300 <= status < 400:
+            raise PartnerConfigError(f"HTTP {status} redirect: check FORMRELAY_PARTNER_URL",
+                                     status)
+        if status >= 500 or status in RETRYABLE_STATUS:
+            raise RetryableError(reason, status, parse_retry_after(resp.headers.get("Retry-After")))
+        raise PermanentError(reason, status)
+
+
+def _partner_message(resp: requests.Response) -> str:
+    """The partner's own explanation: a JSON error/message/detail, else the start of the text."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:500] if "html" not in resp.headers.get("Content-Type", "") else ""
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail", "title"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return ""
+

@@ -1,0 +1,89 @@
+"""Reads of WPForms' own tables (Pro's entry tables) and WordPress media metadata.
+
+Used when a job's snapshot cannot be used (the fallback) and to find stored
+entries that have no job (backfill, reconciliation). Read-only: FormRelay
+never writes to WPForms' tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mysql.connector import errorcode
+from mysql.connector.errors import ProgrammingError
+
+from sidecar.errors import SubmissionError
+from sidecar.store.base import StoreBase
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: int
+    form_id: int
+    status: str
+    fields: str  # JSON text, as WPForms stored it
+
+
+class WPFormsReader(StoreBase):
+    def wpforms_entry(self, entry_id: int) -> Entry | None:
+        with self._wpforms() as cur:
+            cur.execute("SELECT entry_id, form_id, status, fields"
+                        f" FROM {self.prefix}wpforms_entries WHERE entry_id = %s", (entry_id,))
+            row = cur.fetchone()
+        return Entry(int(row["entry_id"]), int(row["form_id"]), str(row["status"]),
+                     str(row["fields"])) if row else None
+
+    def attached_file(self, attachment_id: int) -> str | None:
+        """A media-library file's path relative to uploads (`_wp_attached_file`)."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT meta_value FROM {self.prefix}postmeta WHERE post_id = %s"
+                        " AND meta_key = '_wp_attached_file' LIMIT 1", (attachment_id,))
+            row = cur.fetchone()
+        return str(row["meta_value"]) if row and row["meta_value"] else None
+
+    def entries_without_jobs(self, form_id: int | None = None, since: datetime | None = None,
+                             skip_imported: bool = False, after_id: int = 0,
+                             limit: int = 500) -> list[Entry]:
+        """Completed entries (status '') of published forms that no job refers to, by id.
+
+        Page with `after_id` (the last entry id seen). Entries imported from Lite's
+        backup fire no hook; reconciliation passes skip_imported to leave them alone.
+        """
+        where = ["e.status = ''", "e.entry_id > %s", "j.id IS NULL"]
+        args: list[object] = [after_id]
+        if form_id is not None:
+            where.append("e.form_id = %s")
+            args.append(form_id)
+        if since is not None:
+            where.append("e.date >= %s")
+            args.append(since)
+        if skip_imported:
+            where.append(f"NOT EXISTS (SELECT 1 FROM {self.prefix}wpforms_entry_meta m"
+                         " WHERE m.entry_id = e.entry_id AND m.type = 'backup_id')")
+        with self._wpforms() as cur:
+            cur.execute(
+                f"SELECT e.entry_id, e.form_id, e.status, e.fields"
+                f" FROM {self.prefix}wpforms_entries e"
+                f" JOIN {self.prefix}posts p ON p.ID = e.form_id AND p.post_type = 'wpforms'"
+                "  AND p.post_status = 'publish'"
+                f" LEFT JOIN {self.t.jobs} j"
+                "  ON j.reference = CONCAT('wpforms:', e.form_id, ':', e.entry_id)"
+                f" WHERE {' AND '.join(where)} ORDER BY e.entry_id LIMIT %s", (*args, limit))
+            return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]))
+                    for r in cur.fetchall()]
+
+    @contextmanager
+    def _wpforms(self) -> Iterator[Any]:
+        """A transaction that reports missing WPForms tables as what they mean."""
+        try:
+            with self.db.transaction() as cur:
+                yield cur
+        except ProgrammingError as exc:
+            if exc.errno != errorcode.ER_NO_SUCH_TABLE:
+                raise
+            raise SubmissionError("WPForms entry tables do not exist"
+                                  " (WPForms Lite stores no entries)") from None
