@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import NoReturn
 
 import mysql.connector
 
@@ -94,9 +96,55 @@ def _serve(cfg: config.Config, store: Store) -> Callable[[], None]:
 
 
 def _consume(cfg: config.Config) -> None:
+    from sidecar.tasks import build_engine, register
+
     huey = build_huey(cfg)
+    tasks = register(huey, lambda: engine)
+    engine = build_engine(cfg, tasks)
     log.info("queue: %s, %d worker threads", describe(huey), cfg.workers)
     huey.create_consumer(workers=cfg.workers, worker_type="thread").run()
+
+
+def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
+    from sidecar.backfill import backfill
+    from sidecar.errors import SubmissionError
+    from sidecar.tasks import register
+
+    store = _checked_store(cfg)
+    ring = None
+    if not args.dry_run:
+        tasks = register(build_huey(cfg), _no_engine)
+        ring = tasks.ring_record
+    try:
+        result = backfill(store, ring, form_id=args.form, since=args.since,
+                          dry_run=args.dry_run, max_attempts=cfg.max_attempts)
+    except SubmissionError as exc:
+        raise StartupError(str(exc)) from None
+    forms = ", ".join(f"form {k}: {v}" for k, v in sorted(result.by_form.items()))
+    print(f"{result.found} stored entries without a job" + (f" ({forms})" if forms else ""))
+    if args.dry_run:
+        print("dry run: no jobs created; entry ids: "
+              + (" ".join(map(str, result.entry_ids)) or "none"))
+    else:
+        print(f"created {result.created} jobs")
+    return 0
+
+
+def _no_engine() -> NoReturn:
+    raise RuntimeError("this process only enqueues")
+
+
+def _since(raw: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, e.g. 2026-11-01") from None
+
+
+def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--form", type=int, help="only entries of this form id")
+    parser.add_argument("--since", type=_since, help="only entries stored on or after (UTC)")
+    parser.add_argument("--dry-run", action="store_true", help="count, create nothing")
 
 
 def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -133,8 +181,13 @@ HANDLERS: dict[str, tuple[Command, str]] = {
     "web": (cmd_web, "HTTP endpoints only"),
     "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
     "status": (cmd_status, "schema version, job counts, due work"),
+    "backfill": (cmd_backfill, "create jobs for stored WPForms entries that have none"),
 }
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
+# Commands with options of their own: name -> adds them to the command's parser.
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "backfill": _backfill_arguments,
+}
 SERVICES = ("run", "web", "worker")  # long-running: SIGINT/SIGTERM are a normal stop
 
 
@@ -145,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"formrelay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in HANDLERS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name in ARGUMENTS:
+            ARGUMENTS[name](command)
     return parser
 
 

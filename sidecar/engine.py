@@ -1,0 +1,236 @@
+"""The delivery engine: one step of one job or document at a time.
+
+`deliver_record(job_id)` sends a job's record (phase 1) and creates its
+documents; `deliver_document(document_id)` uploads one document (phase 2).
+Each begins by taking the step's lease from MySQL, so a duplicate, late or
+stale task finds nothing to do. Each ends by writing the outcome (and its
+log row) and ringing the doorbell for what comes next. All state is in MySQL:
+a lost doorbell costs time, never a submission (the sweep rings again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sidecar.backoff import RetryPolicy
+from sidecar.errors import (
+    LeaseLost,
+    PartnerConfigError,
+    PartnerError,
+    PermanentError,
+    RejectedFile,
+    RetryableError,
+    SubmissionError,
+)
+from sidecar.file_checks import FilePolicy, check_file
+from sidecar.partner_client import Accepted, PartnerClient
+from sidecar.payload import PayloadError, PayloadRenderer
+from sidecar.states import Event, EventKind, State, Status
+from sidecar.store import Job, LogEntry, NewDocument, Store
+from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
+
+log = logging.getLogger("formrelay.engine")
+K = EventKind
+
+
+class Doorbell(Protocol):
+    """Wakes a worker for a step, now or after `delay` seconds (Huey, or a test's list)."""
+
+    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None: ...
+
+    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    uploads_dir: Path
+    lease_seconds: int = 300
+    max_attempts: int = 10
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    files: FilePolicy = field(default_factory=FilePolicy)
+
+
+class Engine:
+    def __init__(self, store: Store, client: PartnerClient, renderer: PayloadRenderer,
+                 doorbell: Doorbell, settings: EngineSettings) -> None:
+        self.store, self.client, self.renderer = store, client, renderer
+        self.doorbell, self.settings = doorbell, settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _owner(self) -> str:
+        """A lease owner per claim, so a late report of an old claim is always refused."""
+        return f"{self.worker_id}:{secrets.token_hex(4)}"
+
+    # ---- phase 1: the record ------------------------------------------------------------
+
+    def deliver_record(self, job_id: int) -> None:
+        owner = self._owner()
+        job = self.store.claim_job(job_id, owner, self.settings.lease_seconds)
+        if job is None:
+            log.debug("job %s: not due or taken; nothing to do", job_id)
+            return
+        try:
+            submission, source = self._submission(job)
+            payload = self.renderer.render(submission, _job_context(job, submission))
+        except (SubmissionError, PayloadError) as exc:
+            self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc)), "record")
+            return
+        documents = [
+            NewDocument(f.field_id, f.position, f.name,
+                        locate(f, self.settings.uploads_dir, self.store.attached_file), f.size,
+                        self.settings.max_attempts)
+            for f in submission.files]
+        key = f"{job.reference}:{job.key_generation}"
+        accepted, elapsed = self._call(
+            job, None, owner, "record",
+            lambda: self.client.create_record(payload, key, submission.values()))
+        if accepted is None:
+            return
+        sent = Event(K.RECORD_SENT, has_documents=bool(documents))
+        message = f"partner record {accepted.id} created from {source}" + (
+            f", {len(documents)} documents to upload" if documents else "")
+        self._report(job.id, None, owner, sent, "record", accepted, message, documents,
+                     duration_ms=elapsed)
+        for doc in self.store.documents(job.id):
+            self.doorbell.ring_document(doc.id, job.priority)
+
+    def _submission(self, job: Job) -> tuple[Submission, str]:
+        """The job's snapshot, else (when unusable) the entry in WPForms' own tables."""
+        submission, why = from_snapshot(self.store.get_snapshot(job.id))
+        if submission is not None:
+            return submission, "snapshot"
+        if job.entry_id <= 0:
+            raise SubmissionError(f"{why}, and the entry was not stored (entry id 0)")
+        entry = self.store.wpforms_entry(job.entry_id)
+        if entry is None:
+            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} does not exist")
+        if entry.status:
+            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} is {entry.status!r}")
+        try:
+            found = from_wpforms(entry.fields, entry.form_id, entry.entry_id)
+        except ValueError:
+            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} has no readable"
+                                  " fields") from None
+        return found, f"WPForms entry {job.entry_id} ({why})"
+
+    # ---- phase 2: the documents ---------------------------------------------------------
+
+    def deliver_document(self, document_id: int) -> None:
+        owner = self._owner()
+        doc = self.store.claim_document(document_id, owner, self.settings.lease_seconds)
+        if doc is None:
+            log.debug("document %s: not due or taken; nothing to do", document_id)
+            return
+        job = self.store.get_job(doc.job_id)
+        if job is None or not job.partner_record_id:
+            self._report(None, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no partner"
+                                                    " record to attach the document to"),
+                         "document")
+            return
+        try:
+            checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
+                                 doc.original_name)
+        except RejectedFile as exc:
+            self._report(None, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
+            self._settle(job)
+            return
+        facts = {"size": checked.size, "detected_type": checked.mime, "sha256": checked.sha256}
+        key = f"{job.reference}:{job.key_generation}:document:{doc.id}"
+        record_id = job.partner_record_id
+        accepted, elapsed = self._call(
+            job, doc.id, owner, "document", lambda: self.client.upload_document(
+                record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
+                key), facts)
+        if accepted is not None:
+            self._report(None, doc.id, owner, Event(K.UPLOADED), "document", accepted,
+                         f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
+                         duration_ms=elapsed, facts=facts)
+        self._settle(job)
+
+    def _settle(self, job: Job) -> None:
+        try:
+            self.store.settle_documents(job.id)
+        except Exception:  # the next document's end, or the sweep, settles it instead
+            log.exception("job %s: could not settle its documents", job.id)
+
+    # ---- shared: one partner call and its outcome ---------------------------------------
+
+    def _call(self, job: Job, document_id: int | None, owner: str, step: str,
+              request: Callable[[], Accepted],
+              facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
+        """Make the request and time it; on failure, write the outcome and ring for a retry."""
+        started = time.monotonic()
+        try:
+            return request(), int((time.monotonic() - started) * 1000)
+        except PartnerError as exc:
+            elapsed = int((time.monotonic() - started) * 1000)
+            attempts = self._attempts(job, document_id)
+            if isinstance(exc, PartnerConfigError):
+                event = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
+            elif isinstance(exc, RetryableError):
+                event = Event(K.RETRYABLE_ERROR, str(exc),
+                              self.settings.retry.delay(attempts, exc.retry_after))
+            else:
+                assert isinstance(exc, PermanentError)
+                event = Event(K.PERMANENT_ERROR, str(exc))
+            state = self._report(job.id if document_id is None else None, document_id, owner,
+                                 event, step, status=exc.status, duration_ms=elapsed,
+                                 facts=facts)
+            if state is not None and state.status == Status.RETRYING:
+                self._ring(job, document_id, event.delay)
+            elif state is not None and document_id is not None:
+                self._settle(job)
+            if isinstance(exc, PartnerConfigError):
+                raise  # delivery must pause: nothing is wrong with this job
+            return None, elapsed
+
+    def _attempts(self, job: Job, document_id: int | None) -> int:
+        if document_id is None:
+            return job.attempts
+        doc = self.store.get_document(document_id)
+        return doc.attempts if doc else 1
+
+    def _ring(self, job: Job, document_id: int | None, delay: float) -> None:
+        if document_id is None:
+            self.doorbell.ring_record(job.id, job.priority, delay)
+        else:
+            self.doorbell.ring_document(document_id, job.priority, delay)
+
+    def _report(self, job_id: int | None, document_id: int | None, owner: str, event: Event,
+                step: str, accepted: Accepted | None = None, message: str = "",
+                documents: list[NewDocument] | None = None, status: int | None = None,
+                duration_ms: int | None = None,
+                facts: dict[str, Any] | None = None) -> State | None:
+        """Write a step's outcome and its log row; None if the lease was lost meanwhile."""
+        entry = LogEntry(f"{step}.{{outcome}}", message,
+                         http_status=accepted.status if accepted else status,
+                         duration_ms=duration_ms)
+        partner_id = accepted.id if accepted else None
+        try:
+            if document_id is None:
+                assert job_id is not None
+                return self.store.transition_job(job_id, event, owner=owner,
+                                                 partner_id=partner_id,
+                                                 documents=documents or (), log=entry)
+            return self.store.transition_document(document_id, event, owner=owner,
+                                                  partner_id=partner_id, log=entry,
+                                                  facts=facts)
+        except LeaseLost:
+            # Cancelled, or the lease ran out and another worker has it: its report wins.
+            log.warning("%s %s: lease lost before the outcome was written",
+                        "job" if document_id is None else "document", document_id or job_id)
+            return None
+
+
+def _job_context(job: Job, submission: Submission) -> dict[str, Any]:
+    return {"reference": job.reference, "form_id": job.form_id or submission.form_id,
+            "entry_id": job.entry_id or submission.entry_id,
+            "key_generation": job.key_generation, "source": job.source}

@@ -1,0 +1,85 @@
+"""Huey tasks: thin doorbells that hand a job or document id to the engine.
+
+The engine takes the step's lease in MySQL, so a task delivered twice, late,
+or after the work was done does nothing. Job priority counts up from 0 (most
+urgent), Huey's counts down, so the ring converts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey
+
+from sidecar.backoff import RetryPolicy
+from sidecar.config import Config
+from sidecar.engine import Engine, EngineSettings
+from sidecar.errors import PartnerConfigError
+from sidecar.file_checks import FilePolicy
+from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.payload import PayloadRenderer
+from sidecar.store import Database, DbSettings, Store
+
+log = logging.getLogger("formrelay.tasks")
+
+
+def huey_priority(job_priority: int) -> int:
+    return max(0, 100 - job_priority)
+
+
+@dataclass
+class Tasks:
+    """The registered tasks, and the doorbell that enqueues them."""
+
+    deliver_record: Any
+    deliver_document: Any
+
+    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None:
+        self._ring(self.deliver_record, job_id, priority, delay)
+
+    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
+        self._ring(self.deliver_document, document_id, priority, delay)
+
+    @staticmethod
+    def _ring(task: Any, item_id: int, priority: int, delay: float) -> None:
+        if delay > 0:
+            task.schedule((item_id,), delay=delay, priority=huey_priority(priority))
+        else:
+            task(item_id, priority=huey_priority(priority))
+
+
+def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
+    """Define the tasks on `huey`; `engine()` gives the worker's engine when one runs."""
+
+    def run(step: Callable[[Engine], None], what: str) -> None:
+        try:
+            step(engine())
+        except PartnerConfigError as exc:  # the step was released unspent; say why, plainly
+            log.error("%s: delivery paused: %s", what, exc)
+
+    @huey.task(name="formrelay.deliver_record")
+    def deliver_record(job_id: int) -> None:
+        run(lambda e: e.deliver_record(job_id), f"job {job_id}")
+
+    @huey.task(name="formrelay.deliver_document")
+    def deliver_document(document_id: int) -> None:
+        run(lambda e: e.deliver_document(document_id), f"document {document_id}")
+
+    return Tasks(deliver_record, deliver_document)
+
+
+def build_engine(cfg: Config, tasks: Tasks) -> Engine:
+    """The engine a worker process uses, from its configuration."""
+    assert cfg.uploads_dir is not None and cfg.templates_dir is not None
+    store = Store(Database(DbSettings.from_config(cfg)), cfg.table_prefix)
+    client = PartnerClient(PartnerSettings.from_config(cfg), pool_size=cfg.workers)
+    renderer = PayloadRenderer(cfg.templates_dir, cfg.form_templates)
+    settings = EngineSettings(
+        uploads_dir=cfg.uploads_dir, lease_seconds=cfg.lease_seconds,
+        max_attempts=cfg.max_attempts,
+        retry=RetryPolicy(cfg.backoff_base, cfg.backoff_factor, cfg.backoff_cap),
+        files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types))
+    return Engine(store, client, renderer, tasks, settings)
