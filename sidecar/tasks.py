@@ -53,6 +53,7 @@ class Tasks:
 
 def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
     """Define the tasks on `huey`; `engine()` gives the worker's engine when one runs."""
+    # (Huey's decorator is untyped: the two ignores below say so, nothing more.)
 
     def run(step: Callable[[Engine], None], what: str) -> None:
         try:
@@ -60,11 +61,11 @@ def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
         except PartnerConfigError as exc:  # the step was released unspent; say why, plainly
             log.error("%s: delivery paused: %s", what, exc)
 
-    @huey.task(name="formrelay.deliver_record")
+    @huey.task(name="formrelay.deliver_record")  # type: ignore[untyped-decorator]
     def deliver_record(job_id: int) -> None:
         run(lambda e: e.deliver_record(job_id), f"job {job_id}")
 
-    @huey.task(name="formrelay.deliver_document")
+    @huey.task(name="formrelay.deliver_document")  # type: ignore[untyped-decorator]
     def deliver_document(document_id: int) -> None:
         run(lambda e: e.deliver_document(document_id), f"document {document_id}")
 
