@@ -124,8 +124,8 @@ def _cancel(s: State, e: Event, now: datetime) -> State:
 def _record_sent(s: State, e: Event, now: datetime) -> State:
     if s.phase != Phase.RECORD:
         raise InvalidTransition("job", f"{s.status} in phase {s.phase}", e.kind)
-    if e.has_documents:  # each document now counts its own attempts
-        return replace(s, phase=Phase.DOCUMENTS, attempts=0, last_error=None)
+    if e.has_documents:  # the job keeps its record attempts; each document counts its own
+        return replace(s, phase=Phase.DOCUMENTS, last_error=None)
     return replace(s, status=Status.COMPLETED, phase=Phase.DONE, last_error=None)
 
 

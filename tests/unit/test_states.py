@@ -60,11 +60,11 @@ def test_claim_before_the_next_attempt_time_is_refused(transition, make):
 
 # ---- the record step ----------------------------------------------------------------------
 
-def test_record_sent_with_documents_moves_to_documents_phase_and_resets_attempts():
+def test_record_sent_with_documents_moves_to_documents_phase_keeping_record_attempts():
     new = job_transition(job(S.PROCESSING, attempts=2, last_error="x"),
                          Event(K.RECORD_SENT, has_documents=True), NOW)
     assert (new.status, new.phase, new.attempts, new.last_error) == (
-        S.PROCESSING, Phase.DOCUMENTS, 0, None)
+        S.PROCESSING, Phase.DOCUMENTS, 2, None)
 
 
 def test_record_sent_without_documents_completes():
