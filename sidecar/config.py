@@ -123,6 +123,12 @@ def _form_templates(raw: str) -> dict[int, str]:
     return mapping
 
 
+def _queue_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+        raise ValueError("must be 1-64 letters, digits, dots, dashes or underscores")
+    return raw
+
+
 def _directory(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_dir():
@@ -153,6 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", _directory, empty=None),
     Setting("listen", "FORMRELAY_LISTEN", _host_port, default="127.0.0.1:8787"),
     Setting("data_dir", "FORMRELAY_DATA_DIR", default="~/.local/share/formrelay"),
+    Setting("queue_name", "FORMRELAY_QUEUE_NAME", _queue_name, default="formrelay"),
     Setting("workers", "FORMRELAY_WORKERS", _int_range(1, 64), default="4"),
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
@@ -186,6 +193,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": DATABASE,
     "status": DATABASE,
     "backfill": DATABASE,
+    "partner-sim": (),
     "web": (*DATABASE, "shared_secret"),
     "worker": (*DATABASE, "partner_url", "uploads_dir"),
     "run": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
@@ -206,6 +214,7 @@ class Config:
     uploads_dir: Path | None
     listen: str
     data_dir: Path
+    queue_name: str
     workers: int
     lease_seconds: int
     max_attempts: int

@@ -12,10 +12,10 @@ from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 from sidecar.config import Config
 
-QUEUE_NAME = "formrelay"
 
-
-def build_huey(config: Config, name: str = QUEUE_NAME) -> Huey:
+def build_huey(config: Config, name: str | None = None) -> Huey:
+    """The queue named by FORMRELAY_QUEUE_NAME, so several sites can share one Redis."""
+    name = name or config.queue_name
     if config.redis_url:
         return PriorityRedisHuey(name, url=config.redis_url, results=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
