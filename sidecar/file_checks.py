@@ -1,0 +1,240 @@
+"""The checks a document passes before it is uploaded: where it is, its size, its type.
+
+`check_file` resolves the path inside the uploads directory, opens it once
+(each component with O_NOFOLLOW, from the uploads directory down) and takes the
+size, the type and the SHA-256 from that one descriptor, so a file swapped
+after the path check is not the one that gets judged. The type comes from the
+bytes (libmagic), never from the name; the names must agree with it.
+
+Reasons in `RejectedFile` name no path and no content: only sizes, the detected
+type and an extension from a fixed list (a user's "Jane.Doe" is not shown).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import magic
+
+from sidecar.errors import ConfigError, RejectedFile
+
+KIB = 1024
+MIB = 1024 * KIB
+HEAD_BYTES = 8 * KIB
+HASH_CHUNK = 256 * KIB
+
+LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG",
+          "image/tiff": "TIFF", "image/heic": "HEIC", "image/heif": "HEIC"}
+"""Each allowed type's name in reasons; libmagic says image/heif for brand mif1."""
+
+_HEIC = frozenset({"heic", "heif"})
+EXTENSIONS: dict[str, frozenset[str]] = {
+    "application/pdf": frozenset({"pdf"}), "image/jpeg": frozenset({"jpg", "jpeg", "jpe"}),
+    "image/png": frozenset({"png"}), "image/tiff": frozenset({"tif", "tiff"}),
+    "image/heic": _HEIC, "image/heif": _HEIC}
+"""The extensions a name may have for each type; other types: their subtype."""
+
+_SHOWN_EXTENSIONS = frozenset().union(*EXTENSIONS.values(), {
+    "htm", "html", "xhtml", "php", "js", "txt", "csv", "json", "xml", "svg", "gif", "bmp",
+    "webp", "avif", "doc", "docx", "odt", "rtf", "xls", "xlsx", "zip", "exe"})
+_NOT_DOCUMENTS = frozenset({"application/xml", "application/xhtml+xml", "application/json",
+                            "application/javascript", "application/x-sh", "image/svg+xml"})
+_MIME_SHAPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}")
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    """What a document may be: its size in bytes, inclusive, and its detected types."""
+
+    min_bytes: int = KIB
+    max_bytes: int = 25 * MIB
+    allowed_types: frozenset[str] = frozenset(LABELS)
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A document that passed: its real path, size, libmagic type and hex SHA-256."""
+
+    path: Path
+    size: int
+    mime: str
+    sha256: str
+
+
+_magic: magic.Magic | None = None
+_magic_lock = threading.Lock()
+
+
+def detect_mime(head: bytes) -> str:
+    """libmagic's MIME type for these bytes; one shared handle, used under a lock."""
+    global _magic
+    with _magic_lock:
+        if _magic is None:
+            _magic = magic.Magic(mime=True)
+        try:
+            mime = _magic.from_buffer(head).strip().lower()
+        except magic.MagicException:
+            raise RejectedFile("type could not be detected") from None
+    return mime if _MIME_SHAPE.fullmatch(mime) else "application/octet-stream"
+
+
+def sha256_fd(fd: int, chunk_size: int = HASH_CHUNK) -> tuple[str, int]:
+    """Hex SHA-256 of the file behind `fd` from byte 0, and the bytes read.
+
+    Reads into one reused buffer (positioned reads, the fd's offset is left
+    alone), so memory does not grow with the file.
+    """
+    digest = hashlib.sha256()
+    buf = bytearray(chunk_size)
+    view = memoryview(buf)
+    total = 0
+    while n := os.preadv(fd, [buf], total):
+        digest.update(view[:n])
+        total += n
+    return digest.hexdigest(), total
+
+
+_OS_REASONS = {errno.ENOENT: "file does not exist", errno.ENOTDIR: "file does not exist",
+               errno.EACCES: "file is not readable (permission denied)",
+               errno.EPERM: "file is not readable (permission denied)",
+               errno.ELOOP: "path is a symlink loop", errno.ENAMETOOLONG: "path is too long"}
+
+
+def _os_reason(exc: OSError) -> str:
+    return _OS_REASONS.get(exc.errno or 0, "file cannot be opened")
+
+
+def _resolve(path: str | Path, uploads_dir: Path) -> tuple[Path, Path]:
+    """(real uploads dir, real path of the regular file), or RejectedFile."""
+    try:
+        root = Path(uploads_dir).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ConfigError([f"uploads directory {uploads_dir} does not exist"]) from None
+    if not root.is_dir():
+        raise ConfigError([f"uploads directory {uploads_dir} is not a directory"])
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    outside = RejectedFile("path resolves outside the uploads directory")
+    try:
+        real = Path(os.path.realpath(candidate, strict=True))
+        info = os.stat(real)
+    except ValueError:  # a NUL byte
+        raise RejectedFile("path is not valid") from None
+    except OSError as exc:  # say "outside" for ../../missing too, not whether it exists
+        inside = Path(os.path.realpath(candidate)).is_relative_to(root)
+        raise (RejectedFile(_os_reason(exc)) if inside else outside) from None
+    if not real.is_relative_to(root):
+        raise outside
+    if stat.S_ISDIR(info.st_mode):
+        raise RejectedFile("path is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise RejectedFile("path is not a regular file")
+    return root, real
+
+
+def resolve_inside(path: str | Path, uploads_dir: Path) -> Path:
+    """The real path of a regular file inside the real `uploads_dir`, or RejectedFile.
+
+    A relative `path` is taken relative to `uploads_dir`. Symlinks and `..` are
+    followed, and refused if they lead outside. A missing uploads directory is a
+    ConfigError: no document is at fault.
+    """
+    return _resolve(path, uploads_dir)[1]
+
+
+def _open_beneath(root: Path, real: Path) -> int:
+    """Open `real` read-only by walking down from `root`, following no symlink."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    parts = real.relative_to(root).parts
+    fd = os.open(root, flags | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)  # a fifo must not block
+    except OSError as exc:
+        changed = exc.errno in (errno.ELOOP, errno.ENOTDIR)  # became a symlink since _resolve
+        raise RejectedFile("file changed while it was being checked" if changed
+                           else _os_reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _human(n: int) -> str:
+    if n < KIB:
+        return f"{n} bytes"
+    return f"{n / KIB:.1f} KiB" if n < MIB else f"{n / MIB:.1f} MiB"
+
+
+def _check_size(size: int, policy: FilePolicy) -> None:
+    if size == 0:
+        raise RejectedFile("file is 0 bytes (empty)")
+    if policy.min_bytes <= size <= policy.max_bytes:
+        return
+    limit, words = ((policy.min_bytes, "under the {} minimum") if size < policy.min_bytes
+                    else (policy.max_bytes, "over the {} limit"))
+    shown, cap = _human(size), _human(limit)
+    if shown == cap:  # "25.0 MiB, over the 25.0 MiB limit" says nothing
+        shown, cap = f"{size} bytes", f"{limit} bytes"
+    raise RejectedFile(f"file is {shown}, {words.format(cap)}")
+
+
+def _allowed_list(policy: FilePolicy) -> str:
+    known = [label for t, label in LABELS.items() if t in policy.allowed_types]
+    other = sorted(t for t in policy.allowed_types if t not in LABELS)
+    return ", ".join(dict.fromkeys(known + other))
+
+
+def _check_type(mime: str, policy: FilePolicy) -> None:
+    if mime in policy.allowed_types:
+        return
+    if mime.startswith("text/") or mime in _NOT_DOCUMENTS or mime.endswith("+xml"):
+        raise RejectedFile(f"type {mime} is not a document (allowed: {_allowed_list(policy)})")
+    raise RejectedFile(f"type {mime} is not allowed (allowed: {_allowed_list(policy)})")
+
+
+def _check_extension(name: str, mime: str, whose: str) -> None:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    ext = base.rpartition(".")[2].lower() if "." in base else ""
+    if not ext:
+        raise RejectedFile(f"{whose} has no extension (type {mime})")
+    if ext not in EXTENSIONS.get(mime, frozenset({mime.split("/")[-1]})):
+        shown = f"extension .{ext}" if ext in _SHOWN_EXTENSIONS else "an unlisted extension"
+        raise RejectedFile(f"{shown} of the {whose} does not match type {mime}")
+
+
+def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
+               declared_name: str | None = None) -> CheckedFile:
+    """Check one document, or raise RejectedFile with a reason a person can act on.
+
+    `declared_name` is the user's original file name (WPForms' file_user_name);
+    its extension and the stored file's must both fit the detected type.
+    """
+    root, real = _resolve(path, uploads_dir)
+    fd = _open_beneath(root, real)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise RejectedFile("path is not a regular file")
+        _check_size(before.st_size, policy)
+        mime = detect_mime(os.pread(fd, HEAD_BYTES, 0))
+        _check_type(mime, policy)
+        _check_extension(real.name, mime, "stored file name")
+        if declared_name is not None:
+            _check_extension(declared_name, mime, "original file name")
+        sha256, hashed = sha256_fd(fd)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if hashed != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
+        raise RejectedFile("file changed while it was being checked")
+    return CheckedFile(path=real, size=before.st_size, mime=mime, sha256=sha256)
