@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sidecar.backoff import RetryPolicy
 from sidecar.errors import (
+    ConfigError,
     LeaseLost,
     PartnerConfigError,
     PartnerError,
@@ -142,6 +143,11 @@ class Engine:
             self._report(None, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             self._settle(job)
             return
+        except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
+            release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
+            if self._report(None, doc.id, owner, release, "document") is not None:
+                self._ring(job, doc.id, release.delay)
+            raise
         facts = {"size": checked.size, "detected_type": checked.mime, "sha256": checked.sha256}
         key = f"{job.reference}:{job.key_generation}:document:{doc.id}"
         record_id = job.partner_record_id

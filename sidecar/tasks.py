@@ -17,7 +17,7 @@ from huey import Huey
 from sidecar.backoff import RetryPolicy
 from sidecar.config import Config
 from sidecar.engine import Engine, EngineSettings
-from sidecar.errors import PartnerConfigError
+from sidecar.errors import ConfigError, PartnerConfigError
 from sidecar.file_checks import FilePolicy
 from sidecar.partner_client import PartnerClient, PartnerSettings
 from sidecar.payload import PayloadRenderer
@@ -58,7 +58,7 @@ def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
     def run(step: Callable[[Engine], None], what: str) -> None:
         try:
             step(engine())
-        except PartnerConfigError as exc:  # the step was released unspent; say why, plainly
+        except (PartnerConfigError, ConfigError) as exc:  # released unspent; say why, plainly
             log.error("%s: delivery paused: %s", what, exc)
 
     @huey.task(name="formrelay.deliver_record")  # type: ignore[untyped-decorator]

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sidecar.errors import PartnerConfigError
+from sidecar.errors import ConfigError, PartnerConfigError
 from sidecar.states import Phase, Status
 from tests.conftest import PREFIX
 from tests.integration.delivery import build_delivery, snapshot, text_fields
@@ -122,6 +122,26 @@ def test_401_pauses_without_failing_or_spending_an_attempt(delivery, sim, upload
     assert (job.status, job.attempts) == (Status.RETRYING, 0)
     assert "HTTP 401" in job.last_error
     assert events(delivery, job_id)[-1] == "record.paused"
+
+
+def test_a_missing_uploads_directory_pauses_documents_without_spending_attempts(
+        delivery, sim, uploads):
+    docs = files(uploads, "a.pdf")
+    job_id = delivery.enqueue("wpforms:12:16", snapshot(12, 16, text_fields(), uploads, docs), 16)
+    delivery.drain(max_steps=1)  # the record
+    renamed = uploads.with_name("uploads-unmounted")
+    uploads.rename(renamed)
+    try:
+        with pytest.raises(ConfigError, match="uploads"):
+            delivery.drain()
+    finally:
+        renamed.rename(uploads)
+    (doc,) = delivery.store.documents(job_id)
+    assert (doc.status, doc.attempts) == (Status.RETRYING, 0)
+    assert [kind for kind, _, _ in delivery.doorbell.rings] == ["document"]  # rung again
+    delivery.make_due()
+    delivery.drain()
+    assert delivery.store.get_job(job_id).status == Status.COMPLETED
 
 
 def test_document_3_of_5_failing_twice_retries_only_document_3(delivery, sim, uploads):
