@@ -19,6 +19,7 @@ import mysql.connector
 
 from sidecar import __version__, config
 from sidecar.errors import ConfigError, SchemaError
+from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
 from sidecar.store import Database, DbSettings, Store
 from sidecar.store.schema import check, current_version, latest_version, migrate
@@ -182,13 +183,15 @@ HANDLERS: dict[str, tuple[Command, str]] = {
     "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
     "status": (cmd_status, "schema version, job counts, due work"),
     "backfill": (cmd_backfill, "create jobs for stored WPForms entries that have none"),
+    "partner-sim": (partner_sim.run, partner_sim.HELP),
 }
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
 # Commands with options of their own: name -> adds them to the command's parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "backfill": _backfill_arguments,
+    "partner-sim": partner_sim.add_arguments,
 }
-SERVICES = ("run", "web", "worker")  # long-running: SIGINT/SIGTERM are a normal stop
+SERVICES = ("run", "web", "worker", "partner-sim")  # long-running: SIGINT/SIGTERM are a normal stop
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,83 @@
+"""`formrelay partner-sim`: its flags and the command (serves until SIGINT/SIGTERM, exit 0).
+
+Importing this module stays cheap (argparse and the knobs only): `formrelay`
+builds every subcommand's parser on each start. The server loads on use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sidecar.config import Config
+from sidecar.errors import ConfigError
+from sidecar.partner_sim.knobs import PARSERS
+
+HELP = "a simulated partner API (latency, errors, timeouts, outages) for tests and demos"
+
+
+def _typed(name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            value = convert(raw)
+            return PARSERS[name](name, value) if name in PARSERS else value
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--listen", default="127.0.0.1:9100", metavar="HOST:PORT",
+        help="address to serve on; port 0 picks a free port (default 127.0.0.1:9100)")
+    add("--base", type=_typed("base", str), metavar="PATH", help="API path prefix (default /api)")
+    add("--token", type=_typed("token", str),
+        help="require `Authorization: Bearer TOKEN` (default: no auth)")
+    add("--forbidden", action="store_true", default=None, help="answer 403 to every API request")
+    for name, unit in (("latency_ms", "MS"), ("jitter_ms", "MS"), ("error_rate", "FRACTION"),
+                       ("timeout_rate", "FRACTION"), ("timeout_after_accept_rate", "FRACTION"),
+                       ("rate_limit_rate", "FRACTION"), ("hang_seconds", "SECONDS"),
+                       ("outage_seconds", "SECONDS")):
+        add("--" + name.replace("_", "-"), type=_typed(name, float), metavar=unit)
+    add("--retry-after", type=_typed("retry_after", int), metavar="SECONDS",
+        help="Retry-After of 429 answers (default 1)")
+    add("--retry-after-date", action="store_true", default=None,
+        help="send Retry-After as an HTTP date instead of seconds")
+    add("--outage", action="store_true", default=None, help="start in an outage (503s)")
+    add("--seed", type=_typed("seed", int), help="seed for reproducible randomness")
+    add("--threads", type=int, default=32, help="server threads (default 32)")
+
+
+KNOB_ARGS = ("base", "token", "forbidden", "latency_ms", "jitter_ms", "error_rate",
+             "timeout_rate", "timeout_after_accept_rate", "rate_limit_rate", "hang_seconds",
+             "retry_after", "retry_after_date", "seed", "outage", "outage_seconds")
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    from sidecar.partner_sim.server import run_in_thread
+
+    knobs = {name: getattr(args, name) for name in KNOB_ARGS if getattr(args, name) is not None}
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            running = run_in_thread(args.listen, threads=args.threads, **knobs)
+        except ValueError as exc:
+            raise ConfigError([str(exc)]) from None
+        except OSError as exc:
+            raise ConfigError([f"cannot listen on {args.listen}: {exc.strerror or exc}"]) from None
+        print(f"partner-sim serving {running.url} (control: {running.root}/_sim/)", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            running.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
