@@ -74,24 +74,37 @@ def _route(base: str, path: str) -> tuple[str | None, str]:
 # the partner API -----------------------------------------------------------------
 
 
+class _Counted:
+    """The request body stream, counting what is read (chunked bodies have no length)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.count = stream, 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
 def _api(sim: PartnerSim, request: Request, kind: str, patient_id: str) -> Response:
     started = time.monotonic()
     key = request.headers.get("Idempotency-Key", "")
+    body = _Counted(request.stream)
     plan = sim.begin(kind)
     outcome = Outcome(500, {"error": "internal error"}, "crashed")
     try:
-        outcome = _handle(sim, request, kind, patient_id, key, plan)
+        outcome = _handle(sim, request, body, kind, patient_id, key, plan)
         return _respond(outcome)
     finally:
-        sim.finish(outcome.status, request.content_length or 0)
+        sim.finish(outcome.status, max(request.content_length or 0, body.count))
         key_hash = hashlib.sha256(key.encode()).hexdigest()[:8] if key else "-"
         log.info("%s %s %d %.0fms key=%s%s", request.method, kind, outcome.status,
                  (time.monotonic() - started) * 1000, key_hash,
                  f" {outcome.note}" if outcome.note else "")
 
 
-def _handle(sim: PartnerSim, request: Request, kind: str, patient_id: str, key: str,
-            plan: Plan) -> Outcome:
+def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patient_id: str,
+            key: str, plan: Plan) -> Outcome:
     if plan.delay > 0:
         sim.stopping.wait(plan.delay)
     forced, knobs = plan.forced, plan.knobs
@@ -110,9 +123,9 @@ def _handle(sim: PartnerSim, request: Request, kind: str, patient_id: str, key: 
     if not key:
         return Outcome(400, {"error": "Idempotency-Key header is required"})
     if kind == "record":
-        outcome = _record(sim, request, key)
+        outcome = _record(sim, request, body, key)
     else:
-        outcome = _document(sim, request, patient_id, key)
+        outcome = _document(sim, request, body, patient_id, key)
     if forced is not None:  # accept_then_timeout: the work is done, the answer is late
         ended = _hang(sim, request, forced, knobs.hang_seconds)
         outcome = Outcome(outcome.status, outcome.body,
@@ -165,7 +178,7 @@ def _first_text(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
+def _read_limited(stream: _Counted, limit: int) -> bytes | None:
     chunks, size = [], 0
     while chunk := stream.read(CHUNK):
         size += len(chunk)
@@ -175,8 +188,8 @@ def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _record(sim: PartnerSim, request: Request, key: str) -> Outcome:
-    raw = _read_limited(request.stream, MAX_RECORD_BYTES)
+def _record(sim: PartnerSim, request: Request, stream: _Counted, key: str) -> Outcome:
+    raw = _read_limited(stream, MAX_RECORD_BYTES)
     if raw is None:
         return Outcome(413, {"error": f"record body over {MAX_RECORD_BYTES} bytes"})
     try:
@@ -193,14 +206,15 @@ def _record(sim: PartnerSim, request: Request, key: str) -> Outcome:
     return sim.create_record(key, fingerprint, body, request.mimetype)
 
 
-def _document(sim: PartnerSim, request: Request, patient_id: str, key: str) -> Outcome:
+def _document(sim: PartnerSim, request: Request, stream: _Counted, patient_id: str,
+              key: str) -> Outcome:
     if not sim.has_record(patient_id):
         return Outcome(404, {"error": f"patient {patient_id} not found"})
     boundary = request.mimetype_params.get("boundary", "")
     if request.mimetype != "multipart/form-data" or not boundary:
         return Outcome(400, {"error": "expected multipart/form-data with a boundary"})
     try:
-        upload = _stream_upload(request.stream, boundary.encode("latin-1"))
+        upload = _stream_upload(stream, boundary.encode("latin-1"))
     except RequestEntityTooLarge:
         return Outcome(413, {"error": "multipart part headers or parts over the limit"})
     except ValueError as exc:
@@ -211,7 +225,7 @@ def _document(sim: PartnerSim, request: Request, patient_id: str, key: str) -> O
     return sim.create_document(patient_id, key, fingerprint, upload)
 
 
-def _stream_upload(stream: IO[bytes], boundary: bytes) -> Upload | None:
+def _stream_upload(stream: _Counted, boundary: bytes) -> Upload | None:
     """Hash the first part named `file` as it streams in; keep small text fields."""
     decoder = MultipartDecoder(boundary, max_form_memory_size=4 * CHUNK, max_parts=100)
     digest, size = hashlib.sha256(), 0

@@ -30,6 +30,13 @@ def _typed(name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _threads(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 1024:
+        raise ValueError("threads must be between 1 and 1024")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--listen", default="127.0.0.1:9100", metavar="HOST:PORT",
@@ -38,18 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token", type=_typed("token", str),
         help="require `Authorization: Bearer TOKEN` (default: no auth)")
     add("--forbidden", action="store_true", default=None, help="answer 403 to every API request")
-    for name, unit in (("latency_ms", "MS"), ("jitter_ms", "MS"), ("error_rate", "FRACTION"),
-                       ("timeout_rate", "FRACTION"), ("timeout_after_accept_rate", "FRACTION"),
-                       ("rate_limit_rate", "FRACTION"), ("hang_seconds", "SECONDS"),
-                       ("outage_seconds", "SECONDS")):
-        add("--" + name.replace("_", "-"), type=_typed(name, float), metavar=unit)
+    for name, unit, text in (
+            ("latency_ms", "MS", "added to every API request (default 0)"),
+            ("jitter_ms", "MS", "plus a random 0..MS (default 0)"),
+            ("error_rate", "FRACTION", "answered 503"),
+            ("timeout_rate", "FRACTION", "hang --hang-seconds, create nothing, then 504"),
+            ("timeout_after_accept_rate", "FRACTION", "create, then hang before answering"),
+            ("rate_limit_rate", "FRACTION", "answered 429 with Retry-After"),
+            ("hang_seconds", "SECONDS", "length of a hang (default 60)"),
+            ("outage_seconds", "SECONDS", "start in an outage (503s) that ends by itself")):
+        add("--" + name.replace("_", "-"), type=_typed(name, float), metavar=unit, help=text)
     add("--retry-after", type=_typed("retry_after", int), metavar="SECONDS",
         help="Retry-After of 429 answers (default 1)")
     add("--retry-after-date", action="store_true", default=None,
         help="send Retry-After as an HTTP date instead of seconds")
     add("--outage", action="store_true", default=None, help="start in an outage (503s)")
     add("--seed", type=_typed("seed", int), help="seed for reproducible randomness")
-    add("--threads", type=int, default=32, help="server threads (default 32)")
+    add("--threads", type=_typed("threads", _threads), default=32,
+        help="server threads, each holds one request (default 32)")
 
 
 KNOB_ARGS = ("base", "token", "forbidden", "latency_ms", "jitter_ms", "error_rate",

@@ -72,6 +72,8 @@ class RunningSim(SimControl):
 
     def __init__(self, sim: PartnerSim, listen: str, threads: int) -> None:
         host, port = parse_listen(listen)
+        if not 1 <= threads <= 1024:
+            raise ValueError("threads must be between 1 and 1024")
         self.sim = sim
         self._server = create_server(
             sim.create_app(), host=host, port=port, threads=threads,
