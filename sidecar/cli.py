@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import mysql.connector
 
@@ -96,14 +96,15 @@ def _serve(cfg: config.Config, store: Store) -> Callable[[], None]:
     return server.close  # type: ignore[no-any-return]
 
 
-def _consume(cfg: config.Config) -> None:
+def _consumer(cfg: config.Config) -> Any:
+    """The Huey consumer with this process's engine behind the tasks, ready to run."""
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
     tasks = register(huey, lambda: engine)
     engine = build_engine(cfg, tasks)
     log.info("queue: %s, %d worker threads", describe(huey), cfg.workers)
-    huey.create_consumer(workers=cfg.workers, worker_type="thread").run()
+    return huey.create_consumer(workers=cfg.workers, worker_type="thread")
 
 
 def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -162,14 +163,16 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
     _checked_store(cfg)
-    _consume(cfg)
+    _consumer(cfg).run()
     return 0
 
 
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
-    stop_http = _serve(cfg, _checked_store(cfg))
+    store = _checked_store(cfg)
+    consumer = _consumer(cfg)  # the queue exists before /healthz says ready
+    stop_http = _serve(cfg, store)
     try:
-        _consume(cfg)
+        consumer.run()
     finally:
         stop_http()
     return 0

@@ -1,0 +1,31 @@
+"""The wheel `pip install .` builds (as the Docker image does) holds the whole sidecar."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_contains_every_module_and_the_schema(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(tmp_path), str(ROOT)], capture_output=True, text=True,
+                           timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("formrelay-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "sidecar").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules and modules <= names, sorted(modules - names)
+    schema = {f"sidecar/schema_sql/{p.name}" for p in (ROOT / "wp_bridge_plugin" / "schema")
+              .glob("*.sql")}
+    assert schema and schema <= names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "formrelay = sidecar.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
