@@ -74,12 +74,13 @@ class Engine:
 
     def deliver_record(self, job_id: int) -> None:
         owner = self._owner()
-        job = self.store.claim_job(job_id, owner, self.settings.lease_seconds)
-        if job is None:
+        claimed = self.store.claim_job_for_delivery(job_id, owner, self.settings.lease_seconds)
+        if claimed is None:
             log.debug("job %s: not due or taken; nothing to do", job_id)
             return
+        job, snapshot = claimed
         try:
-            submission, source = self._submission(job)
+            submission, source = self._submission(job, snapshot)
             payload = self.renderer.render(submission, _job_context(job, submission))
         except (SubmissionError, PayloadError) as exc:
             self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc)), "record")
@@ -103,9 +104,9 @@ class Engine:
         for doc in self.store.documents(job.id):
             self.doorbell.ring_document(doc.id, job.priority)
 
-    def _submission(self, job: Job) -> tuple[Submission, str]:
+    def _submission(self, job: Job, snapshot: str | None) -> tuple[Submission, str]:
         """The job's snapshot, else (when unusable) the entry in WPForms' own tables."""
-        submission, why = from_snapshot(self.store.get_snapshot(job.id))
+        submission, why = from_snapshot(snapshot)
         if submission is not None:
             return submission, "snapshot"
         if job.entry_id <= 0:
@@ -126,26 +127,26 @@ class Engine:
 
     def deliver_document(self, document_id: int) -> None:
         owner = self._owner()
-        doc = self.store.claim_document(document_id, owner, self.settings.lease_seconds)
-        if doc is None:
+        claimed = self.store.claim_document_for_delivery(document_id, owner,
+                                                         self.settings.lease_seconds)
+        if claimed is None:
             log.debug("document %s: not due or taken; nothing to do", document_id)
             return
-        job = self.store.get_job(doc.job_id)
-        if job is None or not job.partner_record_id:
-            self._report(None, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no partner"
-                                                    " record to attach the document to"),
+        doc, job = claimed
+        if not job.partner_record_id:
+            self._report(job.id, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no"
+                                                      " partner record to attach it to"),
                          "document")
             return
         try:
             checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
                                  doc.original_name)
         except RejectedFile as exc:
-            self._report(None, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
-            self._settle(job)
+            self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             return
         except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
             release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
-            if self._report(None, doc.id, owner, release, "document") is not None:
+            if self._report(job.id, doc.id, owner, release, "document") is not None:
                 self._ring(job, doc.id, release.delay)
             raise
         facts = {"size": checked.size, "detected_type": checked.mime, "sha256": checked.sha256}
@@ -156,16 +157,9 @@ class Engine:
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
                 key), facts)
         if accepted is not None:
-            self._report(None, doc.id, owner, Event(K.UPLOADED), "document", accepted,
+            self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
                          f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
                          duration_ms=elapsed, facts=facts)
-        self._settle(job)
-
-    def _settle(self, job: Job) -> None:
-        try:
-            self.store.settle_documents(job.id)
-        except Exception:  # the next document's end, or the sweep, settles it instead
-            log.exception("job %s: could not settle its documents", job.id)
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
@@ -187,13 +181,10 @@ class Engine:
             else:
                 assert isinstance(exc, PermanentError)
                 event = Event(K.PERMANENT_ERROR, str(exc))
-            state = self._report(job.id if document_id is None else None, document_id, owner,
-                                 event, step, status=exc.status, duration_ms=elapsed,
-                                 facts=facts)
+            state = self._report(job.id, document_id, owner, event, step, status=exc.status,
+                                 duration_ms=elapsed, facts=facts)
             if state is not None and state.status == Status.RETRYING:
                 self._ring(job, document_id, event.delay)
-            elif state is not None and document_id is not None:
-                self._settle(job)
             if isinstance(exc, PartnerConfigError):
                 raise  # delivery must pause: nothing is wrong with this job
             return None, elapsed
@@ -210,7 +201,7 @@ class Engine:
         else:
             self.doorbell.ring_document(document_id, job.priority, delay)
 
-    def _report(self, job_id: int | None, document_id: int | None, owner: str, event: Event,
+    def _report(self, job_id: int, document_id: int | None, owner: str, event: Event,
                 step: str, accepted: Accepted | None = None, message: str = "",
                 documents: list[NewDocument] | None = None, status: int | None = None,
                 duration_ms: int | None = None,
@@ -222,13 +213,12 @@ class Engine:
         partner_id = accepted.id if accepted else None
         try:
             if document_id is None:
-                assert job_id is not None
                 return self.store.transition_job(job_id, event, owner=owner,
                                                  partner_id=partner_id,
                                                  documents=documents or (), log=entry)
             return self.store.transition_document(document_id, event, owner=owner,
                                                   partner_id=partner_id, log=entry,
-                                                  facts=facts)
+                                                  facts=facts, job_id=job_id)
         except LeaseLost:
             # Cancelled, or the lease ran out and another worker has it: its report wins.
             log.warning("%s %s: lease lost before the outcome was written",

@@ -280,7 +280,11 @@ def package_needs() -> set[str]:
     readme = meta["project"].get("readme")
     if readme:
         needs.add(readme if isinstance(readme, str) else readme["file"])
-    for package in meta["tool"]["setuptools"]["packages"]:
+    setuptools = meta["tool"]["setuptools"]
+    packages = setuptools.get("packages", [])
+    if isinstance(packages, dict):  # [tool.setuptools.packages.find] include = ["sidecar*"]
+        packages = sorted({p.split(".")[0].rstrip("*") for p in packages["find"]["include"]})
+    for package in packages:
         pkg_dir = ROOT / package.replace(".", "/")
         needs.add(pkg_dir.relative_to(ROOT).as_posix())
         for path in pkg_dir.rglob("*"):

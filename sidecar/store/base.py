@@ -12,9 +12,11 @@ from sidecar.events import emit
 from sidecar.states import (
     Event,
     EventKind,
+    Phase,
     State,
     Status,
     document_transition,
+    documents_outcome,
     job_transition,
 )
 from sidecar.store.db import Database
@@ -72,21 +74,26 @@ class StoreBase:
         now: datetime = cur.fetchone()["now"]
         return now
 
-    def _select_for_update(self, cur: Any, kind: Kind, row_id: int,
-                           skip_locked: bool = False) -> Job | Document | None:
+    def _select_for_update(self, cur: Any, kind: Kind, row_id: int, skip_locked: bool = False,
+                           more: str = "") -> tuple[Any, datetime, dict[str, Any]] | None:
+        """Lock one row: (the row, the database clock, the raw columns incl. `more`), or None.
+
+        The clock comes with the row, in the same round trip.
+        """
         lock = " SKIP LOCKED" if skip_locked and self.skip_locked else ""
-        cur.execute(f"SELECT {kind.columns} FROM {kind.table(self.t)} WHERE id = %s"
-                    f" FOR UPDATE{lock}", (row_id,))
-        row = cur.fetchone()
-        return kind.row.from_row(row) if row else None
+        cur.execute(f"SELECT {kind.columns}{more}, UTC_TIMESTAMP(3) AS db_now"
+                    f" FROM {kind.table(self.t)} WHERE id = %s FOR UPDATE{lock}", (row_id,))
+        raw = cur.fetchone()
+        return (kind.row.from_row(raw), raw["db_now"], raw) if raw else None
 
     def _apply(self, cur: Any, kind: Kind, current: Job | Document, event: Event,
                now: datetime, *, lease: tuple[str, int] | None = None,
                partner_id: str | None = None, log: LogEntry | None = None,
-               extra: dict[str, Any] | None = None) -> State:
-        """Run the state machine on a locked row and write the result (and its log row).
+               extra: dict[str, Any] | None = None) -> tuple[State, Any]:
+        """Run the state machine on a locked row; write the result and its log row.
 
-        `extra` sets more columns of the row in the same UPDATE (a document's checked facts).
+        Returns the new state and the row as written (no re-read needed). `extra`
+        sets more columns in the same UPDATE (a document's checked facts).
         """
         new = kind.rule(current.state, event, now)
         owner, expires = (lease[0], now + timedelta(seconds=lease[1])) if lease else (None, None)
@@ -124,7 +131,34 @@ class StoreBase:
             job_id = current.id if isinstance(current, Job) else current.job_id
             doc_id = None if isinstance(current, Job) else current.id
             self._log(cur, job_id, doc_id, entry, new, now)
-        return new
+        written = {k: v for k, v in sets.items() if hasattr(current, k)}
+        written["status"] = new.status
+        if "phase" in written:
+            written["phase"] = new.phase
+        return new, replace(current, **written)
+
+    def settle_documents(self, job_id: int) -> State | None:
+        """End the job once every document has ended; None while some are still going."""
+        with self.db.transaction() as cur:
+            locked = self._select_for_update(cur, JOB, job_id)
+            return self._settle(cur, locked[0], locked[1]) if locked else None
+
+    def _settle(self, cur: Any, job: Job, now: datetime) -> State | None:
+        """With the job row locked: its documents_done event, if every document has ended.
+
+        Because the job row is locked first, when the last two documents end at
+        the same moment exactly one of them settles the job.
+        """
+        if (job.status, job.phase) != (Status.PROCESSING, Phase.DOCUMENTS):
+            return None
+        cur.execute(f"SELECT status, last_error FROM {self.t.documents} WHERE job_id = %s"
+                    " ORDER BY id", (job.id,))
+        event = documents_outcome([(Status(r["status"]), r["last_error"])
+                                   for r in cur.fetchall()])
+        if event is None:
+            return None
+        entry = LogEntry("job.failed" if event.error else "job.completed")
+        return self._apply(cur, JOB, job, event, now, log=entry)[0]
 
     def _log(self, cur: Any, job_id: int | None, document_id: int | None, entry: LogEntry,
              state: State | None, now: datetime) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.states import Event, EventKind
+from sidecar.states import DOCUMENT_ENDS, Event, EventKind
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, LogEntry
 
 CLAIM = Event(EventKind.CLAIM)
-DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= %s"
+DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
 class ClaimStore(StoreBase):
@@ -26,25 +26,17 @@ class ClaimStore(StoreBase):
         if not self.skip_locked:
             return self._claim_without_skip_locked(owner, limit, lease_seconds)
         with self.db.transaction() as cur:
-            now = self.now(cur)
-            cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} FORCE INDEX (claim)"
-                        f" WHERE {DUE_JOBS} ORDER BY due_priority, id LIMIT %s"
-                        " FOR UPDATE SKIP LOCKED", (now, limit))
-            jobs = [Job.from_row(r) for r in cur.fetchall()]
-            if not jobs:
-                return []
-            for job in jobs:
-                self._apply(cur, JOB, job, CLAIM, now, lease=(owner, lease_seconds))
-            ids = [job.id for job in jobs]
-            cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs}"
-                        f" WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
-            by_id = {r["id"]: Job.from_row(r) for r in cur.fetchall()}
-        return [by_id[i] for i in ids]
+            cur.execute(f"SELECT {JOB_COLUMNS}, UTC_TIMESTAMP(3) AS db_now FROM {self.t.jobs}"
+                        f" FORCE INDEX (claim) WHERE {DUE_JOBS} ORDER BY due_priority, id"
+                        " LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
+            rows = cur.fetchall()
+            return [self._apply(cur, JOB, Job.from_row(r), CLAIM, r["db_now"],
+                                lease=(owner, lease_seconds))[1] for r in rows]
 
     def _claim_without_skip_locked(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
         with self.db.transaction() as cur:
             cur.execute(f"SELECT id FROM {self.t.jobs} FORCE INDEX (claim) WHERE {DUE_JOBS}"
-                        " ORDER BY due_priority, id LIMIT %s", (self.now(cur), limit * 4))
+                        " ORDER BY due_priority, id LIMIT %s", (limit * 4,))
             candidates = [int(r["id"]) for r in cur.fetchall()]
         taken: list[Job] = []
         for job_id in candidates:
@@ -57,50 +49,73 @@ class ClaimStore(StoreBase):
 
     def claim_job(self, job_id: int, owner: str, lease_seconds: int) -> Job | None:
         """Lease one job if it is due; None when it is not (a duplicate or late task)."""
-        row = self._claim_one(JOB, job_id, owner, lease_seconds)
-        return row if isinstance(row, Job) else None
+        claimed = self._claim_one(JOB, job_id, owner, lease_seconds)
+        return claimed[0] if claimed else None
+
+    def claim_job_for_delivery(self, job_id: int, owner: str,
+                               lease_seconds: int) -> tuple[Job, str | None] | None:
+        """claim_job, with the job's snapshot read in the same round trip."""
+        claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot")
+        return (claimed[0], claimed[1]["snapshot"]) if claimed else None
 
     def claim_document(self, document_id: int, owner: str, lease_seconds: int) -> Document | None:
         """Lease one document if it is due; None when it is not."""
-        row = self._claim_one(DOCUMENT, document_id, owner, lease_seconds)
-        return row if isinstance(row, Document) else None
+        claimed = self._claim_one(DOCUMENT, document_id, owner, lease_seconds)
+        return claimed[0] if claimed else None
 
-    def _claim_one(self, kind: Kind, row_id: int, owner: str,
-                   lease_seconds: int) -> Job | Document | None:
+    def claim_document_for_delivery(self, document_id: int, owner: str,
+                                    lease_seconds: int) -> tuple[Document, Job] | None:
+        """claim_document, with its job (read, not locked) in the same transaction."""
         with self.db.transaction() as cur:
-            now = self.now(cur)
-            row = self._select_for_update(cur, kind, row_id, skip_locked=True)
-            due = row is not None and row.status in ("pending", "retrying") and (
-                row.next_attempt_at is None or row.next_attempt_at <= now)
-            if not due:
+            claimed = self._claim_in(cur, DOCUMENT, document_id, owner, lease_seconds)
+            if claimed is None:
                 return None
-            assert row is not None
-            self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds))
-            cur.execute(f"SELECT {kind.columns} FROM {kind.table(self.t)} WHERE id = %s",
-                        (row_id,))
-            return kind.row.from_row(cur.fetchone())
+            cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} WHERE id = %s",
+                        (claimed[0].job_id,))
+            return claimed[0], Job.from_row(cur.fetchone())
+
+    def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
+                   more: str = "") -> tuple[Any, dict[str, Any]] | None:
+        with self.db.transaction() as cur:
+            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more)
+
+    def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
+                  more: str = "") -> tuple[Any, dict[str, Any]] | None:
+        locked = self._select_for_update(cur, kind, row_id, skip_locked=True, more=more)
+        if locked is None:
+            return None
+        row, now, raw = locked
+        if row.status not in ("pending", "retrying") or (
+                row.next_attempt_at is not None and row.next_attempt_at > now):
+            return None
+        return self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds))[1], raw
 
     def release_expired_leases(self, limit: int = 500) -> int:
         """Send work whose lease ran out back to the queue (or to failed, if out of attempts)."""
-        released = 0
+        released, ended_jobs = 0, set()
         for kind, columns in ((JOB, JOB_COLUMNS), (DOCUMENT, DOCUMENT_COLUMNS)):
             with self.db.transaction() as cur:
-                now = self.now(cur)
                 lock = " SKIP LOCKED" if self.skip_locked else ""
-                cur.execute(f"SELECT {columns} FROM {kind.table(self.t)} FORCE INDEX (lease)"
-                            " WHERE status = 'processing' AND lease_expires_at < %s"
-                            f" LIMIT %s FOR UPDATE{lock}", (now, limit))
-                for row in cur.fetchall():
-                    stale: Any = kind.row.from_row(row)
-                    self._apply(cur, kind, stale, Event(EventKind.LEASE_EXPIRED), now,
-                                log=LogEntry("lease.expired", f"lease of {stale.lease_owner}"
-                                             " expired", level="warning"))
+                cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
+                            f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
+                            " WHERE status = 'processing' AND lease_expires_at < UTC_TIMESTAMP(3)"
+                            f" LIMIT %s FOR UPDATE{lock}", (limit,))
+                for raw in cur.fetchall():
+                    stale: Any = kind.row.from_row(raw)
+                    state, _ = self._apply(
+                        cur, kind, stale, Event(EventKind.LEASE_EXPIRED), raw["db_now"],
+                        log=LogEntry("lease.expired", f"lease of {stale.lease_owner} expired",
+                                     level="warning"))
+                    if kind is DOCUMENT and state.status in DOCUMENT_ENDS:
+                        ended_jobs.add(stale.job_id)
                     released += 1
+        for job_id in ended_jobs:  # a document out of attempts may be its job's last
+            self.settle_documents(job_id)
         return released
 
     def count_due(self) -> int:
         """Jobs waiting to be claimed now (claimed-but-locked ones included)."""
         with self.db.transaction() as cur:
             cur.execute(f"SELECT COUNT(*) AS n FROM {self.t.jobs} FORCE INDEX (claim)"
-                        f" WHERE {DUE_JOBS}", (self.now(cur),))
+                        f" WHERE {DUE_JOBS}")
             return int(cur.fetchone()["n"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sidecar.config import Config
 CONNECTION_ERRORS = (mysql.connector.errors.OperationalError, mysql.connector.errors.InterfaceError)
 
 Row = dict[str, Any]
+IDLE_PING_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,27 @@ class Database:
         return conn  # type: ignore[return-value]
 
     def connection(self) -> MySQLConnectionAbstract:
-        conn: MySQLConnectionAbstract | None = getattr(self._local, "conn", None)
-        if conn is None or not conn.is_connected():
+        return self._handle()[0]
+
+    def _handle(self) -> tuple[MySQLConnectionAbstract, Any]:
+        """This thread's connection and its one reusable cursor.
+
+        A connection is pinged only after it has been idle a while: a ping per
+        transaction (or per cursor, as mysql-connector does) doubles the round trips.
+        A connection that died while busy fails its transaction, which throws it away.
+        """
+        local = self._local
+        conn: MySQLConnectionAbstract | None = getattr(local, "conn", None)
+        if conn is not None and time.monotonic() - local.used > IDLE_PING_SECONDS and (
+                not conn.is_connected()):
+            self.discard()
+            conn = None
+        if conn is None:
             conn = self.connect()
-            self._local.conn = conn
-        return conn
+            local.conn, local.used = conn, time.monotonic()
+            # Buffered: every result is read at once, so the cursor can be reused.
+            local.cursor = conn.cursor(dictionary=True, buffered=True)
+        return conn, local.cursor
 
     def discard(self) -> None:
         """Forget this thread's connection (after a connection error)."""
@@ -100,14 +118,12 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """Yield a dictionary cursor; commit on success, roll back on any error."""
-        conn = self.connection()
-        cur = conn.cursor(dictionary=True)
-        self._local.after = []
+        conn, cur = self._handle()
+        local = self._local
+        local.after = []
         try:
             yield cur
             conn.commit()
-            for callback in self._local.after:
-                callback()
         except CONNECTION_ERRORS:
             self.discard()
             raise
@@ -118,8 +134,9 @@ class Database:
                 self.discard()
             raise
         finally:
-            with contextlib.suppress(Exception):  # the cursor of a dead connection
-                cur.close()
+            local.used = time.monotonic()
+        for callback in local.after:
+            callback()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this thread's transaction commits (dropped on rollback)."""

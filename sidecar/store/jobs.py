@@ -9,7 +9,7 @@ from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
 from sidecar.errors import LeaseLost, StoreError
-from sidecar.states import Event, EventKind, Phase, State, Status, documents_outcome
+from sidecar.states import DOCUMENT_ENDS, Event, EventKind, State, Status
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.rows import (
     DOCUMENT_COLUMNS,
@@ -31,15 +31,15 @@ class JobStore(StoreBase):
         is no check-then-insert window for two writers to slip through.
         """
         with self.db.transaction() as cur:
-            now = self.now(cur)
             try:
                 cur.execute(
                     f"INSERT INTO {self.t.jobs} (reference, source, form_id, entry_id, snapshot,"
                     " status, phase, priority, attempts, max_attempts, next_attempt_at,"
                     " created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s, %s, %s, %s)",
+                    " VALUES (%s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s,"
+                    " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
                     (job.reference, job.source, job.form_id, job.entry_id, job.snapshot,
-                     job.priority, job.max_attempts, now, now, now),
+                     job.priority, job.max_attempts),
                 )
                 created = True
             except IntegrityError as exc:
@@ -51,7 +51,7 @@ class JobStore(StoreBase):
             row = cur.fetchone()
             if created:
                 self._log(cur, row["id"], None, LogEntry("job.created", f"from {job.source}"),
-                          None, now)
+                          None, row["created_at"])
         return Job.from_row(row), created
 
     def get_job(self, job_id: int) -> Job | None:
@@ -90,9 +90,8 @@ class JobStore(StoreBase):
         if event.kind == EventKind.RECORD_SENT and event.has_documents != bool(documents):
             raise ValueError("record_sent: has_documents must match the documents given")
         with self.db.transaction() as cur:
-            now = self.now(cur)
-            job = self._locked(cur, JOB, job_id, owner)
-            new = self._apply(cur, JOB, job, event, now, partner_id=partner_id, log=log)
+            job, now = self._locked(cur, JOB, job_id, owner)
+            new, _ = self._apply(cur, JOB, job, event, now, partner_id=partner_id, log=log)
             if documents:
                 cur.executemany(
                     f"INSERT INTO {self.t.documents} (job_id, field_id, position, original_name,"
@@ -109,48 +108,41 @@ class JobStore(StoreBase):
 
     def transition_document(self, document_id: int, event: Event, *, owner: str | None = None,
                             partner_id: str | None = None, log: LogEntry | None = None,
-                            facts: dict[str, Any] | None = None) -> State:
+                            facts: dict[str, Any] | None = None,
+                            job_id: int | None = None) -> State:
         """Apply an event to one document. With `owner`, only while it holds the lease.
 
         `facts` records what the file checks found (size, detected_type, sha256).
+        When the document ends, its job is settled in the same transaction. The
+        job row is locked before the document's, the order every writer keeps.
         """
         unknown = set(facts or {}) - {"size", "detected_type", "sha256"}
         if unknown:
             raise ValueError(f"not document facts: {sorted(unknown)}")
         with self.db.transaction() as cur:
-            now = self.now(cur)
-            doc = self._locked(cur, DOCUMENT, document_id, owner)
-            return self._apply(cur, DOCUMENT, doc, event, now, partner_id=partner_id, log=log,
-                               extra=facts)
+            if job_id is None:
+                cur.execute(f"SELECT job_id FROM {self.t.documents} WHERE id = %s",
+                            (document_id,))
+                found = cur.fetchone()
+                if found is None:
+                    raise StoreError(f"document {document_id} does not exist")
+                job_id = int(found["job_id"])
+            job, _ = self._locked(cur, JOB, job_id, None)
+            doc, now = self._locked(cur, DOCUMENT, document_id, owner)
+            new, _ = self._apply(cur, DOCUMENT, doc, event, now, partner_id=partner_id, log=log,
+                                 extra=facts)
+            if new.status in DOCUMENT_ENDS:
+                self._settle(cur, job, now)
+            return new
 
-    def settle_documents(self, job_id: int) -> State | None:
-        """End the job once every document has ended; None while some are still going.
-
-        The job row is locked first, so when the last two documents end at the
-        same moment, exactly one of them settles the job.
-        """
-        with self.db.transaction() as cur:
-            now = self.now(cur)
-            job = self._select_for_update(cur, JOB, job_id)
-            if not isinstance(job, Job) or (job.status, job.phase) != (
-                    Status.PROCESSING, Phase.DOCUMENTS):
-                return None
-            cur.execute(f"SELECT status, last_error FROM {self.t.documents} WHERE job_id = %s"
-                        " ORDER BY id", (job_id,))
-            event = documents_outcome([(Status(r["status"]), r["last_error"])
-                                       for r in cur.fetchall()])
-            if event is None:
-                return None
-            entry = LogEntry("job.failed" if event.error else "job.completed")
-            return self._apply(cur, JOB, job, event, now, log=entry)
-
-    def _locked(self, cur: Any, kind: Kind, row_id: int, owner: str | None) -> Any:
-        row = self._select_for_update(cur, kind, row_id)
-        if row is None:
+    def _locked(self, cur: Any, kind: Kind, row_id: int, owner: str | None) -> tuple[Any, Any]:
+        locked = self._select_for_update(cur, kind, row_id)
+        if locked is None:
             raise StoreError(f"{kind.name} {row_id} does not exist")
+        row, now, _ = locked
         if owner is not None and row.lease_owner != owner:
             raise LeaseLost(f"{kind.name} {row_id} is not leased to {owner}")
-        return row
+        return row, now
 
     def _cascade_to_documents(self, cur: Any, job_id: int, event: Event, now: Any,
                               log: LogEntry | None) -> None:
