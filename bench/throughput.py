@@ -194,7 +194,8 @@ class Bench:
                "WORDPRESS_DB_NAME": self.store.db.settings.database,
                "FORMRELAY_PARTNER_URL": f"{sim_root}/api", "FORMRELAY_UPLOADS_DIR":
                str(self.uploads), "FORMRELAY_REDIS_URL": REDIS_URL,
-               "FORMRELAY_QUEUE_NAME": queue, "FORMRELAY_WORKERS": str(threads), **(extra or {})}
+               "FORMRELAY_QUEUE_NAME": queue, "FORMRELAY_WORKERS": str(threads),
+               "FORMRELAY_WORKER_TYPE": WORKER_TYPE[0], **(extra or {})}
         huey = build_huey(config.load("migrate", env))
         tasks = register(huey, lambda: None)  # type: ignore[arg-type, return-value]
         try:
@@ -269,6 +270,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N, for a fast check")
     parser.add_argument("--jobs", type=int, help="jobs per 0 ms run (default 300, quick 60)")
     parser.add_argument("--only", choices=("0ms", "200ms", "upload"))
+    parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
+                        help="FORMRELAY_WORKER_TYPE of the worker (process: one per worker)")
     args = parser.parse_args()
     started = time.perf_counter()
     try:
@@ -285,7 +288,11 @@ def main() -> int:
     return 0
 
 
+WORKER_TYPE = ["thread"]  # set from --worker-type before the runs
+
+
 def run(args: argparse.Namespace) -> tuple[list[Result], tuple[float, float] | None]:
+    WORKER_TYPE[0] = args.worker_type
     zero_n = args.jobs or (60 if args.quick else 300)
     per_thread = 5 if args.quick else 20  # at 200 ms: about 12 s a run, whatever the threads
     results: list[Result] = []

@@ -103,8 +103,8 @@ def _consumer(cfg: config.Config) -> Any:
     huey = build_huey(cfg)
     tasks = register(huey, lambda: engine)
     engine = build_engine(cfg, tasks)
-    log.info("queue: %s, %d worker threads", describe(huey), cfg.workers)
-    return huey.create_consumer(workers=cfg.workers, worker_type="thread")
+    log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
+    return huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type)
 
 
 def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:

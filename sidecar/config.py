@@ -123,6 +123,12 @@ def _form_templates(raw: str) -> dict[int, str]:
     return mapping
 
 
+def _worker_type(raw: str) -> str:
+    if raw not in ("thread", "process"):
+        raise ValueError("must be thread or process")
+    return raw
+
+
 def _queue_name(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
         raise ValueError("must be 1-64 letters, digits, dots, dashes or underscores")
@@ -161,6 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "FORMRELAY_DATA_DIR", default="~/.local/share/formrelay"),
     Setting("queue_name", "FORMRELAY_QUEUE_NAME", _queue_name, default="formrelay"),
     Setting("workers", "FORMRELAY_WORKERS", _int_range(1, 64), default="4"),
+    Setting("worker_type", "FORMRELAY_WORKER_TYPE", _worker_type, default="thread"),
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
     Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
@@ -216,6 +223,7 @@ class Config:
     data_dir: Path
     queue_name: str
     workers: int
+    worker_type: str
     lease_seconds: int
     max_attempts: int
     connect_timeout: float

@@ -23,14 +23,19 @@ from tests.samples import write_pdf
 pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("queue", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def test_a_worker_delivers_rung_jobs_once(store, migrated_db, sim, uploads, tmp_path, queue):
+@pytest.mark.parametrize("queue,worker_type", [
+    ("sqlite", "thread"), ("sqlite", "process"),
+    pytest.param("redis", "thread", marks=pytest.mark.redis),
+    pytest.param("redis", "process", marks=pytest.mark.redis)])
+def test_a_worker_delivers_rung_jobs_once(store, migrated_db, sim, uploads, tmp_path, queue,
+                                          worker_type):
     env = {
         "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
         "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
         "WORDPRESS_DB_NAME": migrated_db.database, "FORMRELAY_PARTNER_URL": sim.url,
         "FORMRELAY_UPLOADS_DIR": str(uploads), "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
-        "FORMRELAY_WORKERS": "2", "FORMRELAY_BACKOFF_BASE": "0.2",
+        "FORMRELAY_WORKERS": "2", "FORMRELAY_WORKER_TYPE": worker_type,
+        "FORMRELAY_BACKOFF_BASE": "0.2",
     }
     if queue == "redis":  # a queue of its own in the shared Redis, removed afterwards
         env["FORMRELAY_REDIS_URL"] = "redis://127.0.0.1:6379/0"
