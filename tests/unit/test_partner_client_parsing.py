@@ -1,0 +1,47 @@
+"""The client's pure parts: Retry-After, ids in answers, and masking partner messages."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from sidecar.partner_client import find_id, parse_retry_after
+from sidecar.redact import MASK, redact
+
+pytestmark = pytest.mark.unit
+
+
+def test_retry_after_seconds_and_http_dates():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 120 ") == 120.0
+    when = email.utils.formatdate(1_000_030, usegmt=True)
+    assert parse_retry_after(when, now=1_000_000) == pytest.approx(30, abs=1)
+    past = email.utils.formatdate(999_000, usegmt=True)
+    assert parse_retry_after(past, now=1_000_000) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_ids_in_answers():
+    assert find_id({"id": "P-1"}, "id") == "P-1"
+    assert find_id({"id": 42}, "id") == "42"
+    assert find_id({"data": {"id": "X"}}, "data.id") == "X"
+    assert find_id({"id": ""}, "id") is None
+    assert find_id({"id": None}, "id") is None
+    assert find_id([{"id": 1}], "id") is None
+    assert find_id({"data": "flat"}, "data.id") is None
+
+
+def test_redact_masks_job_values_and_pii_shapes():
+    text = ("field email jane@example.com is invalid for Jane Doe, phone +1 (555) 010-9999,"
+            " born 1980-02-01, ok")
+    masked = redact(text, ["Jane Doe", "x"])
+    for leaked in ("jane@example.com", "Jane Doe", "555", "1980"):
+        assert leaked not in masked
+    assert masked.endswith("ok") and MASK in masked
+
+
+def test_redact_is_one_line_and_bounded():
+    assert redact("a\n\nb\t c") == "a b c"
+    long = redact("word " * 200, limit=50)
+    assert len(long) == 50 and long.endswith("…")

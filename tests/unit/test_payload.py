@@ -1,0 +1,95 @@
+"""Payload templates: the default record, per-form choice, and errors that quote no value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sidecar.config import REPO_TEMPLATES
+from sidecar.payload import PayloadError, PayloadRenderer
+from sidecar.submission import FileRef, Submission
+
+pytestmark = pytest.mark.unit
+
+JOB = {"reference": "wpforms:12:34", "form_id": 12, "entry_id": 34, "key_generation": 1,
+       "source": "wpforms"}
+
+
+def submission(template: str | None = None, form_id: int = 12) -> Submission:
+    fields = ({"id": 1, "name": "Name", "type": "name", "value": 'Jane "JD" Doe'},
+              {"id": 2, "name": "Email", "type": "email", "value": "jane@example.com"},
+              {"id": 4, "name": "Documents", "type": "file-upload", "value": "https://x/a.pdf"})
+    return Submission(form_id, 34, fields, (FileRef("4", 0, "a.pdf", "/u/a.pdf"),), "snapshot",
+                      template)
+
+
+@pytest.fixture
+def templates(tmp_path):
+    (tmp_path / "payloads").mkdir()
+    for path in (REPO_TEMPLATES / "payloads").glob("*.j2"):
+        (tmp_path / "payloads" / path.name).write_text(path.read_text())
+    return tmp_path
+
+
+def write(templates, name: str, text: str) -> None:
+    (templates / "payloads" / name).write_text(text)
+
+
+def test_the_default_template_makes_the_record_without_file_fields(templates):
+    payload = PayloadRenderer(templates).render(submission(), JOB)
+    assert payload == {"external_reference": "wpforms:12:34", "form_id": 12, "entry_id": 34,
+                       "fields": {"Name": 'Jane "JD" Doe', "Email": "jane@example.com"},
+                       "document_count": 1}
+
+
+def test_a_form_uses_its_snapshot_template_then_the_configured_one(templates):
+    write(templates, "intake.json.j2", '{"who": {{ values["Name"] | tojson }}}')
+    write(templates, "other.json.j2", '{"kind": "other"}')
+    renderer = PayloadRenderer(templates, {12: "other.json.j2"})
+    assert renderer.render(submission(), JOB) == {"kind": "other"}
+    assert renderer.render(submission("intake.json.j2"), JOB) == {"who": 'Jane "JD" Doe'}
+    assert renderer.render(submission(form_id=13), JOB)["form_id"] == 12  # default template
+
+
+@pytest.mark.parametrize("text,reason", [
+    ('{"a": {{ nope }}}', r"payload template t.json.j2: 'nope' is undefined"),
+    ('{"a": {% if %}}', r"payload template t.json.j2 \(line 1\): "),
+    ('{"a": {{ values["Name"] }}}', r"made invalid JSON \(line 1 column 7"),
+    ("[1, 2]", "must make a JSON object"),
+    ('{"a": {{ "%d" | format(values["Name"]) }}}', "failed: TypeError"),
+])
+def test_template_errors_fail_with_a_reason(templates, text, reason):
+    write(templates, "t.json.j2", text)
+    with pytest.raises(PayloadError, match=reason) as err:
+        PayloadRenderer(templates, {12: "t.json.j2"}).render(submission(), JOB)
+    assert "Jane" not in str(err.value) and "jane@example.com" not in str(err.value)
+
+
+def test_an_error_quoting_a_value_is_masked(templates):
+    write(templates, "t.json.j2", '{{ values[values["Email"]] }}')
+    with pytest.raises(PayloadError) as err:
+        PayloadRenderer(templates, {12: "t.json.j2"}).render(submission(), JOB)
+    assert "jane@example.com" not in str(err.value) and "[redacted]" in str(err.value)
+
+
+def test_missing_and_unsafe_template_names(templates):
+    with pytest.raises(PayloadError, match="does not exist"):
+        PayloadRenderer(templates, {12: "absent.json.j2"}).render(submission(), JOB)
+    with pytest.raises(PayloadError, match="is not allowed"):
+        PayloadRenderer(templates).render(submission("../../etc/passwd"), JOB)
+
+
+def test_the_sandbox_keeps_templates_from_python_internals(templates):
+    write(templates, "t.json.j2", '{"x": {{ job.__class__.__mro__ | tojson }}}')
+    with pytest.raises(PayloadError):
+        PayloadRenderer(templates, {12: "t.json.j2"}).render(submission(), JOB)
+
+
+def test_values_with_quotes_and_newlines_stay_valid_json(templates):
+    sub = Submission(12, 34, ({"id": 1, "name": "Notes", "type": "textarea",
+                               "value": 'a "quote"\nand </script> \\ backslash'},), (),
+                     "snapshot")
+    payload = PayloadRenderer(templates).render(sub, JOB)
+    assert payload["fields"]["Notes"] == 'a "quote"\nand </script> \\ backslash'
+    assert json.dumps(payload)
