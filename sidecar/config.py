@@ -29,17 +29,30 @@ def _text(raw: str) -> str:
     return raw
 
 
-def _int_range(low: int, high: int) -> Parser:
-    def parse(raw: str) -> int:
+def _number_range(cast: type[int] | type[float], low: float, high: float) -> Parser:
+    noun = "a whole number" if cast is int else "a number"
+
+    def show(n: float) -> str:
+        return str(int(n)) if n == int(n) else f"{n:g}"
+
+    def parse(raw: str) -> float:
         try:
-            value = int(raw)
+            value = cast(raw)
         except ValueError:
-            raise ValueError("must be a whole number") from None
+            raise ValueError(f"must be {noun}") from None
         if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(f"must be between {show(low)} and {show(high)}")
         return value
 
     return parse
+
+
+def _int_range(low: int, high: int) -> Parser:
+    return _number_range(int, low, high)
+
+
+def _float_range(low: float, high: float) -> Parser:
+    return _number_range(float, low, high)
 
 
 def _http_url(raw: str) -> str:
@@ -72,19 +85,6 @@ def _table_prefix(raw: str) -> str:
     if not raw or not all(c.isalnum() or c == "_" for c in raw):
         raise ValueError("must be letters, digits and underscores, e.g. wp_")
     return raw
-
-
-def _float_range(low: float, high: float) -> Parser:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("must be a number") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
-
-    return parse
 
 
 def _url_path(raw: str) -> str:
