@@ -83,28 +83,40 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0 if have == want else 1
 
 
-def _serve(cfg: config.Config, store: Store) -> Callable[[], None]:
+def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
+    from sidecar.signing import MemoryReplayGuard, RedisReplayGuard
+    from sidecar.web import create_app
+
+    replay = (RedisReplayGuard(cfg.redis_url, cfg.queue_name) if cfg.redis_url
+              else MemoryReplayGuard())
+    return create_app(store, cfg.shared_secret, tasks.ring_record, replay)
+
+
+def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:
     """Start the HTTP server in a thread; return the function that stops it."""
     from waitress.server import create_server
 
-    from sidecar.web import create_app
-
     host, _, port = cfg.listen.rpartition(":")
-    server = create_server(create_app(store), host=host.strip("[]"), port=int(port), threads=8)
+    server = create_server(app, host=host.strip("[]"), port=int(port), threads=8)
     threading.Thread(target=server.run, name="http", daemon=True).start()
     log.info("http listening on %s", cfg.listen)
     return server.close  # type: ignore[no-any-return]
 
 
-def _consumer(cfg: config.Config) -> Any:
-    """The Huey consumer with this process's engine behind the tasks, ready to run."""
+def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
+    """The Huey consumer with this process's engine behind the tasks, and the tasks.
+
+    Work that came due while no worker ran is rung first.
+    """
+    from sidecar.sweep import ring_due
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
     tasks = register(huey, lambda: engine)
     engine = build_engine(cfg, tasks)
+    ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
-    return huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type)
+    return huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type), tasks
 
 
 def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -152,25 +164,26 @@ def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     from waitress import serve
 
-    from sidecar.web import create_app
+    from sidecar.tasks import register
 
     store = _checked_store(cfg)
+    app = _app(cfg, store, register(build_huey(cfg), _no_engine))
     host, _, port = cfg.listen.rpartition(":")
     log.info("http listening on %s", cfg.listen)
-    serve(create_app(store), host=host.strip("[]"), port=int(port), threads=8)
+    serve(app, host=host.strip("[]"), port=int(port), threads=8)
     return 0
 
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
-    _checked_store(cfg)
-    _consumer(cfg).run()
+    consumer, _ = _consumer(cfg, _checked_store(cfg))
+    consumer.run()
     return 0
 
 
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _checked_store(cfg)
-    consumer = _consumer(cfg)  # the queue exists before /healthz says ready
-    stop_http = _serve(cfg, store)
+    consumer, tasks = _consumer(cfg, store)  # the queue exists before /healthz says ready
+    stop_http = _serve(cfg, _app(cfg, store, tasks))
     try:
         consumer.run()
     finally:

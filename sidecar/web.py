@@ -1,26 +1,34 @@
 """The sidecar's HTTP endpoints (a Flask app built by `create_app`).
 
-Later issues add the signed notify and dashboard routes; every route except
-/healthz will check the shared-secret signature.
+    GET  /healthz     liveness and database reachability (unsigned, no data)
+    POST /v1/notify   {"job_id": N}, signed by the bridge: ring the job's doorbell
+
+Every route but /healthz checks the shared-secret signature (sidecar.signing).
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import json
+from collections.abc import Callable
+
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sidecar import __version__
+from sidecar.signing import BadSignature, ReplayGuard, verify
 from sidecar.store import Store
 from sidecar.store.schema import current_version
 
+MAX_NOTIFY_BYTES = 1024
+Ring = Callable[[int, int], None]  # (job id, priority)
 
-def create_app(store: Store) -> Flask:
+
+def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard) -> Flask:
     app = Flask("formrelay")
-    app.config["STORE"] = store
+    app.config["MAX_CONTENT_LENGTH"] = MAX_NOTIFY_BYTES
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
-        """Liveness and database reachability; no counts, no secrets."""
         try:
             schema = current_version(store.db, store.prefix)
         except Exception:  # any database failure is "not ready"
@@ -28,4 +36,38 @@ def create_app(store: Store) -> Flask:
             return jsonify(status="database unavailable", version=__version__), 503
         return jsonify(status="ok", version=__version__, schema_version=schema)
 
+    @app.post("/v1/notify")
+    def notify() -> ResponseReturnValue:
+        body = request.stream.read(MAX_NOTIFY_BYTES + 1)
+        if len(body) > MAX_NOTIFY_BYTES:
+            return jsonify(error="body too large"), 413
+        signature = request.headers.get("X-FormRelay-Signature")
+        try:
+            verify(secret, request.headers.get("X-FormRelay-Timestamp"), signature, body)
+        except BadSignature as exc:
+            return jsonify(error=str(exc)), 401
+        assert signature is not None
+        if not replay.first_use(signature.strip()):
+            return jsonify(error="replayed request"), 401
+        job_id = _job_id(body)
+        if job_id is None:
+            return jsonify(error='body must be {"job_id": <positive integer>}'), 400
+        job = store.get_job(job_id)
+        if job is None:
+            return jsonify(error=f"no job {job_id}"), 404
+        if job.status in ("pending", "retrying"):  # a ring before it is due does nothing
+            ring(job.id, job.priority)
+        return jsonify(job_id=job.id, status=str(job.status)), 202
+
     return app
+
+
+def _job_id(body: bytes) -> int | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or set(data) != {"job_id"}:
+        return None
+    value = data["job_id"]
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

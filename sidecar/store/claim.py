@@ -113,6 +113,19 @@ class ClaimStore(StoreBase):
             self.settle_documents(job_id)
         return released
 
+    def due_work(self, limit: int = 1000) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Due jobs and due documents, as (id, priority), for ringing their doorbells."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT id, priority FROM {self.t.jobs} FORCE INDEX (claim)"
+                        f" WHERE {DUE_JOBS} ORDER BY due_priority, id LIMIT %s", (limit,))
+            jobs = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
+            cur.execute(f"SELECT d.id, j.priority FROM {self.t.documents} d FORCE INDEX (due)"
+                        f" JOIN {self.t.jobs} j ON j.id = d.job_id"
+                        " WHERE d.status IN ('pending', 'retrying')"
+                        " AND d.next_attempt_at <= UTC_TIMESTAMP(3) LIMIT %s", (limit,))
+            documents = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
+        return jobs, documents
+
     def count_due(self) -> int:
         """Jobs waiting to be claimed now (claimed-but-locked ones included)."""
         with self.db.transaction() as cur:

@@ -1,0 +1,79 @@
+"""Signed requests between the WordPress bridge and the sidecar.
+
+    X-FormRelay-Timestamp: <unix seconds>
+    X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>
+
+A request is accepted once: its signature is remembered for the freshness
+window (in memory, or in Redis so that every web process of every host
+shares the memory), so a captured request cannot be played again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from typing import Protocol
+
+MAX_AGE_SECONDS = 300
+PREFIX = "sha256="
+
+
+class BadSignature(Exception):
+    """Why a request is refused (no secret, no body in the message)."""
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return PREFIX + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes,
+           now: float | None = None, max_age: int = MAX_AGE_SECONDS) -> None:
+    """Raise BadSignature unless the signature is right and the timestamp fresh."""
+    if not timestamp or not signature:
+        raise BadSignature("missing signature headers")
+    if not timestamp.isdigit():
+        raise BadSignature("malformed timestamp")
+    if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
+        raise BadSignature("stale timestamp")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        raise BadSignature("bad signature")
+
+
+class ReplayGuard(Protocol):
+    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
+        """True the first time a signature is seen within `ttl` seconds."""
+
+
+class MemoryReplayGuard:
+    """One process's memory of recent signatures (one host, embedded queue)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget the expired now and then
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+            if self._seen.get(signature, 0) > now:
+                return False
+            self._seen[signature] = now + ttl + 1
+            return True
+
+
+class RedisReplayGuard:
+    """Shared by every web process on every host: SET NX with an expiry."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._namespace = namespace
+
+    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
+        key = f"{self._namespace}:notify:{signature[-64:]}"
+        return bool(self._redis.set(key, b"1", nx=True, ex=ttl + 1))
