@@ -36,13 +36,13 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devstack.samples import write_pdf
 from sidecar import config
 from sidecar.queue import build_huey
 from sidecar.store import Database, DbSettings, Job, NewJob, Store
 from sidecar.store.schema import migrate
 from sidecar.tasks import Tasks, register
 from tests.integration.delivery import snapshot, text_fields
-from tests.samples import write_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMRELAY = str(ROOT / ".venv" / "bin" / "formrelay")

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
+from devstack.samples import write_html_as_pdf, write_jpeg, write_pdf, write_png
 from sidecar.errors import ConfigError, PartnerConfigError
 from sidecar.states import Phase, Status
 from tests.conftest import PREFIX
 from tests.integration.delivery import build_delivery, snapshot, text_fields
-from tests.samples import write_html_as_pdf, write_jpeg, write_pdf, write_png
 
 pytestmark = [pytest.mark.db, pytest.mark.sim]
 

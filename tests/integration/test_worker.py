@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from devstack.samples import write_pdf
 from sidecar import config
 from sidecar.queue import build_huey
 from sidecar.states import Status
@@ -18,7 +19,6 @@ from sidecar.tasks import register
 from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
 from tests.integration.delivery import snapshot, text_fields
 from tests.integration.test_cli import formrelay_bin
-from tests.samples import write_pdf
 
 pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devstack import samples
 from sidecar import file_checks
 from sidecar.errors import ConfigError, RejectedFile
 from sidecar.file_checks import CheckedFile, FilePolicy, check_file, resolve_inside, sha256_fd
-from tests import samples
 
 pytestmark = pytest.mark.unit
 
