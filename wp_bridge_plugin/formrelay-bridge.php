@@ -20,8 +20,22 @@ define( 'FORMRELAY_BRIDGE_FILE', __FILE__ );
 define( 'FORMRELAY_BRIDGE_PATH', plugin_dir_path( __FILE__ ) );
 
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
 
 // The tables: created on activation, upgraded after a plugin update.
 register_activation_hook( __FILE__, array( 'FormRelay_Schema', 'activate' ) );
 add_action( 'admin_init', array( 'FormRelay_Schema', 'maybe_upgrade' ) );
 add_action( 'admin_notices', array( 'FormRelay_Schema', 'render_notices' ) );
+
+// Settings: registered on every request, so every update is sanitized.
+add_action( 'init', array( 'FormRelay_Settings', 'register' ) );
+
+// Capture: one job row per WPForms submission; the notify follows at shutdown.
+FormRelay_Capture::register();
+
+if ( is_admin() ) {
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin.php';
+	FormRelay_Admin::register();
+}

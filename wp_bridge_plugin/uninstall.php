@@ -1,0 +1,28 @@
+<?php
+/**
+ * Uninstall FormRelay Bridge (run by WordPress when the plugin is deleted).
+ *
+ * The queue may hold submissions not yet delivered, and the sidecar shares
+ * the tables: everything stays unless an administrator ticked "Delete the
+ * FormRelay tables ... when the plugin is deleted" (remove_data_on_uninstall).
+ * Then the tables are dropped, children before parents (foreign keys), and
+ * the plugin's options deleted.
+ *
+ * @package FormRelay_Bridge
+ */
+
+defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
+
+$formrelay_settings = get_option( 'formrelay_bridge_settings' );
+if ( ! is_array( $formrelay_settings ) || empty( $formrelay_settings['remove_data_on_uninstall'] ) ) {
+	return;
+}
+
+global $wpdb;
+foreach ( array( 'log', 'documents', 'jobs', 'meta' ) as $formrelay_table ) {
+	// DDL on the plugin's own table names (prefix + a constant): nothing to prepare.
+	$wpdb->query( "DROP TABLE IF EXISTS {$wpdb->prefix}formrelay_{$formrelay_table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared, WordPress.DB.DirectDatabaseQuery.SchemaChange
+}
+foreach ( array( 'formrelay_bridge_settings', 'formrelay_schema_version', 'formrelay_schema_error' ) as $formrelay_option ) {
+	delete_option( $formrelay_option );
+}
