@@ -1,0 +1,128 @@
+"""What the FormRelay Bridge adds to a WordPress form submission.
+
+One local WordPress (Debian's 6.1 on `php -S`) with the WPForms emulator and
+the bridge; a form with a name, an e-mail, a date and one small PDF. For the
+sidecar up (`formrelay web`) and stopped (connection refused), it POSTs the
+form in alternating blocks with the bridge active and inactive, and prints
+the median and p99 of each, and what the bridge adds. Targets: added median
+<= 3 ms and added p99 <= 15 ms in both cases.
+
+    .venv/bin/python bench/submit_overhead.py [--blocks 8] [--per-block 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devstack import wpforms
+from devstack.samples import write_pdf
+from devstack.wordpress import LocalWordPress, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIDGE = "formrelay-bridge/formrelay-bridge.php"
+
+
+def set_bridge(site: LocalWordPress, active: bool) -> None:
+    call = f"activate_plugin('{BRIDGE}')" if active else f"deactivate_plugins('{BRIDGE}')"
+    site.php(f"require_once ABSPATH . 'wp-admin/includes/plugin.php'; {call};")
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def measure(site: LocalWordPress, form_id: int, doc: Path, blocks: int,
+            per_block: int) -> dict[bool, list[float]]:
+    """Milliseconds per POST, by whether the bridge was active; blocks alternate."""
+    times: dict[bool, list[float]] = {True: [], False: []}
+    session = requests.Session()
+    for block in range(blocks * 2):
+        active = block % 2 == 0
+        set_bridge(site, active)
+        for i in range(per_block + 3):
+            started = time.perf_counter()
+            wpforms.submit(site.url, form_id, {"1": {"first": "Bench", "last": f"P{i}"},
+                                               "2": "bench@example.org", "3": "1970-01-01"},
+                           files={"4": [doc]}, session=session)
+            if i >= 3:  # the first requests of a block warm the opcode and plugin caches
+                times[active].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=8, help="blocks per arm (default 8)")
+    parser.add_argument("--per-block", type=int, default=25, help="POSTs per block")
+    args = parser.parse_args()
+    secret = secrets.token_urlsafe(24)
+    listen = f"127.0.0.1:{free_port()}"
+    site = LocalWordPress(f"bench{secrets.token_hex(3)}",
+                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
+                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
+                                     "FORMRELAY_SHARED_SECRET": secret})
+    rows = []
+    with site, tempfile.TemporaryDirectory() as tmp:
+        form_id = wpforms.create_form(site, "Bench", fields=[
+            wpforms.name_field(1), wpforms.email_field(2), wpforms.text_field(3, "Date"),
+            wpforms.file_field(4)])
+        doc = write_pdf(Path(tmp) / "scan.pdf", 3000)
+        env = {**os.environ, "WORDPRESS_DB_HOST": site.db_host_port,
+               "WORDPRESS_DB_USER": site.db_user, "WORDPRESS_DB_PASSWORD": site.db_password,
+               "WORDPRESS_DB_NAME": site.db_name, "WORDPRESS_TABLE_PREFIX": site.table_prefix,
+               "FORMRELAY_SHARED_SECRET": secret, "FORMRELAY_LISTEN": listen,
+               "FORMRELAY_DATA_DIR": str(Path(tmp) / "data")}
+        web = subprocess.Popen([str(ROOT / ".venv" / "bin" / "formrelay"), "web"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if requests.get(f"http://{listen}/healthz", timeout=1).ok:
+                        break
+                except requests.RequestException:
+                    if time.monotonic() > deadline or web.poll() is not None:
+                        raise SystemExit("bench: the sidecar did not start") from None
+            rows.append(("up", measure(site, form_id, doc, args.blocks, args.per_block)))
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+        rows.append(("stopped", measure(site, form_id, doc, args.blocks, args.per_block)))
+        with site.db() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT COUNT(*) FROM {site.table_prefix}formrelay_jobs")
+            captured = int(cur.fetchone()[0])
+    print("sidecar   bridge     POSTs  median ms   p99 ms")
+    verdicts = []
+    for state, times in rows:
+        for active in (False, True):
+            t = times[active]
+            print(f"{state:<9} {'active' if active else 'inactive':<9} {len(t):>6}"
+                  f" {statistics.median(t):>10.2f} {p99(t):>8.2f}")
+        added_median = statistics.median(times[True]) - statistics.median(times[False])
+        added_p99 = p99(times[True]) - p99(times[False])
+        verdicts.append(f"  sidecar {state}: added median {added_median:+.2f} ms"
+                        f" ({'met' if added_median <= 3 else 'MISSED'} <= 3),"
+                        f" added p99 {added_p99:+.2f} ms ({'met' if added_p99 <= 15 else 'MISSED'}"
+                        " <= 15)")
+    print("targets:")
+    print("\n".join(verdicts))
+    print(f"jobs captured while active: {captured}")
+    print(f"command: .venv/bin/python bench/submit_overhead.py --blocks {args.blocks}"
+          f" --per-block {args.per_block}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
