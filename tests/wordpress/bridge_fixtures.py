@@ -324,12 +324,37 @@ def capture(wp: LocalWordPress, *subs: Submission, setup: str = "") -> CaptureRu
     return CaptureRun(head, proc.stderr, float(json.loads(tail)["elapsed"]), wall)
 
 
-def median_capture(wp: LocalWordPress, make: Callable[[], Submission], runs: int = 3,
-                   setup: str = "") -> tuple[float, float, list[CaptureRun]]:
-    """Median in-PHP and wall-clock seconds of ``runs`` captures of fresh submissions."""
-    done = [capture(wp, make(), setup=setup) for _ in range(runs)]
-    return (statistics.median(r.elapsed for r in done),
-            statistics.median(r.wall for r in done), done)
+# PHP for capture(setup=...): this request sends no notify (as if no sidecar URL were set).
+NO_NOTIFY = """
+add_filter( 'option_formrelay_bridge_settings', function ( $value ) {
+    return array_merge( (array) $value, array( 'sidecar_url' => '' ) );
+} );
+"""
+
+
+@dataclass
+class AddedCost:
+    php: float  # median added seconds, measured inside PHP
+    wall: float  # median added seconds around the PHP process
+    runs: list[CaptureRun]  # the runs with the notify
+
+
+def added_cost(wp: LocalWordPress, make: Callable[[], list[Submission]],
+               pairs: int = 5) -> AddedCost:
+    """What the notify adds to a request capturing ``make()``: the median difference of
+    ``pairs`` back-to-back pairs of requests, one without the notify, one with it.
+
+    Pairs (rather than one baseline for all) keep a busy machine's drift out of the
+    difference; the in-PHP figure has no process start-up noise at all.
+    """
+    php, wall, runs = [], [], []
+    for _ in range(pairs):
+        base = capture(wp, *make(), setup=NO_NOTIFY)
+        run = capture(wp, *make())
+        php.append(run.elapsed - base.elapsed)
+        wall.append(run.wall - base.wall)
+        runs.append(run)
+    return AddedCost(statistics.median(php), statistics.median(wall), runs)
 
 
 # ----------------------------------------------------------- sidecar doubles

@@ -13,23 +13,26 @@ import hashlib
 import hmac
 import json
 import re
+import statistics
 import time
 
 import pytest
+import requests
 
 from devstack.wordpress.logs import log_size, read_log
 from sidecar.signing import verify
 from tests.wordpress.bridge_fixtures import (
+    AddedCost,
     BlackholeSidecar,
     RecordingSidecar,
     SilentSidecar,
     Submission,
+    added_cost,
     bridge_site,
     capture,
     closed_port,
     jobs,
     make_form,
-    median_capture,
     plugin_problems,
     reset_bridge,
     update_settings,
@@ -42,7 +45,7 @@ __all__ = ["bridge_site"]  # a fixture, used by name
 
 SECRET = "test-secret-0123456789-abcdef"
 MAX_ADDED_SECONDS = 0.3
-RUNS = 3
+PAIRS = 5
 
 # Fakes fastcgi_finish_request() (PHP-FPM only) to see that it is called, and when.
 FAKE_FPM = """
@@ -162,54 +165,118 @@ def test_forms_not_selected_are_not_notified(wp, form, sidecar):
 
 
 def test_a_sidecar_that_is_down_or_hung_adds_no_time(wp, form, record_property):
-    """Closed port, a listener that never answers, a host that drops SYNs: < 0.3 s added."""
+    """Closed port, a listener that never answers, a host that drops SYNs: < 0.3 s added.
+
+    Each request captures two submissions (a stored entry and a Lite one), so
+    two notifies are due per request.
+    """
     counter = iter(range(200, 10_000))
 
-    def make() -> Submission:
-        return Submission.basic(form, next(counter))
+    def make() -> list[Submission]:
+        return [Submission.basic(form, next(counter)), Submission.basic(form, 0)]
 
-    update_settings(wp, sidecar_url="", shared_secret=SECRET)
-    base_php, base_wall, _ = median_capture(wp, make, RUNS)
-    costs = {"baseline": (base_php, base_wall)}
+    update_settings(wp, shared_secret=SECRET)
+    costs: dict[str, AddedCost] = {}
 
     # A stopped sidecar: connection refused.
     offset = log_size(wp.debug_log)
     update_settings(wp, sidecar_url=closed_port())
-    costs["refused"] = median_capture(wp, make, RUNS)[:2]
+    costs["refused"] = added_cost(wp, make, PAIRS)
     assert "the sidecar was not notified (connect error 111" in read_log(wp.debug_log, offset)
 
     # A hung sidecar: accepts, reads, never answers.
     silent = SilentSidecar()
     try:
         update_settings(wp, sidecar_url=silent.url)
-        php, wall, runs = median_capture(wp, make, RUNS)
-        costs["hung"] = (php, wall)
+        costs["hung"] = added_cost(wp, make, PAIRS)
         # The requests did go out (this is not a no-op): signed, one per job.
-        got = silent.wait_for(RUNS)
-        ids = [r["id"] for r in jobs(wp)][-RUNS:]
-        for req, job_id in zip(got, ids, strict=True):
-            assert_signed_notify(req, job_id, SECRET)
-        assert all(r.stdout == "captured" for r in runs)
+        got = silent.wait_for(2 * PAIRS)
+        notified = sorted(json.loads(req.body)["job_id"] for req in got)
+        for req in got:
+            assert_signed_notify(req, json.loads(req.body)["job_id"], SECRET)
+        assert all(r.stdout == "captured" for r in costs["hung"].runs)
     finally:
         silent.close()
+    # Only the paired runs with the notify notified (the baseline runs captured silently).
+    assert len(notified) == 2 * PAIRS and len(jobs(wp)) == 2 * 2 * 2 * PAIRS
 
-    # An unreachable host: SYNs dropped, so only the connect timeout is paid.
+    # An unreachable host: SYNs dropped, so only the connect timeout is paid, once.
     blackhole = BlackholeSidecar()
     try:
         update_settings(wp, sidecar_url=blackhole.url)
-        costs["unreachable"] = median_capture(wp, make, RUNS)[:2]
+        costs["unreachable"] = added_cost(wp, make, PAIRS)
     finally:
         blackhole.close()
 
-    record_property("notify_costs", json.dumps(costs))
-    print("\nnotify costs, median seconds (in PHP, whole process):", json.dumps(costs))
-    for case in ("refused", "hung", "unreachable"):
-        php, wall = costs[case]
-        assert php - base_php < MAX_ADDED_SECONDS, (case, costs)
-        assert wall - base_wall < MAX_ADDED_SECONDS, (case, costs)
-    # The unreachable case did wait for (about) the connect timeout: the bound is real.
-    assert costs["unreachable"][0] - base_php > 0.1, costs
-    assert len(jobs(wp)) == 4 * RUNS  # every submission was queued
+    figures = {case: {"php": round(c.php, 4), "wall": round(c.wall, 4)}
+               for case, c in costs.items()}
+    record_property("notify_added_seconds", json.dumps(figures))
+    print("\nnotify: median added seconds (in PHP, around the process):", json.dumps(figures))
+    for case, cost in costs.items():
+        assert cost.php < MAX_ADDED_SECONDS and cost.wall < MAX_ADDED_SECONDS, (case, figures)
+    # Measured inside PHP (no process start-up noise) the bounds are much tighter:
+    # nothing waits for an answer, and a dead host costs one connect timeout, not one per job.
+    assert costs["refused"].php < 0.05 and costs["hung"].php < 0.05, figures
+    assert 0.1 < costs["unreachable"].php < 0.25, figures
+    assert len(jobs(wp)) == 3 * 2 * 2 * PAIRS  # every submission was queued
+
+
+# A stand-in for WPForms' own request handling: fire the hook inside a real web
+# request served by php -S, then end it the way WPForms' AJAX submit does.
+PROBE_PLUGIN = r"""<?php
+add_action( 'wp_loaded', function () {
+    if ( empty( $_POST['fr_probe'] ) ) {
+        return;
+    }
+    if ( ! empty( $_POST['fr_no_notify'] ) ) {
+        add_filter( 'option_formrelay_bridge_settings', function ( $value ) {
+            return array_merge( (array) $value, array( 'sidecar_url' => '' ) );
+        } );
+    }
+    $a = json_decode( wp_unslash( $_POST['fr_probe'] ), true );
+    do_action(
+        'wpforms_process_complete', $a['fields'], $a['entry'], $a['form_data'], $a['entry_id']
+    );
+    wp_send_json_success( array( 'submitted' => true ) );
+} );
+"""
+
+
+def test_over_http_the_visitor_gets_the_answer_and_the_sidecar_its_notify(wp, form, sidecar):
+    """Through php -S: the notify runs in the web request's shutdown, after the answer."""
+    (wp.wp_content_dir / "mu-plugins" / "formrelay-test-probe.php").write_text(
+        PROBE_PLUGIN, encoding="utf-8")
+    update_settings(wp, sidecar_url=sidecar.url, shared_secret=SECRET)
+    counter = iter(range(300, 10_000))
+
+    def post(no_notify: bool = False) -> tuple[float, requests.Response]:
+        sub = Submission.basic(form, next(counter))
+        data = {"fr_probe": json.dumps(sub.hook_args()), "fr_no_notify": "1" if no_notify else ""}
+        t0 = time.monotonic()
+        resp = requests.post(f"{wp.url}/", data=data, timeout=30)
+        return time.monotonic() - t0, resp
+
+    _, resp = post()
+    assert resp.status_code == 200 and resp.json() == {"success": True, "data": {"submitted": True}}
+    [row] = jobs(wp)
+    [req] = sidecar.drain()
+    assert_signed_notify(req, row["id"], SECRET)
+
+    # A hung sidecar: the visitor's request takes no longer than without a notify.
+    silent = SilentSidecar()
+    try:
+        update_settings(wp, sidecar_url=silent.url)
+        added = []
+        for _ in range(PAIRS):
+            base, _ = post(no_notify=True)
+            took, resp = post()
+            assert resp.status_code == 200
+            added.append(took - base)
+        silent.wait_for(PAIRS)
+    finally:
+        silent.close()
+    print(f"\nover HTTP, a hung sidecar adds (median) {statistics.median(added):.4f} s")
+    assert statistics.median(added) < MAX_ADDED_SECONDS / 3, added
 
 
 def test_the_wp_config_constants_sign_and_address_the_notify(wordpress):
