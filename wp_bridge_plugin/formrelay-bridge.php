@@ -26,6 +26,7 @@ require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
 
 // The tables: created on activation, upgraded after a plugin update.
 register_activation_hook( __FILE__, array( 'FormRelay_Schema', 'activate' ) );
+register_activation_hook( __FILE__, array( 'FormRelay_Settings', 'activate' ) );
 add_action( 'admin_init', array( 'FormRelay_Schema', 'maybe_upgrade' ) );
 add_action( 'admin_notices', array( 'FormRelay_Schema', 'render_notices' ) );
 

@@ -97,8 +97,10 @@ def stored_settings(wp: LocalWordPress) -> Any:
 
 
 def reset_bridge(wp: LocalWordPress) -> None:
-    """No settings, no jobs."""
-    wp.php("delete_option( 'formrelay_bridge_settings' );")
+    """The settings as activation leaves them (the defaults), no jobs."""
+    wp.php(
+        "delete_option( 'formrelay_bridge_settings' ); FormRelay_Settings::activate();"
+    )
     with wp.db() as conn:
         conn.cursor().execute(f"DELETE FROM `{wp.table_prefix}formrelay_jobs`")
 

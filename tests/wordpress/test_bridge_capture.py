@@ -8,6 +8,7 @@ sidecar URL is configured here, so no notify is attempted (test_bridge_notify.py
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,6 +104,38 @@ def test_modern_classic_and_media_library_files(wp, form):
     # The media-library file was found through its attachment, not its URL.
     assert job["snapshot"]["files"][3]["attachment_id"] > 0
     assert job["snapshot"]["files"][3]["relative"].startswith("2024/05/letter-")
+
+
+# Records the queries run by wpforms_process_complete callbacks (the bridge's is at 20).
+COUNT_QUERIES = """
+add_action( 'wpforms_process_complete', function () {
+    add_filter( 'query', 'fr_record_query' );
+}, -1000 );
+add_action( 'wpforms_process_complete', function () {
+    remove_filter( 'query', 'fr_record_query' );
+}, 1000 );
+function fr_record_query( $query ) {
+    $GLOBALS['fr_queries'][] = $query;
+    return $query;
+}
+register_shutdown_function( function () {
+    echo "\n[queries:" . wp_json_encode( $GLOBALS['fr_queries'] ?? array() ) . "]";
+} );
+"""
+
+
+def test_the_insert_is_the_only_query(wp, form):
+    """Nothing but the INSERT on the submission's critical path (no charset checks, no reads)."""
+    files = [upload(wp, form, "a.pdf", PDF), upload(wp, form, "b.png", PNG)]
+    sub = Submission.basic(form, 80).with_modern_files(4, files).with_classic_file(
+        5, upload(wp, form, "c.png", PNG))
+
+    run = capture(wp, sub, setup=COUNT_QUERIES)
+
+    queries = json.loads(re.search(r"\[queries:(.*)\]", run.stdout).group(1))
+    assert len(queries) == 1, queries
+    assert queries[0].startswith(f"INSERT INTO {wp.table_prefix}formrelay_jobs (reference,")
+    assert len(jobs(wp)) == 1
 
 
 def test_a_form_without_files_and_empty_file_fields(wp, form):

@@ -292,6 +292,7 @@ def test_the_wp_config_constants_sign_and_address_the_notify(wordpress):
             $target, FormRelay_Settings::shared_secret(), 42, (int) $snippet_args[0]
         );
         delete_option( 'formrelay_bridge_settings' );
+        FormRelay_Settings::activate();
         echo wp_json_encode( array( 'target' => $target, 'request' => $request ) );
         """,
         str(int(time.time())),
@@ -309,3 +310,36 @@ def test_the_wp_config_constants_sign_and_address_the_notify(wordpress):
     assert headers["x-formrelay-signature"] == "sha256=" + hmac_hex(
         SHARED_SECRET, timestamp, body.encode())
     assert SHARED_SECRET not in data["request"]
+
+
+def test_sidecar_urls_become_socket_targets(wp):
+    urls = [
+        "http://web:8787",
+        "https://sidecar.example",
+        "https://sidecar.example:8443/formrelay/",
+        "http://formrelay_web_1:8787",
+        "http://[::1]:8787/base",
+        "ftp://web:8787",
+        "http://",
+        "",
+        "http://web:8787/a b",
+        "http://web:8787/x\r\nX-Injected: 1",
+    ]
+    out = wp.php(
+        "echo wp_json_encode( array_map( array( 'FormRelay_Notify', 'target' ),"
+        " json_decode( $snippet_args[0], true ) ) );",
+        json.dumps(urls),
+    )
+    assert json.loads(out) == [
+        {"remote": "tcp://web:8787", "host": "web", "host_header": "web:8787",
+         "path": "/v1/notify"},
+        {"remote": "ssl://sidecar.example:443", "host": "sidecar.example",
+         "host_header": "sidecar.example", "path": "/v1/notify"},
+        {"remote": "ssl://sidecar.example:8443", "host": "sidecar.example",
+         "host_header": "sidecar.example:8443", "path": "/formrelay/v1/notify"},
+        {"remote": "tcp://formrelay_web_1:8787", "host": "formrelay_web_1",
+         "host_header": "formrelay_web_1:8787", "path": "/v1/notify"},
+        {"remote": "tcp://[::1]:8787", "host": "::1", "host_header": "[::1]:8787",
+         "path": "/base/v1/notify"},
+        None, None, None, None, None,
+    ]

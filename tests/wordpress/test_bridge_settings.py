@@ -397,7 +397,9 @@ def test_wp_config_constants_win_and_lock_the_inputs(wordpress):
 
         page = get_page(session, wordpress)
     finally:
-        wordpress.php("delete_option( 'formrelay_bridge_settings' );")
+        wordpress.php(
+            "delete_option( 'formrelay_bridge_settings' ); FormRelay_Settings::activate();"
+        )
 
     assert page.count("Set in wp-config.php") == 2
     assert "FORMRELAY_SIDECAR_URL" in page and "FORMRELAY_SHARED_SECRET" in page
@@ -431,6 +433,13 @@ echo wp_json_encode( array(
 def test_uninstall_removes_data_only_when_asked(make_wordpress):
     wp = make_wordpress(constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)])
     prefix = wp.table_prefix
+    # Activation stored the defaults, autoloaded: reading them costs no query.
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT autoload FROM `{prefix}options` WHERE option_name = %s", (OPTION,))
+        assert cur.fetchall() == [("yes",)]
+    assert stored_settings(wp) == {"sidecar_url": "", "shared_secret": "", "forms": "all",
+                                   "form_settings": [], "remove_data_on_uninstall": False}
     all_tables = sorted(f"{prefix}formrelay_{t}" for t in ("documents", "jobs", "log", "meta"))
     update_settings(wp, shared_secret=SECRET)
     with wp.db() as conn:

@@ -116,7 +116,7 @@ final class FormRelay_Admin {
 		echo '<p>' . esc_html__( 'Each submission is queued in the database; the bridge then wakes the FormRelay sidecar with a signed request to {URL}/v1/notify.', 'formrelay-bridge' ) . '</p>';
 		echo '<p class="formrelay-notify-status">' . ( $ready
 			? esc_html__( 'Notifications are on.', 'formrelay-bridge' )
-			: esc_html__( 'Notifications are off until both a URL and a secret are set; the sidecar still finds queued submissions on its regular sweep.', 'formrelay-bridge' ) ) . '</p>';
+			: esc_html__( 'Notifications are off until both a URL and a secret are set; submissions are still queued, and the sidecar finds them by itself, only later.', 'formrelay-bridge' ) ) . '</p>';
 	}
 
 	/**

@@ -13,8 +13,9 @@
  * open until shutdown ends, so the request is written on a raw socket with a
  * short connect timeout and the answer is never read: a stopped sidecar costs
  * a refused connect, a hung one nothing, an unreachable one the connect
- * timeout. A notify that does not arrive loses nothing: the sidecar's sweep
- * finds every waiting job.
+ * timeout. A notify that does not arrive loses nothing: the job waits in
+ * the table, and the sidecar finds waiting jobs without being told (when a
+ * worker starts, and on its periodic sweep).
  *
  * @package FormRelay_Bridge
  */
@@ -77,7 +78,7 @@ final class FormRelay_Notify {
 		$secret = FormRelay_Settings::shared_secret();
 		$target = self::target( FormRelay_Settings::sidecar_url() );
 		if ( '' === $secret || null === $target ) {
-			return; // Not configured: the sweep picks the jobs up.
+			return; // Not configured: the sidecar finds the jobs by itself.
 		}
 		// The visitor has the whole page; what follows is off the clock.
 		if ( function_exists( 'fastcgi_finish_request' ) ) {
@@ -111,7 +112,7 @@ final class FormRelay_Notify {
 		$host = $parts['host'];
 		$base = isset( $parts['path'] ) ? rtrim( $parts['path'], '/' ) : '';
 		// Nothing that could break the request line or the Host header.
-		if ( ! preg_match( '/^[A-Za-z0-9.\-]+$|^\[[0-9A-Fa-f:.]+\]$/', $host )
+		if ( ! preg_match( '/^[A-Za-z0-9._\-]+$|^\[[0-9A-Fa-f:.]+\]$/', $host )
 			|| ! preg_match( '#^[A-Za-z0-9\-._~!$&\'()*+,;=:@%/]*$#', $base ) ) {
 			return null;
 		}

@@ -69,6 +69,16 @@ final class FormRelay_Settings {
 	}
 
 	/**
+	 * Activation: store the defaults unless settings exist, autoloaded, so that
+	 * reading them costs no query (a missing option is one SELECT per request).
+	 *
+	 * @return void
+	 */
+	public static function activate() {
+		add_option( self::OPTION, self::defaults(), '', 'yes' );
+	}
+
+	/**
 	 * The stored settings, every key present and well-typed.
 	 *
 	 * @return array{sidecar_url: string, shared_secret: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
