@@ -95,7 +95,7 @@ final class FormRelay_Admin {
 	 */
 	public static function render_page() {
 		if ( ! current_user_can( self::CAPABILITY ) ) {
-			wp_die( esc_html__( 'Sorry, you are not allowed to manage FormRelay.', 'formrelay-bridge' ), 403 );
+			wp_die( esc_html__( 'Sorry, you are not allowed to manage FormRelay.', 'formrelay-bridge' ), '', array( 'response' => 403 ) );
 		}
 		echo '<div class="wrap formrelay-settings">';
 		echo '<h1>' . esc_html( get_admin_page_title() ) . '</h1>';
