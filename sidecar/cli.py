@@ -98,9 +98,22 @@ def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:
 
     host, _, port = cfg.listen.rpartition(":")
     server = create_server(app, host=host.strip("[]"), port=int(port), threads=8)
-    threading.Thread(target=server.run, name="http", daemon=True).start()
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not closing.is_set():  # closing the socket wakes select() with EBADF
+                raise
+
+    def stop() -> None:
+        closing.set()
+        server.close()
+
+    threading.Thread(target=run, name="http", daemon=True).start()
     log.info("http listening on %s", cfg.listen)
-    return server.close  # type: ignore[no-any-return]
+    return stop
 
 
 def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
