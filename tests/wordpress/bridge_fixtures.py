@@ -34,7 +34,7 @@ import pytest
 import requests
 
 from devstack.wordpress import LocalWordPress
-from tests.wordpress.conftest import ARTIFACTS, BRIDGE_SLUG, BRIDGE_SOURCE, site
+from tests.wordpress.conftest import BRIDGE_SLUG, BRIDGE_SOURCE, running_site
 
 OPTION = "formrelay_bridge_settings"
 PLUGIN_FILE = f"{BRIDGE_SLUG}/formrelay-bridge.php"
@@ -63,15 +63,8 @@ def plugin_problems(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def bridge_site(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
     """A WordPress for one test module: bridge active, no FORMRELAY_* constants."""
-    wp = site(constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)])
-    failed_before = request.session.testsfailed
-    try:
-        wp.up()
+    with running_site(request, constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)]) as wp:
         yield wp
-    finally:
-        if request.session.testsfailed > failed_before and wp.url:
-            wp.save_artifacts(ARTIFACTS)
-        wp.down()
 
 
 def update_settings(wp: LocalWordPress, **values: Any) -> dict[str, Any]:
@@ -395,12 +388,11 @@ def _read_request(conn: socket.socket) -> Received | None:
 SENTINEL_PATH = "/__sentinel__"
 
 
-class RecordingSidecar:
-    """A sidecar that records each request and answers 202, one connection at a time.
+class _SidecarServer:
+    """A listener on a free port of 127.0.0.1 whose thread accepts one connection at a time.
 
-    Connections are handled in the order they were made, so ``drain()`` (which
-    sends a request of its own and waits for it) returns every request made
-    before it was called, without sleeping.
+    Each connection goes to ``_handle()``; ``_record()`` reads its request into
+    ``received``. ``close()`` stops listening and waits for the thread.
     """
 
     def __init__(self) -> None:
@@ -418,19 +410,43 @@ class RecordingSidecar:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn:
-                conn.settimeout(5)
-                try:
-                    req = _read_request(conn)
-                except (OSError, ValueError):
-                    req = None
-                if req is not None:
-                    with self._cond:
-                        self.received.append(req)
-                        self._cond.notify_all()
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n"
-                                 b"Connection: close\r\n\r\n")
+            self._handle(conn)
+
+    def _handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _record(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            req = _read_request(conn)
+        except (OSError, ValueError):
+            req = None
+        if req is not None:
+            with self._cond:
+                self.received.append(req)
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(5)
+
+
+class RecordingSidecar(_SidecarServer):
+    """A sidecar that records each request and answers 202, one connection at a time.
+
+    Connections are handled in the order they were made, so ``drain()`` (which
+    sends a request of its own and waits for it) returns every request made
+    before it was called, without sleeping.
+    """
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            self._record(conn)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
 
     def drain(self, timeout: float = 10) -> list[Received]:
         """Every request received before this call (the sentinel left out); then forget them."""
@@ -447,42 +463,17 @@ class RecordingSidecar:
             self.received = []
         return got
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self._thread.join(5)
 
-
-class SilentSidecar:
+class SilentSidecar(_SidecarServer):
     """Accepts connections and reads the request, then never answers (a hung sidecar)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.received: list[Received] = []
-        self._held: list[socket.socket] = []
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._held: list[socket.socket] = []  # before the accept thread starts
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self._held.append(conn)  # never answered, closed only by close()
-            conn.settimeout(5)
-            try:
-                req = _read_request(conn)
-            except (OSError, ValueError):
-                req = None
-            if req is not None:
-                with self._cond:
-                    self.received.append(req)
-                    self._cond.notify_all()
+    def _handle(self, conn: socket.socket) -> None:
+        self._held.append(conn)  # never answered, closed only by close()
+        self._record(conn)
 
     def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
         with self._cond:
@@ -491,10 +482,7 @@ class SilentSidecar:
             return list(self.received)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self._thread.join(5)
+        super().close()
         for conn in self._held:
             conn.close()
 

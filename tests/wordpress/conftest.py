@@ -9,6 +9,7 @@ artifacts/wordpress/ first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -108,10 +109,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash.setdefault(_FAILED, []).append(report.when)
 
 
-@pytest.fixture(scope="session")
-def wordpress(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
-    """One WordPress for the session with FormRelay Bridge active (prefix wp_)."""
-    wp = site(plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)])
+@contextlib.contextmanager
+def running_site(request: pytest.FixtureRequest, **overrides: Any) -> Iterator[LocalWordPress]:
+    """``site(**overrides)``, started; always taken down on leaving the ``with``.
+
+    For fixtures wider than one test: the site's logs are saved to ARTIFACTS first
+    when any test of the session failed while it was up (or its start-up failed).
+    """
+    wp = site(**overrides)
     failed_before = request.session.testsfailed
     try:
         wp.up()
@@ -120,6 +125,13 @@ def wordpress(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
         if request.session.testsfailed > failed_before and wp.url:
             wp.save_artifacts(ARTIFACTS)
         wp.down()
+
+
+@pytest.fixture(scope="session")
+def wordpress(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
+    """One WordPress for the session with FormRelay Bridge active (prefix wp_)."""
+    with running_site(request, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)]) as wp:
+        yield wp
 
 
 @pytest.fixture

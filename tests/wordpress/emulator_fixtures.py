@@ -27,7 +27,7 @@ import requests
 
 from devstack import wpforms
 from devstack.wordpress import LocalWordPress, php_literal
-from tests.wordpress.conftest import ARTIFACTS, site
+from tests.wordpress.conftest import running_site
 
 __all__ = [
     "HookRecording",
@@ -97,10 +97,7 @@ _PHP_DIAGNOSTIC = re.compile(r"PHP (Notice|Warning|Deprecated|Fatal error|Parse 
 @pytest.fixture(scope="module")
 def emulator_site(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
     """A WordPress with only the WPForms emulator active, for one test module."""
-    wp = site(plugins=[wpforms.plugin()])
-    failed_before = request.session.testsfailed
-    try:
-        wp.up()
+    with running_site(request, plugins=[wpforms.plugin()]) as wp:
         record_dir = wp.dir / "hook-records"
         record_dir.mkdir()
         mu_plugins = wp.wp_content_dir / "mu-plugins"
@@ -110,10 +107,6 @@ def emulator_site(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
             encoding="utf-8",
         )
         yield wp
-    finally:
-        if request.session.testsfailed > failed_before and wp.url:
-            wp.save_artifacts(ARTIFACTS)
-        wp.down()
 
 
 class HookRecording:
