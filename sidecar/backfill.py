@@ -29,9 +29,10 @@ class BackfillResult:
 
 def backfill(store: Store, ring: Ring | None, *, form_id: int | None = None,
              since: datetime | None = None, dry_run: bool = False, skip_imported: bool = False,
-             max_attempts: int = 10, priority: int = 10, batch: int = 500) -> BackfillResult:
+             max_attempts: int = 10, priority: int = 10, batch: int = 500,
+             after_id: int = 0) -> BackfillResult:
     result = BackfillResult()
-    after = 0
+    after = after_id
     while True:
         entries = store.entries_without_jobs(form_id, since, skip_imported, after, batch)
         for entry in entries:

@@ -125,7 +125,7 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
-    tasks = register(huey, lambda: engine)
+    tasks = register(huey, lambda: engine, cfg)
     engine = build_engine(cfg, tasks)
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)

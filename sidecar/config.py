@@ -170,6 +170,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_type", "FORMRELAY_WORKER_TYPE", _worker_type, default="thread"),
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
+    Setting("sweep_minutes", "FORMRELAY_SWEEP_MINUTES", _int_range(1, 60), default="1"),
+    Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", _int_range(0, 365), default="7"),
+    Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", _int_range(1, 3650),
+            default="7"),
+    Setting("keep_completed_days", "FORMRELAY_KEEP_COMPLETED_DAYS", _int_range(1, 3650),
+            default="30"),
     Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
     Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", _float_range(0.1, 600), default="30"),
     Setting("record_path", "FORMRELAY_RECORD_PATH", _url_path, default="/patients"),
@@ -226,6 +232,10 @@ class Config:
     worker_type: str
     lease_seconds: int
     max_attempts: int
+    sweep_minutes: int
+    reconcile_days: int
+    keep_snapshot_days: int
+    keep_completed_days: int
     connect_timeout: float
     read_timeout: float
     record_path: str

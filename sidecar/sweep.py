@@ -1,19 +1,37 @@
-"""Finding work whose doorbell was lost, and ringing it again.
+"""The sweep: find work whose doorbell was lost, and ring it again; and the cleaner.
 
 Huey delivers a task at most once: a task lost with a killed worker or a
-flushed Redis leaves its job waiting in MySQL. `ring_due` rings every due job
-and document; a worker runs it when it starts (the sidecar may have been down
-while submissions arrived). The engine's claims make extra rings harmless.
+flushed Redis leaves its job waiting in MySQL. Every minute one process (a
+MySQL named lock decides which; the others skip) releases expired leases,
+settles jobs whose documents have all ended, creates jobs for recent WPForms
+entries that have none, and rings every due job and document. A worker also
+rings due work when it starts. The engine's claims make extra rings harmless.
+Hourly, the cleaner applies retention in short batches.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from sidecar.backfill import backfill
+from sidecar.errors import SubmissionError
 from sidecar.store import Store
 from sidecar.tasks import Tasks
 
 log = logging.getLogger("formrelay.sweep")
+WATERMARK = "reconcile_watermark"
+
+
+@dataclass
+class SweepResult:
+    ran: bool = False  # False: another process holds the sweep lock
+    released: int = 0
+    settled: int = 0
+    reconciled: int = 0
+    rung_jobs: int = 0
+    rung_documents: int = 0
 
 
 def ring_due(store: Store, tasks: Tasks, limit: int = 1000) -> tuple[int, int]:
@@ -25,3 +43,51 @@ def ring_due(store: Store, tasks: Tasks, limit: int = 1000) -> tuple[int, int]:
     if jobs or documents:
         log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
     return len(jobs), len(documents)
+
+
+def sweep(store: Store, tasks: Tasks, reconcile_days: int = 7,
+          max_attempts: int = 10) -> SweepResult:
+    result = SweepResult()
+    with store.named_lock("formrelay_sweep") as mine:
+        if not mine:
+            return result
+        result.ran = True
+        result.released = store.release_expired_leases()
+        result.settled = sum(1 for job_id in store.stuck_jobs()
+                             if store.settle_documents(job_id) is not None)
+        if reconcile_days > 0:
+            result.reconciled = reconcile(store, tasks, reconcile_days, max_attempts)
+        result.rung_jobs, result.rung_documents = ring_due(store, tasks)
+    if result.released or result.settled or result.reconciled:
+        log.info("sweep: %d leases released, %d jobs settled, %d entries without a job queued",
+                 result.released, result.settled, result.reconciled)
+    return result
+
+
+def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> int:
+    """Jobs for WPForms entries of the last `days` days that have none (missed captures)."""
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+    try:
+        mark = int(store.meta(WATERMARK) or 0)
+        first = store.first_entry_since(since, mark)
+        if first is None:
+            return 0
+        if first - 1 > mark:
+            store.set_meta(WATERMARK, str(first - 1))
+        found = backfill(store, tasks.ring_record, since=since, skip_imported=True,
+                         max_attempts=max_attempts, after_id=first - 1)
+    except SubmissionError:  # no WPForms entry tables (Lite): nothing to reconcile
+        return 0
+    return found.created
+
+
+def clean(store: Store, keep_snapshot_days: int, keep_completed_days: int) -> tuple[int, int]:
+    """Retention: (snapshots dropped, completed jobs deleted). Failed jobs are kept."""
+    with store.named_lock("formrelay_clean") as mine:
+        if not mine:
+            return 0, 0
+        dropped = store.drop_old_snapshots(keep_snapshot_days)
+        deleted = store.delete_old_jobs(keep_completed_days)
+    if dropped or deleted:
+        log.info("retention: %d snapshots dropped, %d completed jobs deleted", dropped, deleted)
+    return dropped, deleted

@@ -51,8 +51,11 @@ class Tasks:
             task(item_id, priority=huey_priority(priority))
 
 
-def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
-    """Define the tasks on `huey`; `engine()` gives the worker's engine when one runs."""
+def register(huey: Huey, engine: Callable[[], Engine], cfg: Config | None = None) -> Tasks:
+    """Define the tasks on `huey`; `engine()` gives the worker's engine when one runs.
+
+    With `cfg`, also the periodic sweep and the hourly cleaner (sidecar.sweep).
+    """
     # (Huey's decorator is untyped: the two ignores below say so, nothing more.)
 
     def run(step: Callable[[Engine], None], what: str) -> None:
@@ -69,7 +72,26 @@ def register(huey: Huey, engine: Callable[[], Engine]) -> Tasks:
     def deliver_document(document_id: int) -> None:
         run(lambda e: e.deliver_document(document_id), f"document {document_id}")
 
-    return Tasks(deliver_record, deliver_document)
+    tasks = Tasks(deliver_record, deliver_document)
+    if cfg is not None:
+        _periodic(huey, engine, tasks, cfg)
+    return tasks
+
+
+def _periodic(huey: Huey, engine: Callable[[], Engine], tasks: Tasks, cfg: Config) -> None:
+    from huey import crontab
+
+    from sidecar import sweep
+
+    every = "*" if cfg.sweep_minutes == 1 else f"*/{cfg.sweep_minutes}"
+
+    @huey.periodic_task(crontab(minute=every), name="formrelay.sweep")  # type: ignore[untyped-decorator]
+    def sweep_task() -> None:
+        sweep.sweep(engine().store, tasks, cfg.reconcile_days, cfg.max_attempts)
+
+    @huey.periodic_task(crontab(minute="17"), name="formrelay.clean")  # type: ignore[untyped-decorator]
+    def clean_task() -> None:
+        sweep.clean(engine().store, cfg.keep_snapshot_days, cfg.keep_completed_days)
 
 
 def build_engine(cfg: Config, tasks: Tasks) -> Engine:

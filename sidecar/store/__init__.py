@@ -3,11 +3,12 @@
 from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
+from sidecar.store.maintenance import Maintenance
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore, WPFormsReader):
+class Store(JobStore, ClaimStore, WPFormsReader, Maintenance):
     """Jobs, documents, log and claims on one WordPress database and table prefix."""
 
 

@@ -76,6 +76,19 @@ class WPFormsReader(StoreBase):
             return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]))
                     for r in cur.fetchall()]
 
+    def first_entry_since(self, since: datetime, after_id: int) -> int | None:
+        """The first WPForms entry id after `after_id` stored on or after `since`.
+
+        Walks the primary key from `after_id` (a watermark the caller keeps), so
+        it reads only the entries that left the window since the last call.
+        """
+        with self._wpforms() as cur:
+            cur.execute(f"SELECT entry_id FROM {self.prefix}wpforms_entries"
+                        " WHERE entry_id > %s AND date >= %s ORDER BY entry_id LIMIT 1",
+                        (after_id, since))
+            row = cur.fetchone()
+        return int(row["entry_id"]) if row else None
+
     @contextmanager
     def _wpforms(self) -> Iterator[Any]:
         """A transaction that reports missing WPForms tables as what they mean."""

@@ -29,13 +29,18 @@ def uploads(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def wpforms_tables(store: Store) -> Store:
+def wpforms_tables(store: Store) -> Iterator[Store]:
+    """WPForms' tables in the test database, empty; dropped afterwards, so a later test's
+    sweep finds no entries to reconcile."""
+    tables = ("wpforms_entries", "wpforms_entry_meta", "posts", "postmeta")
     with store.db.transaction() as cur:
         for statement in filter(str.strip, WPFORMS_DDL.replace("{p}", PREFIX).split(";")):
             cur.execute(statement)
-        for table in ("wpforms_entries", "wpforms_entry_meta", "posts", "postmeta"):
+        for table in tables:
             cur.execute(f"DELETE FROM {PREFIX}{table}")
-    return store
+    yield store
+    with store.db.transaction() as cur:
+        cur.execute(f"DROP TABLE {', '.join(PREFIX + t for t in tables)}")
 
 
 @pytest.fixture

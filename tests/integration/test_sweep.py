@@ -1,0 +1,120 @@
+"""The sweep and the cleaner on MariaDB: lost doorbells, expired leases, stuck jobs,
+missed entries, one sweeper at a time, and retention in batches."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sidecar.states import Event, EventKind, Status
+from sidecar.store import NewDocument, NewJob
+from sidecar.sweep import WATERMARK, clean, sweep
+from tests.conftest import PREFIX
+from tests.integration.delivery import RecordingDoorbell, text_fields
+from tests.integration.test_backfill import add_entry, add_form
+
+pytestmark = pytest.mark.db
+K = EventKind
+
+
+def sql(store, query: str, *args: object) -> list[dict]:
+    with store.db.transaction() as cur:
+        cur.execute(query.replace("{p}", PREFIX), args)
+        return list(cur.fetchall()) if cur.with_rows else []
+
+
+def job_with_documents(store, n: int, ref: str = "wpforms:12:1") -> int:
+    job, _ = store.enqueue(NewJob(ref, 12, 1, "{}"))
+    store.claim_job(job.id, "w", 60)
+    store.transition_job(job.id, Event(K.RECORD_SENT, has_documents=True), owner="w",
+                         partner_id="P-1", documents=[
+                             NewDocument("4", i, f"d{i}.pdf", f"/u/d{i}.pdf") for i in range(n)])
+    return job.id
+
+
+def test_the_sweep_rings_work_whose_doorbell_was_lost(store):
+    lost, _ = store.enqueue(NewJob("wpforms:12:9", 12, 9, "{}", priority=4))
+    later, _ = store.enqueue(NewJob("wpforms:12:10", 12, 10, "{}"))
+    sql(store, "UPDATE {p}formrelay_jobs SET next_attempt_at = UTC_TIMESTAMP(3) + INTERVAL 1"
+               " HOUR WHERE id = %s", later.id)
+    job_id = job_with_documents(store, 2, "wpforms:12:11")
+    bell = RecordingDoorbell()
+    result = sweep(store, bell, reconcile_days=0)
+    assert result.ran and (result.rung_jobs, result.rung_documents) == (1, 2)
+    docs = [d.id for d in store.documents(job_id)]
+    assert sorted(bell.rings) == sorted([("record", lost.id, 0)] +
+                                        [("document", d, 0) for d in docs])
+
+
+def test_the_sweep_releases_expired_leases_and_settles_a_job_a_document_ended(store):
+    job_id = job_with_documents(store, 1)
+    (doc,) = store.documents(job_id)
+    store.claim_document(doc.id, "dead", 60)
+    sql(store, "UPDATE {p}formrelay_documents SET attempts = max_attempts,"
+               " lease_expires_at = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND WHERE id = %s", doc.id)
+    result = sweep(store, RecordingDoorbell(), reconcile_days=0)
+    assert result.released == 1
+    assert store.get_document(doc.id).status == Status.FAILED
+    job = store.get_job(job_id)  # its only document ran out of attempts: the job ends
+    assert job.status == Status.FAILED and "lease expired" in job.last_error
+
+
+def test_the_sweep_settles_a_job_left_in_the_documents_phase(store):
+    job_id = job_with_documents(store, 2)
+    sql(store, "UPDATE {p}formrelay_documents SET status = 'uploaded' WHERE job_id = %s", job_id)
+    assert store.get_job(job_id).status == Status.PROCESSING  # a crash between the two writes
+    result = sweep(store, RecordingDoorbell(), reconcile_days=0)
+    assert result.settled == 1
+    assert store.get_job(job_id).status == Status.COMPLETED
+
+
+def test_only_one_process_sweeps_at_a_time(store):
+    store.enqueue(NewJob("wpforms:12:12", 12, 12, "{}"))
+    with store.named_lock("formrelay_sweep") as held:
+        assert held
+        bell = RecordingDoorbell()
+        assert sweep(store, bell, reconcile_days=0).ran is False
+        assert bell.rings == []
+    assert sweep(store, RecordingDoorbell(), reconcile_days=0).ran  # released with its session
+
+
+def test_the_sweep_reconciles_recent_entries_without_a_job(wpforms_tables):
+    store = wpforms_tables
+    sql(store, "DELETE FROM {p}formrelay_meta WHERE name = %s", WATERMARK)
+    add_form(store, 12)
+    add_entry(store, 1, 12, date="2020-01-01 00:00:00")  # outside the 7-day window
+    add_entry(store, 2, 12)
+    add_entry(store, 3, 12, imported=True)  # from a Lite backup: fired no hook, left alone
+    add_entry(store, 4, 12, "spam")
+    add_entry(store, 5, 12)
+    store.enqueue(NewJob("wpforms:12:5", 12, 5, json.dumps({"fields": text_fields()})))
+    bell = RecordingDoorbell()
+    result = sweep(store, bell, reconcile_days=7)
+    assert result.reconciled == 1
+    jobs = sql(store, "SELECT reference, source FROM {p}formrelay_jobs ORDER BY id")
+    assert [(j["reference"], j["source"]) for j in jobs] == [
+        ("wpforms:12:5", "wpforms"), ("wpforms:12:2", "backfill")]
+    assert store.meta(WATERMARK) == "1"  # the next sweep starts after the old entry
+    assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
+
+
+def test_the_cleaner_keeps_failed_jobs_and_removes_old_completed_ones_in_batches(store):
+    rows = [(f"old-{i}", "completed", 40) for i in range(1200)]
+    rows += [("recent", "completed", 10), ("fresh", "completed", 1), ("failed-old", "failed", 90)]
+    with store.db.transaction() as cur:
+        cur.executemany(
+            f"INSERT INTO {PREFIX}formrelay_jobs (reference, form_id, snapshot, status, phase,"
+            " completed_at, created_at, updated_at) VALUES (%s, 1, '{\"x\": 1}', %s, 'done',"
+            " UTC_TIMESTAMP(3) - INTERVAL %s DAY, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))", rows)
+    old_id = sql(store, "SELECT id FROM {p}formrelay_jobs WHERE reference = 'old-7'")[0]["id"]
+    sql(store, "INSERT INTO {p}formrelay_log (job_id, level, event, message, created_at)"
+               " VALUES (%s, 'info', 'record.sent', '', UTC_TIMESTAMP(3))", old_id)
+    dropped, deleted = clean(store, keep_snapshot_days=7, keep_completed_days=30)
+    assert deleted == 1200
+    left = {r["reference"]: r["snapshot"] for r in
+            sql(store, "SELECT reference, snapshot FROM {p}formrelay_jobs")}
+    assert left == {"recent": None, "fresh": '{"x": 1}', "failed-old": '{"x": 1}'}
+    assert dropped == 1201  # the 1,200 old ones (then deleted) and "recent"
+    assert sql(store, "SELECT COUNT(*) AS n FROM {p}formrelay_log WHERE job_id = %s",
+               old_id)[0]["n"] == 0
