@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from sidecar.store import Database, DbSettings, Store
 from sidecar.store.schema import check, current_version, latest_version, migrate
 
 log = logging.getLogger("formrelay")
+HEARTBEAT_SECONDS = 15.0
 
 
 class StartupError(Exception):
@@ -80,7 +83,51 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
         counts = store.counts_by_status()
         print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         print(f"due now: {store.count_due()}")
+    if have >= 2:  # the workers table came with schema version 2
+        _print_workers(store, silent_after=2 * cfg.sweep_minutes * 60)
     return 0 if have == want else 1
+
+
+def _print_workers(store: Store, silent_after: float) -> None:
+    workers = store.workers()
+    print(f"workers: {len(workers) or 'none'}")
+    for w in workers:
+        silent = w.seconds_since_seen > silent_after
+        flag = f"  SILENT (not seen for over {silent_after:.0f} s)" if silent else ""
+        print(f"  {w.id} v{w.version} {w.worker_type}\u00d7{w.threads}"
+              f" last seen {w.seconds_since_seen:.0f} s ago{flag}")
+
+
+class Heartbeat:
+    """This process in {prefix}formrelay_workers: a row written now and every
+    HEARTBEAT_SECONDS from a daemon thread, deleted when the process stops cleanly."""
+
+    def __init__(self, store: Store, cfg: config.Config, every: float = HEARTBEAT_SECONDS) -> None:
+        self.store, self.cfg, self.every = store, cfg, every
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.worker_id = f"{self.host}:{self.pid}"  # what the engine's lease owners start with
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        self.store.heartbeat(self.worker_id, self.host, self.pid, __version__,
+                             self.cfg.worker_type, self.cfg.workers)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.beat()
+            except Exception as exc:  # a database hiccup must not end the worker; next beat
+                log.warning("heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.store.forget_worker(self.worker_id)
 
 
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
@@ -129,7 +176,36 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
     engine = build_engine(cfg, tasks)
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
-    return huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type), tasks
+    consumer = huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type,
+                                    shutdown_timeout=cfg.shutdown_seconds)
+    # Huey stops gracefully (in-flight tasks finish, up to shutdown_timeout) on its
+    # graceful_signal only and at once on the other; both SIGINT and SIGTERM are graceful here.
+    # (Its public API offers one or the other, so this sets the table behind them.)
+    consumer._signal_actions[signal.SIGINT] = (False, True)
+    consumer._signal_actions[signal.SIGTERM] = (False, True)
+    return consumer, tasks
+
+
+def _work(cfg: config.Config, store: Store, consumer: Any) -> None:
+    """Run the consumer with a heartbeat until SIGINT/SIGTERM; then give back what is left.
+
+    Steps still in flight after the shutdown timeout (or interrupted) keep a lease owned by
+    "host:pid:..." of this process (or of its worker processes): released here, so the work is
+    due again at once instead of after its lease expires.
+    """
+    heartbeat = Heartbeat(store, cfg)
+    heartbeat.start()
+    pids = {os.getpid()}
+    try:
+        pids.update(p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None))
+        consumer.run()
+        pids.update(p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None))
+    finally:
+        released = sum(store.release_leases_of(f"{heartbeat.host}:{pid}:") for pid in pids)
+        if released:
+            log.warning("released %d leases of steps that did not finish before shutdown",
+                        released)
+        heartbeat.stop()
 
 
 def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -188,8 +264,9 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
-    consumer, _ = _consumer(cfg, _checked_store(cfg))
-    consumer.run()
+    store = _checked_store(cfg)
+    consumer, _ = _consumer(cfg, store)
+    _work(cfg, store, consumer)
     return 0
 
 
@@ -198,7 +275,7 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     consumer, tasks = _consumer(cfg, store)  # the queue exists before /healthz says ready
     stop_http = _serve(cfg, _app(cfg, store, tasks))
     try:
-        consumer.run()
+        _work(cfg, store, consumer)
     finally:
         stop_http()
     return 0

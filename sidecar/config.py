@@ -170,6 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_type", "FORMRELAY_WORKER_TYPE", _worker_type, default="thread"),
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
+    Setting("shutdown_seconds", "FORMRELAY_SHUTDOWN_SECONDS", _int_range(0, 3600), default="30"),
     Setting("sweep_minutes", "FORMRELAY_SWEEP_MINUTES", _int_range(1, 60), default="1"),
     Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", _int_range(0, 365), default="7"),
     Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", _int_range(1, 3650),
@@ -232,6 +233,7 @@ class Config:
     worker_type: str
     lease_seconds: int
     max_attempts: int
+    shutdown_seconds: int
     sweep_minutes: int
     reconcile_days: int
     keep_snapshot_days: int

@@ -5,14 +5,15 @@ from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
 from sidecar.store.maintenance import Maintenance
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
+from sidecar.store.workers import Worker, WorkerStore
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore, WPFormsReader, Maintenance):
+class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore):
     """Jobs, documents, log and claims on one WordPress database and table prefix."""
 
 
 __all__ = [
     "Database", "DbSettings", "Document", "Entry", "Job", "LogEntry", "NewDocument", "NewJob",
-    "Store", "Tables",
+    "Store", "Tables", "Worker",
 ]

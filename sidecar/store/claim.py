@@ -92,19 +92,31 @@ class ClaimStore(StoreBase):
 
     def release_expired_leases(self, limit: int = 500) -> int:
         """Send work whose lease ran out back to the queue (or to failed, if out of attempts)."""
+        return self._release("lease_expires_at < UTC_TIMESTAMP(3)", (), limit, "lease.expired",
+                             "lease of {owner} expired")
+
+    def release_leases_of(self, owner_prefix: str, limit: int = 500) -> int:
+        """Give back work still `processing` under leases whose owner starts with `owner_prefix`
+        (a worker's "host:pid:" as it stops), as if the leases had expired, without waiting."""
+        pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._release("lease_owner LIKE %s", (pattern + "%",), limit, "lease.released",
+                             "lease of {owner} released as its worker stopped")
+
+    def _release(self, where: str, params: tuple[Any, ...], limit: int, event: str,
+                 message: str) -> int:
         released, ended_jobs = 0, set()
         for kind, columns in ((JOB, JOB_COLUMNS), (DOCUMENT, DOCUMENT_COLUMNS)):
             with self.db.transaction() as cur:
                 lock = " SKIP LOCKED" if self.skip_locked else ""
                 cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
                             f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
-                            " WHERE status = 'processing' AND lease_expires_at < UTC_TIMESTAMP(3)"
-                            f" LIMIT %s FOR UPDATE{lock}", (limit,))
+                            f" WHERE status = 'processing' AND {where}"
+                            f" LIMIT %s FOR UPDATE{lock}", (*params, limit))
                 for raw in cur.fetchall():
                     stale: Any = kind.row.from_row(raw)
                     state, _ = self._apply(
                         cur, kind, stale, Event(EventKind.LEASE_EXPIRED), raw["db_now"],
-                        log=LogEntry("lease.expired", f"lease of {stale.lease_owner} expired",
+                        log=LogEntry(event, message.format(owner=stale.lease_owner),
                                      level="warning"))
                     if kind is DOCUMENT and state.status in DOCUMENT_ENDS:
                         ended_jobs.add(stale.job_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from sidecar.store.schema import latest_version
 from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
 
 pytestmark = pytest.mark.db
@@ -50,12 +51,13 @@ def formrelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 def test_migrate_twice_then_status(env):
     first = formrelay(env, "migrate")
     assert first.returncode == 0, first.stderr
-    assert "to schema version 1" in first.stdout
+    assert f"to schema version {latest_version()}" in first.stdout
     second = formrelay(env, "migrate")
-    assert second.returncode == 0 and "up to date (version 1)" in second.stdout
+    assert second.returncode == 0 and f"up to date (version {latest_version()})" in second.stdout
     status = formrelay(env, "status")
     assert status.returncode == 0
     assert "claims: FOR UPDATE SKIP LOCKED" in status.stdout and "jobs: none" in status.stdout
+    assert "workers: none" in status.stdout
 
 
 @pytest.mark.parametrize("command", ["run", "web", "worker"])
@@ -90,7 +92,7 @@ def test_run_serves_health_on_the_embedded_queue_and_stops_on_a_signal(env, sig)
                 return None
 
         assert wait_until(healthy, 30, "/healthz") == {
-            "status": "ok", "schema_version": 1, "version": "0.1.0"}
+            "status": "ok", "schema_version": latest_version(), "version": "0.1.0"}
         assert (Path(env["FORMRELAY_DATA_DIR"]) / "queue.sqlite3").exists()
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0

@@ -440,7 +440,8 @@ def test_uninstall_removes_data_only_when_asked(make_wordpress):
         assert cur.fetchall() == [("yes",)]
     assert stored_settings(wp) == {"sidecar_url": "", "shared_secret": "", "forms": "all",
                                    "form_settings": [], "remove_data_on_uninstall": False}
-    all_tables = sorted(f"{prefix}formrelay_{t}" for t in ("documents", "jobs", "log", "meta"))
+    all_tables = sorted(f"{prefix}formrelay_{t}"
+                        for t in ("documents", "jobs", "log", "meta", "workers"))
     update_settings(wp, shared_secret=SECRET)
     with wp.db() as conn:
         conn.cursor().execute(

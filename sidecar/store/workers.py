@@ -1,0 +1,68 @@
+"""Worker heartbeats: which worker processes run, and when each was last seen.
+
+The database computes every age (UTC_TIMESTAMP), so hosts' clocks never matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sidecar.store.base import StoreBase
+
+PRUNE_AFTER_SECONDS = 86400  # rows of workers not seen for a day are removed
+
+
+@dataclass(frozen=True)
+class Worker:
+    id: str
+    host: str
+    pid: int
+    version: str
+    worker_type: str
+    threads: int
+    started_at: datetime
+    last_seen: datetime
+    seconds_since_seen: float
+
+
+class WorkerStore(StoreBase):
+    @property
+    def _workers(self) -> str:
+        return f"{self.prefix}formrelay_workers"
+
+    def heartbeat(self, worker_id: str, host: str, pid: int, version: str, worker_type: str,
+                  threads: int) -> None:
+        """Record that this worker is alive (first beat: its row); prune long-silent rows."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                f"INSERT INTO {self._workers} (id, host, pid, version, worker_type, threads,"
+                " started_at, last_seen) VALUES (%s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(3),"
+                " UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE last_seen = UTC_TIMESTAMP(3),"
+                " version = VALUES(version), worker_type = VALUES(worker_type),"
+                " threads = VALUES(threads)",
+                (worker_id[:100], host[:100], pid, version[:32], worker_type[:12], threads))
+        self.prune_workers()
+
+    def prune_workers(self, older_than_seconds: int = PRUNE_AFTER_SECONDS) -> int:
+        with self.db.transaction() as cur:
+            cur.execute(f"DELETE FROM {self._workers}"
+                        " WHERE last_seen < UTC_TIMESTAMP(3) - INTERVAL %s SECOND",
+                        (older_than_seconds,))
+            return int(cur.rowcount)
+
+    def workers(self) -> list[Worker]:
+        """Every recorded worker, most recently seen first."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT id, host, pid, version, worker_type, threads, started_at, last_seen,"
+                " TIMESTAMPDIFF(MICROSECOND, last_seen, UTC_TIMESTAMP(3)) / 1000000"
+                f" AS seconds_since_seen FROM {self._workers} ORDER BY last_seen DESC, id")
+            return [Worker(str(r["id"]), str(r["host"]), int(r["pid"]), str(r["version"]),
+                           str(r["worker_type"]), int(r["threads"]), r["started_at"],
+                           r["last_seen"], float(r["seconds_since_seen"]))
+                    for r in cur.fetchall()]
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self.db.transaction() as cur:
+            cur.execute(f"DELETE FROM {self._workers} WHERE id = %s", (worker_id,))

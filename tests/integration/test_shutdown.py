@@ -1,0 +1,158 @@
+"""Worker heartbeats in `formrelay status`, and graceful SIGINT/SIGTERM of `formrelay worker`:
+real worker processes, the embedded SQLite queue, MariaDB and the simulator over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sidecar import config
+from sidecar.partner_sim import RunningSim, run_in_thread
+from sidecar.queue import build_huey
+from sidecar.states import Status
+from sidecar.store import NewJob, Store
+from sidecar.tasks import register
+from tests.conftest import PREFIX, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+from tests.integration.delivery import snapshot, text_fields
+from tests.integration.test_cli import formrelay_bin
+
+pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
+
+
+@pytest.fixture
+def workers_store(store: Store) -> Store:
+    with store.db.transaction() as cur:
+        cur.execute(f"DELETE FROM {PREFIX}formrelay_workers")
+    return store
+
+
+def worker_env(db_name: str, partner_url: str, uploads: Path, tmp_path: Path,
+               **more: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
+        "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
+        "WORDPRESS_DB_NAME": db_name, "FORMRELAY_PARTNER_URL": partner_url,
+        "FORMRELAY_UPLOADS_DIR": str(uploads), "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
+        "FORMRELAY_WORKERS": "2", "FORMRELAY_RECONCILE_DAYS": "0", **more,
+    }
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def status(env: dict[str, str]) -> str:
+    done = subprocess.run([formrelay_bin(), "status"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+def test_a_running_worker_is_listed_and_forgotten_when_it_stops(workers_store, migrated_db,
+                                                                  uploads, tmp_path):
+    env = worker_env(migrated_db.database, "http://127.0.0.1:9/api", uploads, tmp_path)
+    proc = start_worker(env)
+    try:
+        line = wait_until(lambda: next((ln for ln in status(env).splitlines()
+                                        if f":{proc.pid} " in ln), None), 30, "the worker listed")
+        assert "thread\u00d72" in line and "last seen" in line and "SILENT" not in line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert f":{proc.pid} " not in status(env)
+        assert workers_store.workers() == []
+    finally:
+        stop(proc)
+
+
+def test_a_worker_not_seen_for_two_sweep_intervals_is_flagged_silent(workers_store, migrated_db,
+                                                                     uploads, tmp_path):
+    workers_store.heartbeat("ghost:4242", "ghost", 4242, "0.1.0", "thread", 4)
+    workers_store.heartbeat("alive:7", "alive", 7, "0.1.0", "process", 2)
+    with workers_store.db.transaction() as cur:
+        cur.execute(f"UPDATE {PREFIX}formrelay_workers SET last_seen = UTC_TIMESTAMP(3)"
+                    " - INTERVAL 121 SECOND WHERE id = 'ghost:4242'")
+    env = worker_env(migrated_db.database, "http://127.0.0.1:9/api", uploads, tmp_path)
+    lines = {ln.split()[0]: ln for ln in status(env).splitlines() if ln.startswith("  ")}
+    assert "SILENT" in lines["ghost:4242"] and "last seen 121 s ago" in lines["ghost:4242"]
+    assert "SILENT" not in lines["alive:7"] and "process\u00d72" in lines["alive:7"]
+    env["FORMRELAY_SWEEP_MINUTES"] = "2"  # silent means more than 2 sweep intervals
+    assert "SILENT" not in status(env)
+    # rows of workers gone for over a day are pruned by the next heartbeat
+    with workers_store.db.transaction() as cur:
+        cur.execute(f"UPDATE {PREFIX}formrelay_workers SET last_seen = UTC_TIMESTAMP(3)"
+                    " - INTERVAL 2 DAY WHERE id = 'ghost:4242'")
+    workers_store.heartbeat("alive:7", "alive", 7, "0.1.0", "process", 2)
+    assert [w.id for w in workers_store.workers()] == ["alive:7"]
+
+
+@pytest.fixture
+def slow_sim(request) -> Iterator[RunningSim]:
+    running = run_in_thread(latency_ms=request.param, seed=1)
+    yield running
+    running.stop()
+
+
+def ring_one_job(store: Store, env: dict[str, str], uploads: Path) -> tuple[int, object]:
+    cfg = config.load("migrate", env)
+    huey = build_huey(cfg)
+    tasks = register(huey, lambda: None)  # type: ignore[arg-type, return-value]
+    job, _ = store.enqueue(NewJob("wpforms:12:1", 12, 1,
+                                  snapshot(12, 1, text_fields(), uploads, [])))
+    tasks.ring_record(job.id, job.priority)
+    return job.id, huey
+
+
+@pytest.mark.parametrize("slow_sim", [2000], indirect=True)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_lets_the_request_in_flight_finish(store, migrated_db, slow_sim, uploads,
+                                                         tmp_path, sig):
+    env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path)
+    job_id, huey = ring_one_job(store, env, uploads)
+    proc = start_worker(env)
+    try:
+        wait_until(lambda: store.get_job(job_id).status == Status.PROCESSING, 30,
+                   "the job in flight")
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        output = stop(proc)
+        huey.storage.flush_all()  # type: ignore[attr-defined]
+    assert slow_sim.stats()["records_created"] == 1, output
+    assert store.get_job(job_id).status == Status.COMPLETED, output
+
+
+@pytest.mark.parametrize("slow_sim", [10_000], indirect=True)
+def test_a_step_still_in_flight_at_the_timeout_gives_its_lease_back(store, migrated_db, slow_sim,
+                                                                    uploads, tmp_path):
+    env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path,
+                     FORMRELAY_SHUTDOWN_SECONDS="1")
+    job_id, huey = ring_one_job(store, env, uploads)
+    proc = start_worker(env)
+    try:
+        wait_until(lambda: store.get_job(job_id).status == Status.PROCESSING, 30,
+                   "the job in flight")
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - signalled < 1 + 5
+    finally:
+        output = stop(proc)
+        huey.storage.flush_all()  # type: ignore[attr-defined]
+    job = store.get_job(job_id)
+    assert job.status == Status.RETRYING, output
+    assert job.lease_owner is None and job.lease_expires_at is None
+    assert "lease.released" in [e["event"] for e in store.job_log(job_id)], output
