@@ -117,10 +117,12 @@ def ring_one_job(store: Store, env: dict[str, str], uploads: Path) -> tuple[int,
 
 
 @pytest.mark.parametrize("slow_sim", [2000], indirect=True)
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig,worker_type", [(signal.SIGTERM, "thread"), (signal.SIGINT, "thread"),
+                                             (signal.SIGTERM, "process")])
 def test_a_stop_signal_lets_the_request_in_flight_finish(store, migrated_db, slow_sim, uploads,
-                                                         tmp_path, sig):
-    env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path)
+                                                         tmp_path, sig, worker_type):
+    env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path,
+                     FORMRELAY_WORKER_TYPE=worker_type)
     job_id, huey = ring_one_job(store, env, uploads)
     proc = start_worker(env)
     try:
@@ -136,10 +138,12 @@ def test_a_stop_signal_lets_the_request_in_flight_finish(store, migrated_db, slo
 
 
 @pytest.mark.parametrize("slow_sim", [10_000], indirect=True)
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_a_step_still_in_flight_at_the_timeout_gives_its_lease_back(store, migrated_db, slow_sim,
-                                                                    uploads, tmp_path):
+                                                                    uploads, tmp_path,
+                                                                    worker_type):
     env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path,
-                     FORMRELAY_SHUTDOWN_SECONDS="1")
+                     FORMRELAY_SHUTDOWN_SECONDS="1", FORMRELAY_WORKER_TYPE=worker_type)
     job_id, huey = ring_one_job(store, env, uploads)
     proc = start_worker(env)
     try:
