@@ -97,4 +97,5 @@ def store(db: Database) -> Store:
     with db.transaction() as cur:  # documents and log rows go with their jobs
         cur.execute(f"DELETE FROM {PREFIX}formrelay_log")
         cur.execute(f"DELETE FROM {PREFIX}formrelay_jobs")
+        cur.execute(f"DELETE FROM {PREFIX}formrelay_meta WHERE name <> 'schema_version'")
     return Store(db, PREFIX)
