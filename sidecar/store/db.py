@@ -23,7 +23,6 @@ from sidecar.config import Config
 # Errors after which the connection is thrown away and made anew.
 CONNECTION_ERRORS = (mysql.connector.errors.OperationalError, mysql.connector.errors.InterfaceError)
 
-Row = dict[str, Any]
 IDLE_PING_SECONDS = 30.0
 
 

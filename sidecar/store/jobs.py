@@ -60,12 +60,6 @@ class JobStore(StoreBase):
             row = cur.fetchone()
         return Job.from_row(row) if row else None
 
-    def get_snapshot(self, job_id: int) -> str | None:
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT snapshot FROM {self.t.jobs} WHERE id = %s", (job_id,))
-            row = cur.fetchone()
-        return row["snapshot"] if row else None
-
     def get_document(self, document_id: int) -> Document | None:
         with self.db.transaction() as cur:
             cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE id = %s",
