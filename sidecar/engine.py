@@ -92,7 +92,7 @@ class Engine:
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         accepted, elapsed = self._call(
-            job, None, owner, "record",
+            job, None, job.attempts, owner, "record",
             lambda: self.client.create_record(payload, key, submission.values()))
         if accepted is None:
             return
@@ -153,7 +153,7 @@ class Engine:
         key = f"{job.reference}:{job.key_generation}:document:{doc.id}"
         record_id = job.partner_record_id
         accepted, elapsed = self._call(
-            job, doc.id, owner, "document", lambda: self.client.upload_document(
+            job, doc.id, doc.attempts, owner, "document", lambda: self.client.upload_document(
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
                 key), facts)
         if accepted is not None:
@@ -163,16 +163,18 @@ class Engine:
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
-    def _call(self, job: Job, document_id: int | None, owner: str, step: str,
+    def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
               request: Callable[[], Accepted],
               facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
-        """Make the request and time it; on failure, write the outcome and ring for a retry."""
+        """Make the request and time it; on failure, write the outcome and ring for a retry.
+
+        `attempts` is the step's count as its claim left it (this attempt included).
+        """
         started = time.monotonic()
         try:
             return request(), int((time.monotonic() - started) * 1000)
         except PartnerError as exc:
             elapsed = int((time.monotonic() - started) * 1000)
-            attempts = self._attempts(job, document_id)
             if isinstance(exc, PartnerConfigError):
                 event = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
             elif isinstance(exc, RetryableError):
@@ -188,12 +190,6 @@ class Engine:
             if isinstance(exc, PartnerConfigError):
                 raise  # delivery must pause: nothing is wrong with this job
             return None, elapsed
-
-    def _attempts(self, job: Job, document_id: int | None) -> int:
-        if document_id is None:
-            return job.attempts
-        doc = self.store.get_document(document_id)
-        return doc.attempts if doc else 1
 
     def _ring(self, job: Job, document_id: int | None, delay: float) -> None:
         if document_id is None:
