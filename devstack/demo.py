@@ -112,9 +112,11 @@ def summary(site: LocalWordPress) -> dict[str, Any]:
         documents = {status: int(n) for status, n in cur.fetchall()}
         cur.execute(f"SELECT COUNT(*) FROM {p}formrelay_log WHERE event LIKE '%%.retry'")
         retries = int(cur.fetchone()[0])
+        cur.execute(f"SELECT COUNT(*) FROM {p}formrelay_log WHERE event = 'delivery.paused'")
+        pauses = int(cur.fetchone()[0])
         cur.execute(f"SELECT id, last_error FROM {p}formrelay_jobs WHERE status = 'failed'")
         failed = [(int(i), str(e)) for i, e in cur.fetchall()]
-    return {"documents": documents, "retries": retries, "failed": failed}
+    return {"documents": documents, "retries": retries, "failed": failed, "pauses": pauses}
 
 
 def progress(done: int, total: int, width: int = 40) -> str:
@@ -151,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
                "FORMRELAY_PARTNER_URL": f"http://127.0.0.1:{sim_port}/api",
                "FORMRELAY_UPLOADS_DIR": str(site.uploads_dir),
                "FORMRELAY_DATA_DIR": str(site.dir / "sidecar-data"),
-               # Demo time: retries seconds apart instead of minutes.
+               # Demo time: retries, probes and sweeps seconds apart instead of minutes.
                "FORMRELAY_BACKOFF_BASE": "1", "FORMRELAY_BACKOFF_CAP": "8",
+               "FORMRELAY_PROBE_MIN_SECONDS": "1", "FORMRELAY_PROBE_MAX_SECONDS": "4",
+               "FORMRELAY_SWEEP_SECONDS": "5", "FORMRELAY_PARTNER_RPS": "30",
+               "FORMRELAY_PARTNER_CONCURRENCY": "6",
                "FORMRELAY_READ_TIMEOUT": "2", "FORMRELAY_WORKERS": "8"}
         with process(sim_args, env, logs / "partner-sim.log") as sim_proc, \
                 process([formrelay_bin(), "run"], env, logs / "sidecar.log") as sidecar:
@@ -221,6 +226,7 @@ def report(jobs: dict[str, int], result: dict[str, Any], stats: dict[str, Any], 
         ("partner records created", str(stats.get("records_created", 0))),
         ("duplicates the partner absorbed", str(sum(dupes.values()) if isinstance(dupes, dict)
                                                  else dupes)),
+        ("outage pauses", str(result["pauses"])),
         ("time to deliver everything", f"{elapsed:.1f} s"),
     ]
     print("\nFormRelay demo summary")

@@ -8,8 +8,8 @@ when `next_probe_at` comes, with the wait doubling from `probe_min` up to
 stays until the credentials change or a person resumes: probing with a
 refused token only gets refused again.
 
-Not wired into the engine yet (issue 5 is open): the state is meant to live
-in one formrelay_meta row, changed under its row lock by every worker.
+The state lives in one formrelay_meta row, changed under its row lock by every
+worker (sidecar/pause.py); times are the database server's, shared by all hosts.
 """
 
 from __future__ import annotations
@@ -62,9 +62,11 @@ def _at(when: datetime) -> str:
 
 def _pause(b: Breaker, cause: str, now: datetime, policy: Policy, sticky: bool = False,
            credentials: str = "") -> Breaker:
+    # A sticky pause may probe as soon as the credentials differ (gate() checks that).
+    first_probe = now if sticky else now + timedelta(seconds=policy.probe_min)
     return replace(b, paused=True, cause=cause, sticky=sticky, credentials=credentials,
                    paused_at=_at(now), probe_wait=policy.probe_min,
-                   next_probe_at=_at(now + timedelta(seconds=policy.probe_min)))
+                   next_probe_at=_at(first_probe))
 
 
 def on_success(b: Breaker) -> Breaker:
@@ -72,7 +74,10 @@ def on_success(b: Breaker) -> Breaker:
     return Breaker()
 
 
-def on_retryable(b: Breaker, cause: str, now: datetime, policy: Policy) -> Breaker:
+def on_retryable(b: Breaker, cause: str, now: datetime, policy: Policy,
+                 probe: bool = False) -> Breaker:
+    if b.paused and not probe:  # a request sent before the pause: the probes decide
+        return b
     if b.paused:  # a failed probe: wait longer before the next
         wait = min(policy.probe_max, max(policy.probe_min, b.probe_wait * 2))
         return replace(b, cause=cause, probe_wait=wait,
@@ -93,8 +98,8 @@ def gate(b: Breaker, now: datetime, credentials: str = "") -> Gate:
     """May a step be attempted now? PROBE means: yes, as the one probe (take the slot)."""
     if not b.paused:
         return Gate.OPEN
-    if b.sticky:  # a refused token is refused again; a new one is worth a probe at once
-        return Gate.SHUT if credentials == b.credentials else Gate.PROBE
+    if b.sticky and credentials == b.credentials:  # a refused token is refused again
+        return Gate.SHUT
     return Gate.PROBE if not b.next_probe_at or _at(now) >= b.next_probe_at else Gate.SHUT
 
 

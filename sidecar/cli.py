@@ -7,6 +7,7 @@ clear line each and exit status 2, never a traceback, and never a secret.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 import mysql.connector
 
 from sidecar import __version__, config
+from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError
 from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
@@ -83,9 +85,43 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
         counts = store.counts_by_status()
         print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         print(f"due now: {store.count_due()}")
+        print(_delivery_line(store))
     if have >= 2:  # the workers table came with schema version 2
-        _print_workers(store, silent_after=2 * cfg.sweep_minutes * 60)
+        _print_workers(store, silent_after=2 * cfg.sweep_seconds)
     return 0 if have == want else 1
+
+
+def _delivery_line(store: Store) -> str:
+    from sidecar.pause import Pause
+
+    b = Pause(store, Policy()).state()
+    if not b.paused:
+        return "delivery: running" + (f" ({b.failures} retryable failures in a row)"
+                                      if b.failures else "")
+    then = ("held until the partner token changes or `formrelay resume`" if b.sticky
+            else f"next probe at {b.next_probe_at} UTC")
+    return f"delivery: PAUSED since {b.paused_at} UTC: {b.cause}; {then}"
+
+
+def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
+    from sidecar.engine import ring_due
+    from sidecar.pause import Pause
+    from sidecar.tasks import register
+
+    store = _checked_store(cfg)
+    ended = Pause(store, Policy()).resume(args.actor)
+    if ended is None:
+        print("delivery was not paused")
+        return 0
+    jobs, documents = ring_due(store, register(build_huey(cfg), _no_engine))
+    print(f"delivery resumed (paused since {ended.paused_at} UTC: {ended.cause});"
+          f" rang {jobs} due jobs and {documents} due documents")
+    return 0
+
+
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--actor", default=f"cli:{getpass.getuser()}",
+                        help="who resumes, for the log (default: cli:<login>)")
 
 
 def _print_workers(store: Store, silent_after: float) -> None:
@@ -168,7 +204,8 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
 
     Work that came due while no worker ran is rung first.
     """
-    from sidecar.sweep import ring_due
+    from sidecar.engine import ring_due
+    from sidecar.queue import create_consumer
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
@@ -176,8 +213,7 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
     engine = build_engine(cfg, tasks)
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
-    consumer = huey.create_consumer(workers=cfg.workers, worker_type=cfg.worker_type,
-                                    shutdown_timeout=cfg.shutdown_seconds)
+    consumer = create_consumer(huey, cfg)
     # Huey stops gracefully (in-flight tasks finish, up to shutdown_timeout) on its
     # graceful_signal only and at once on the other; both SIGINT and SIGTERM are graceful here.
     # (Its public API offers one or the other, so this sets the table behind them.)
@@ -289,12 +325,14 @@ HANDLERS: dict[str, tuple[Command, str]] = {
     "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
     "status": (cmd_status, "schema version, job counts, due work"),
     "backfill": (cmd_backfill, "create jobs for stored WPForms entries that have none"),
+    "resume": (cmd_resume, "end an outage pause now (e.g. after fixing the partner token)"),
     "partner-sim": (partner_sim.run, partner_sim.HELP),
 }
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
 # Commands with options of their own: name -> adds them to the command's parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "backfill": _backfill_arguments,
+    "resume": _resume_arguments,
     "partner-sim": partner_sim.add_arguments,
 }
 SERVICES = ("run", "web", "worker", "partner-sim")  # long-running: SIGINT/SIGTERM are a normal stop

@@ -171,12 +171,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
     Setting("shutdown_seconds", "FORMRELAY_SHUTDOWN_SECONDS", _int_range(0, 3600), default="30"),
-    Setting("sweep_minutes", "FORMRELAY_SWEEP_MINUTES", _int_range(1, 60), default="1"),
+    Setting("sweep_seconds", "FORMRELAY_SWEEP_SECONDS", _int_range(5, 3600), default="60"),
     Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", _int_range(0, 365), default="7"),
     Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", _int_range(1, 3650),
             default="7"),
     Setting("keep_completed_days", "FORMRELAY_KEEP_COMPLETED_DAYS", _int_range(1, 3650),
             default="30"),
+    Setting("pause_after", "FORMRELAY_PAUSE_AFTER", _int_range(1, 1000), default="5"),
+    Setting("probe_min_seconds", "FORMRELAY_PROBE_MIN_SECONDS", _float_range(0.1, 3600),
+            default="30"),
+    Setting("probe_max_seconds", "FORMRELAY_PROBE_MAX_SECONDS", _float_range(0.1, 86400),
+            default="300"),
+    Setting("partner_concurrency", "FORMRELAY_PARTNER_CONCURRENCY", _int_range(0, 256),
+            default="4"),
+    Setting("partner_rps", "FORMRELAY_PARTNER_RPS", _float_range(0, 10000), default="10"),
     Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
     Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", _float_range(0.1, 600), default="30"),
     Setting("record_path", "FORMRELAY_RECORD_PATH", _url_path, default="/patients"),
@@ -207,6 +215,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": DATABASE,
     "status": DATABASE,
     "backfill": DATABASE,
+    "resume": DATABASE,
     "partner-sim": (),
     "web": (*DATABASE, "shared_secret"),
     "worker": (*DATABASE, "partner_url", "uploads_dir"),
@@ -234,10 +243,15 @@ class Config:
     lease_seconds: int
     max_attempts: int
     shutdown_seconds: int
-    sweep_minutes: int
+    sweep_seconds: int
     reconcile_days: int
     keep_snapshot_days: int
     keep_completed_days: int
+    pause_after: int
+    probe_min_seconds: float
+    probe_max_seconds: float
+    partner_concurrency: int
+    partner_rps: float
     connect_timeout: float
     read_timeout: float
     record_path: str
@@ -307,6 +321,8 @@ def load(
             problems.append(f"{source} {exc}{shown}")
     if not problems and values["min_document_bytes"] > values["max_document_bytes"]:
         problems.append("FORMRELAY_MIN_DOCUMENT_BYTES must not exceed FORMRELAY_MAX_DOCUMENT_BYTES")
+    if not problems and values["probe_min_seconds"] > values["probe_max_seconds"]:
+        problems.append("FORMRELAY_PROBE_MIN_SECONDS must not exceed FORMRELAY_PROBE_MAX_SECONDS")
     if problems:
         raise ConfigError(problems)
     values["data_dir"] = Path(values["data_dir"]).expanduser()

@@ -15,12 +15,14 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from sidecar.backoff import RetryPolicy
+from sidecar.breaker import Gate
 from sidecar.errors import (
     ConfigError,
     LeaseLost,
@@ -33,10 +35,12 @@ from sidecar.errors import (
 )
 from sidecar.file_checks import FilePolicy, check_file
 from sidecar.partner_client import Accepted, PartnerClient
+from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.states import Event, EventKind, State, Status
 from sidecar.store import Job, LogEntry, NewDocument, Store
 from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
+from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
 K = EventKind
@@ -50,6 +54,18 @@ class Doorbell(Protocol):
     def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None: ...
 
 
+def ring_due(store: Store, doorbell: Doorbell, limit: int = 1000) -> tuple[int, int]:
+    """Ring every due job and document (most urgent, then oldest, first)."""
+    jobs, documents = store.due_work(limit)
+    for job_id, priority in jobs:
+        doorbell.ring_record(job_id, priority)
+    for document_id, priority in documents:
+        doorbell.ring_document(document_id, priority)
+    if jobs or documents:
+        log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
+    return len(jobs), len(documents)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     uploads_dir: Path
@@ -60,10 +76,14 @@ class EngineSettings:
 
 
 class Engine:
+    """Without `pause` and `throttle` (tests), delivery never pauses and is not paced."""
+
     def __init__(self, store: Store, client: PartnerClient, renderer: PayloadRenderer,
-                 doorbell: Doorbell, settings: EngineSettings) -> None:
+                 doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
+                 throttle: Throttle | None = None) -> None:
         self.store, self.client, self.renderer = store, client, renderer
         self.doorbell, self.settings = doorbell, settings
+        self.pause, self.throttle = pause, throttle
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def _owner(self) -> str:
@@ -73,6 +93,10 @@ class Engine:
     # ---- phase 1: the record ------------------------------------------------------------
 
     def deliver_record(self, job_id: int) -> None:
+        verdict = self._gate()
+        if verdict is Gate.SHUT:
+            log.debug("job %s: delivery is paused; it waits", job_id)
+            return
         owner = self._owner()
         claimed = self.store.claim_job_for_delivery(job_id, owner, self.settings.lease_seconds)
         if claimed is None:
@@ -93,7 +117,8 @@ class Engine:
         key = f"{job.reference}:{job.key_generation}"
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(payload, key, submission.values()))
+            lambda: self.client.create_record(payload, key, submission.values()),
+            probe=verdict is Gate.PROBE)
         if accepted is None:
             return
         sent = Event(K.RECORD_SENT, has_documents=bool(documents))
@@ -126,6 +151,10 @@ class Engine:
     # ---- phase 2: the documents ---------------------------------------------------------
 
     def deliver_document(self, document_id: int) -> None:
+        verdict = self._gate()
+        if verdict is Gate.SHUT:
+            log.debug("document %s: delivery is paused; it waits", document_id)
+            return
         owner = self._owner()
         claimed = self.store.claim_document_for_delivery(document_id, owner,
                                                          self.settings.lease_seconds)
@@ -155,7 +184,7 @@ class Engine:
         accepted, elapsed = self._call(
             job, doc.id, doc.attempts, owner, "document", lambda: self.client.upload_document(
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
-                key), facts)
+                key), facts, probe=verdict is Gate.PROBE)
         if accepted is not None:
             self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
                          f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
@@ -163,33 +192,74 @@ class Engine:
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
+    def _gate(self) -> Gate:
+        return Gate.OPEN if self.pause is None else self.pause.gate()
+
+    @contextmanager
+    def _slot(self) -> Iterator[bool]:
+        if self.throttle is None:
+            yield True
+        else:
+            with self.throttle.slot() as granted:
+                yield granted
+
     def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
-              request: Callable[[], Accepted],
-              facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
+              request: Callable[[], Accepted], facts: dict[str, Any] | None = None,
+              probe: bool = False) -> tuple[Accepted | None, int]:
         """Make the request and time it; on failure, write the outcome and ring for a retry.
 
         `attempts` is the step's count as its claim left it (this attempt included).
+        A `probe` is the one request sent while delivery is paused: its failure costs
+        the step no attempt. A step that waited for a partner slot while a pause began
+        is given back unspent.
         """
-        started = time.monotonic()
-        try:
-            return request(), int((time.monotonic() - started) * 1000)
-        except PartnerError as exc:
-            elapsed = int((time.monotonic() - started) * 1000)
-            if isinstance(exc, PartnerConfigError):
-                event = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
-            elif isinstance(exc, RetryableError):
-                event = Event(K.RETRYABLE_ERROR, str(exc),
-                              self.settings.retry.delay(attempts, exc.retry_after))
+        with self._slot() as granted:
+            if granted and not probe:
+                probe = (verdict := self._gate()) is Gate.PROBE
+                granted = verdict is not Gate.SHUT
+            if not granted:
+                self._report(job.id, document_id, owner, Event(
+                    K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
+                self._ring(job, document_id, 1.0)
+                return None, 0
+            started = time.monotonic()
+            try:
+                accepted = request()
+            except PartnerError as exc:
+                elapsed = int((time.monotonic() - started) * 1000)
+                self._failed(job, document_id, owner, step, attempts, exc, elapsed, facts, probe)
+                if isinstance(exc, PartnerConfigError):
+                    raise  # delivery is paused: nothing is wrong with this job
+                return None, elapsed
+        if self.pause is not None and self.pause.succeeded():
+            ring_due(self.store, self.doorbell)  # resumed: wake the backlog (paced)
+        return accepted, int((time.monotonic() - started) * 1000)
+
+    def _failed(self, job: Job, document_id: int | None, owner: str, step: str,
+                attempts: int, exc: PartnerError, elapsed: int,
+                facts: dict[str, Any] | None, probe: bool) -> None:
+        """Write a failed request's outcome, tell the pause, and ring for the retry."""
+        cause = str(exc)
+        if isinstance(exc, PartnerConfigError):
+            if self.pause is not None:
+                self.pause.refused(cause, auth=exc.status in (401, 403))
+            event = Event(K.RELEASE, cause, self.settings.retry.delay(1))
+        elif isinstance(exc, RetryableError):
+            paused = self.pause.failed(cause, probe) if self.pause is not None else None
+            if probe and paused is not None:  # wait for the next probe, unspent
+                event = Event(K.RELEASE, cause, paused.probe_wait)
             else:
-                assert isinstance(exc, PermanentError)
-                event = Event(K.PERMANENT_ERROR, str(exc))
-            state = self._report(job.id, document_id, owner, event, step, status=exc.status,
-                                 duration_ms=elapsed, facts=facts)
-            if state is not None and state.status == Status.RETRYING:
-                self._ring(job, document_id, event.delay)
-            if isinstance(exc, PartnerConfigError):
-                raise  # delivery must pause: nothing is wrong with this job
-            return None, elapsed
+                event = Event(K.RETRYABLE_ERROR, cause,
+                              self.settings.retry.delay(attempts, exc.retry_after))
+        else:
+            assert isinstance(exc, PermanentError)
+            if self.pause is not None:
+                self.pause.succeeded()  # the partner answered: it is up
+            event = Event(K.PERMANENT_ERROR, cause)
+        state = self._report(job.id, document_id, owner, event, step, status=exc.status,
+                             duration_ms=elapsed, facts=facts)
+        if state is not None and state.status == Status.RETRYING:
+            self._ring(job, document_id, event.delay)
 
     def _ring(self, job: Job, document_id: int | None, delay: float) -> None:
         if document_id is None:

@@ -8,7 +8,10 @@ honour task priority. Huey keeps no results: outcomes are rows in MySQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 from huey import Huey, PriorityRedisHuey, SqliteHuey
+from huey.consumer import Consumer, Scheduler
 
 from sidecar.config import Config
 
@@ -27,3 +30,16 @@ def describe(huey: Huey) -> str:
     if isinstance(huey, PriorityRedisHuey):
         return "redis"
     return f"sqlite ({huey.storage.filename})"
+
+
+def create_consumer(huey: Huey, config: Config) -> Any:
+    """Huey's consumer, checking periodic tasks every FORMRELAY_SWEEP_SECONDS (not 60)."""
+
+    class SweepScheduler(Scheduler):  # type: ignore[misc]
+        periodic_task_seconds = config.sweep_seconds
+
+    class FormRelayConsumer(Consumer):  # type: ignore[misc]
+        scheduler_class = SweepScheduler
+
+    return FormRelayConsumer(huey, workers=config.workers, worker_type=config.worker_type,
+                             shutdown_timeout=config.shutdown_seconds)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sidecar.backfill import backfill
+from sidecar.engine import ring_due
 from sidecar.errors import SubmissionError
 from sidecar.store import Store
 from sidecar.tasks import Tasks
@@ -32,17 +33,6 @@ class SweepResult:
     reconciled: int = 0
     rung_jobs: int = 0
     rung_documents: int = 0
-
-
-def ring_due(store: Store, tasks: Tasks, limit: int = 1000) -> tuple[int, int]:
-    jobs, documents = store.due_work(limit)
-    for job_id, priority in jobs:
-        tasks.ring_record(job_id, priority)
-    for document_id, priority in documents:
-        tasks.ring_document(document_id, priority)
-    if jobs or documents:
-        log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
-    return len(jobs), len(documents)
 
 
 def sweep(store: Store, tasks: Tasks, reconcile_days: int = 7,

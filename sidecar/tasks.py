@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from huey import Huey
 
 from sidecar.backoff import RetryPolicy
+from sidecar.breaker import Policy
 from sidecar.config import Config
 from sidecar.engine import Engine, EngineSettings
 from sidecar.errors import ConfigError, PartnerConfigError
 from sidecar.file_checks import FilePolicy
 from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.pause import Pause, fingerprint
 from sidecar.payload import PayloadRenderer
 from sidecar.store import Database, DbSettings, Store
+from sidecar.throttle import Limits, Throttle
 
 log = logging.getLogger("formrelay.tasks")
 
@@ -79,19 +83,27 @@ def register(huey: Huey, engine: Callable[[], Engine], cfg: Config | None = None
 
 
 def _periodic(huey: Huey, engine: Callable[[], Engine], tasks: Tasks, cfg: Config) -> None:
-    from huey import crontab
-
     from sidecar import sweep
 
-    every = "*" if cfg.sweep_minutes == 1 else f"*/{cfg.sweep_minutes}"
-
-    @huey.periodic_task(crontab(minute=every), name="formrelay.sweep")  # type: ignore[untyped-decorator]
+    # The consumer checks periodic tasks every cfg.sweep_seconds (see sidecar.queue).
+    @huey.periodic_task(every_check, name="formrelay.sweep")  # type: ignore[untyped-decorator]
     def sweep_task() -> None:
         sweep.sweep(engine().store, tasks, cfg.reconcile_days, cfg.max_attempts)
 
-    @huey.periodic_task(crontab(minute="17"), name="formrelay.clean")  # type: ignore[untyped-decorator]
+    @huey.periodic_task(hourly(cfg.sweep_seconds), name="formrelay.clean")  # type: ignore[untyped-decorator]
     def clean_task() -> None:
         sweep.clean(engine().store, cfg.keep_snapshot_days, cfg.keep_completed_days)
+
+
+def every_check(now: datetime) -> bool:
+    return True
+
+
+def hourly(check_seconds: int, at_second: int = 17 * 60) -> Callable[[datetime], bool]:
+    """True at one check an hour: the one in [hh:17:00, hh:17:00 + check_seconds)."""
+    def due(now: datetime) -> bool:
+        return (now.minute * 60 + now.second - at_second) % 3600 < check_seconds
+    return due
 
 
 def build_engine(cfg: Config, tasks: Tasks) -> Engine:
@@ -105,4 +117,7 @@ def build_engine(cfg: Config, tasks: Tasks) -> Engine:
         max_attempts=cfg.max_attempts,
         retry=RetryPolicy(cfg.backoff_base, cfg.backoff_factor, cfg.backoff_cap),
         files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types))
-    return Engine(store, client, renderer, tasks, settings)
+    pause = Pause(store, Policy(cfg.pause_after, cfg.probe_min_seconds, cfg.probe_max_seconds),
+                  fingerprint(cfg.partner_token))
+    throttle = Throttle(store, Limits(cfg.partner_concurrency, cfg.partner_rps))
+    return Engine(store, client, renderer, tasks, settings, pause, throttle)

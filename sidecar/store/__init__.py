@@ -5,11 +5,12 @@ from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
 from sidecar.store.maintenance import Maintenance
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
+from sidecar.store.shared import SharedState
 from sidecar.store.workers import Worker, WorkerStore
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore):
+class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState):
     """Jobs, documents, log and claims on one WordPress database and table prefix."""
 
 

@@ -3,9 +3,7 @@ real worker processes, the embedded SQLite queue, MariaDB and the simulator over
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +16,9 @@ from sidecar.queue import build_huey
 from sidecar.states import Status
 from sidecar.store import NewJob, Store
 from sidecar.tasks import register
-from tests.conftest import PREFIX, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+from tests.conftest import PREFIX, wait_until
 from tests.integration.delivery import snapshot, text_fields
-from tests.integration.test_cli import formrelay_bin
+from tests.integration.processes import start_worker, status, stop, worker_env
 
 pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 
@@ -30,36 +28,6 @@ def workers_store(store: Store) -> Store:
     with store.db.transaction() as cur:
         cur.execute(f"DELETE FROM {PREFIX}formrelay_workers")
     return store
-
-
-def worker_env(db_name: str, partner_url: str, uploads: Path, tmp_path: Path,
-               **more: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
-        "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
-        "WORDPRESS_DB_NAME": db_name, "FORMRELAY_PARTNER_URL": partner_url,
-        "FORMRELAY_UPLOADS_DIR": str(uploads), "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
-        "FORMRELAY_WORKERS": "2", "FORMRELAY_RECONCILE_DAYS": "0", **more,
-    }
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def status(env: dict[str, str]) -> str:
-    done = subprocess.run([formrelay_bin(), "status"], env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    return proc.stdout.read() if proc.stdout else ""
 
 
 def test_a_running_worker_is_listed_and_forgotten_when_it_stops(workers_store, migrated_db,
@@ -89,7 +57,7 @@ def test_a_worker_not_seen_for_two_sweep_intervals_is_flagged_silent(workers_sto
     lines = {ln.split()[0]: ln for ln in status(env).splitlines() if ln.startswith("  ")}
     assert "SILENT" in lines["ghost:4242"] and "last seen 121 s ago" in lines["ghost:4242"]
     assert "SILENT" not in lines["alive:7"] and "process\u00d72" in lines["alive:7"]
-    env["FORMRELAY_SWEEP_MINUTES"] = "2"  # silent means more than 2 sweep intervals
+    env["FORMRELAY_SWEEP_SECONDS"] = "120"  # silent means more than 2 sweep intervals
     assert "SILENT" not in status(env)
     # rows of workers gone for over a day are pruned by the next heartbeat
     with workers_store.db.transaction() as cur:

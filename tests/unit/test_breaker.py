@@ -43,7 +43,7 @@ def test_probe_waits_double_up_to_the_cap_and_one_caller_takes_the_slot():
     b = on_config_error(Breaker(), "TLS failure", NOW, P, auth=False)
     waits = []
     for _ in range(6):
-        b = on_retryable(b, "still down", NOW, P)
+        b = on_retryable(b, "still down", NOW, P, probe=True)
         waits.append(b.probe_wait)
     assert waits == [60, 120, 240, 300, 300, 300]
     due = NOW + timedelta(seconds=300)
@@ -55,7 +55,14 @@ def test_probe_waits_double_up_to_the_cap_and_one_caller_takes_the_slot():
 def test_a_401_pause_stays_until_the_credentials_change():
     b = on_config_error(Breaker(), "HTTP 401", NOW, P, auth=True, credentials="old")
     assert gate(b, NOW + timedelta(days=1), "old") is Gate.SHUT
-    assert gate(b, NOW, "new") is Gate.PROBE
+    assert gate(b, NOW, "new") is Gate.PROBE  # new credentials: probe at once, once
+    assert gate(take_probe(b, NOW), NOW, "new") is Gate.SHUT
+
+
+def test_a_failure_of_a_request_sent_before_the_pause_changes_nothing():
+    b = on_config_error(Breaker(), "HTTP 503", NOW, P, auth=False)
+    assert on_retryable(b, "late", NOW, P) == b
+    assert on_success(b) == Breaker()  # but any success means the partner is back
 
 
 def test_a_damaged_row_reads_as_not_paused():

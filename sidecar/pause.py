@@ -1,0 +1,124 @@
+"""The outage pause, shared by every worker: sidecar.breaker's rules on one MySQL row.
+
+The engine asks `gate()` before it claims a step (so a paused delivery spends no
+attempt) and reports each partner answer. Pause bookkeeping never raises into
+delivery: if the row cannot be read or written, delivery goes on as if not
+paused (the partner's answers still count attempts, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sidecar.breaker import (
+    Breaker,
+    Gate,
+    Policy,
+    gate,
+    on_config_error,
+    on_retryable,
+    on_success,
+    take_probe,
+)
+from sidecar.store import LogEntry, Store
+
+log = logging.getLogger("formrelay.pause")
+ROW = "breaker"
+Rule = Callable[[Breaker, datetime], Breaker]
+
+
+def fingerprint(token: str) -> str:
+    """Tells one partner token from another without keeping it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""
+
+
+class Pause:
+    def __init__(self, store: Store, policy: Policy, credentials: str = "") -> None:
+        self.store, self.policy, self.credentials = store, policy, credentials
+
+    def state(self) -> Breaker:
+        value, _ = self.store.shared(ROW)
+        return Breaker.from_json(value)
+
+    def gate(self) -> Gate:
+        """OPEN: deliver. PROBE: paused, and this caller holds the one probe. SHUT: wait."""
+        try:
+            value, now = self.store.shared(ROW)
+            if gate(Breaker.from_json(value), now, self.credentials) is Gate.OPEN:
+                return Gate.OPEN
+            taken: list[bool] = []
+
+            def take(b: Breaker, now: datetime) -> Breaker:
+                verdict = gate(b, now, self.credentials)
+                taken.append(verdict is Gate.PROBE)
+                return take_probe(b, now) if verdict is Gate.PROBE else b
+
+            self._change(take)
+            return Gate.PROBE if taken and taken[-1] else Gate.SHUT
+        except Exception as exc:  # never let the pause stop a delivery
+            log.warning("outage pause state unreadable (%s): delivering", type(exc).__name__)
+            return Gate.OPEN
+
+    def succeeded(self) -> bool:
+        """The partner answered: reset the count; True if that ended a pause."""
+        try:
+            value, _ = self.store.shared(ROW)
+            if Breaker.from_json(value) == Breaker():
+                return False
+            return self.resume(None) is not None
+        except Exception as exc:
+            log.warning("could not record a partner success (%s)", type(exc).__name__)
+            return False
+
+    def failed(self, cause: str, probe: bool) -> Breaker | None:
+        """A retryable failure (5xx, 429, timeout...): count it, maybe pause."""
+        return self._safe(lambda b, now: on_retryable(b, cause, now, self.policy, probe))
+
+    def refused(self, cause: str, auth: bool) -> Breaker | None:
+        """A configuration error (401/403, TLS, bad URL): pause at once."""
+        return self._safe(lambda b, now: on_config_error(
+            b, cause, now, self.policy, auth, self.credentials if auth else ""))
+
+    def resume(self, actor: str | None) -> Breaker | None:
+        """End any pause (`actor`: the person who did); the pause ended, or None."""
+        ended: list[Breaker] = []
+
+        def end(b: Breaker, now: datetime) -> Breaker:
+            if b.paused:
+                ended.append(b)
+            return on_success(b)
+
+        self._change(end, actor)
+        return ended[0] if ended else None
+
+    def _safe(self, rule: Rule) -> Breaker | None:
+        try:
+            return self._change(rule)
+        except Exception as exc:
+            log.warning("could not update the outage pause (%s)", type(exc).__name__)
+            return None
+
+    def _change(self, rule: Rule, actor: str | None = None) -> Breaker:
+        def change(value: str | None, now: datetime) -> tuple[str | None, LogEntry | None]:
+            old = Breaker.from_json(value)
+            new = rule(old, now)
+            return new.to_json(), _log_entry(old, new, now, actor)
+
+        return Breaker.from_json(self.store.change_shared(ROW, change))
+
+
+def _log_entry(old: Breaker, new: Breaker, now: datetime, actor: str | None) -> LogEntry | None:
+    if new.paused and not old.paused:
+        held = " (held until the partner token changes or someone resumes)" if new.sticky else ""
+        return LogEntry("delivery.paused", f"delivery paused: {new.cause}{held}",
+                        level="warning", actor=actor)
+    if old.paused and not new.paused:
+        since = datetime.fromisoformat(old.paused_at) if old.paused_at else now
+        how = f"resumed by {actor}" if actor else "the partner answered again"
+        return LogEntry("delivery.resumed", f"delivery resumed: {how} after"
+                        f" {(now - since).total_seconds():.0f} s paused ({old.cause})",
+                        level="info", actor=actor)
+    return None

@@ -1,0 +1,124 @@
+"""State every worker on every host shares: one formrelay_meta row changed under
+its row lock (the outage pause), the partner's pace, and its concurrency slots.
+
+Times come from the database server, so hosts with skewed clocks still agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import mysql.connector
+
+from sidecar.store.base import StoreBase
+from sidecar.store.rows import LogEntry
+
+# Lock wait timeout and deadlock: the transaction was rolled back, so it may run again.
+RETRY_ERRNOS = (1205, 1213)
+PACE = "partner_pace"
+
+Change = Callable[[str | None, datetime], tuple[str | None, LogEntry | None]]
+
+
+class SharedState(StoreBase):
+    def shared(self, name: str) -> tuple[str | None, datetime]:
+        """A shared row's value (None if absent) and the server's time, without a lock."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT (SELECT value FROM {self.t.meta} WHERE name = %s) AS value,"
+                        " UTC_TIMESTAMP(3) AS now", (name,))
+            row = cur.fetchone()
+        return (None if row["value"] is None else str(row["value"])), row["now"]
+
+    def change_shared(self, name: str, change: Change, attempts: int = 3) -> str | None:
+        """Read-modify-write a shared row under its row lock; returns the value now stored.
+
+        `change(value, now)` gives the new value (None: leave it) and an optional log
+        row (job-less, written in the same transaction). The row is created first, in a
+        statement of its own: creating it inside the locking transaction lets two
+        workers' duplicate-key checks deadlock.
+        """
+        self._ensure(name)
+        for attempt in range(attempts):
+            try:
+                with self.db.transaction() as cur:
+                    cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
+                                " WHERE name = %s FOR UPDATE", (name,))
+                    row = cur.fetchone()
+                    if row is None:  # deleted between the two statements: make it again
+                        raise mysql.connector.errors.DatabaseError(errno=1213)
+                    current = str(row["value"])
+                    new, entry = change(current, row["now"])
+                    if new is not None and new != current:
+                        cur.execute(f"UPDATE {self.t.meta} SET value = %s, updated_at ="
+                                    " UTC_TIMESTAMP(3) WHERE name = %s", (new, name))
+                    if entry is not None:
+                        self._log(cur, None, None, entry, None, row["now"])
+                    return new if new is not None else current
+            except mysql.connector.errors.DatabaseError as exc:
+                if exc.errno not in RETRY_ERRNOS or attempt == attempts - 1:
+                    raise
+                self._ensure(name)
+        raise AssertionError("unreachable")
+
+    def _ensure(self, name: str, value: str = "") -> None:
+        with self.db.transaction() as cur:
+            cur.execute(f"INSERT IGNORE INTO {self.t.meta} (name, value, updated_at)"
+                        " VALUES (%s, %s, UTC_TIMESTAMP(3))", (name, value))
+
+    # ---- partner protection -------------------------------------------------------------
+
+    def reserve_pace(self, interval: float) -> float:
+        """Book the next free start time, `interval` s after the previous booking.
+
+        Returns the seconds to wait before starting. One atomic UPDATE: the row holds
+        the next free start (microseconds since the epoch, server clock), and
+        LAST_INSERT_ID(expr) hands back the value it set on this connection.
+        """
+        step = max(1, int(interval * 1_000_000))
+        for attempt in range(2):
+            with self.db.transaction() as cur:
+                cur.execute(
+                    f"UPDATE {self.t.meta} SET value = LAST_INSERT_ID(GREATEST("
+                    " CAST(value AS UNSIGNED), CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)"
+                    ") + %s), updated_at = UTC_TIMESTAMP(3) WHERE name = %s", (step, PACE))
+                if cur.rowcount == 0 and attempt == 0:
+                    self._ensure(PACE, "0")
+                    continue
+                cur.execute("SELECT LAST_INSERT_ID() AS booked,"
+                            " CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED) AS now")
+                row = cur.fetchone()
+            return max(0.0, (int(row["booked"]) - step - int(row["now"])) / 1_000_000)
+        return 0.0
+
+    def _slot_name(self, slot: int) -> str:
+        # Lock names are server-wide (at most 64 characters): scope them to this site.
+        site = f"{self.db.settings.database}:{self.prefix}".encode()
+        return f"formrelay_partner:{hashlib.sha256(site).hexdigest()[:16]}:{slot}"
+
+    def take_partner_slot(self, slots: int, wait: float) -> int | None:
+        """One of `slots` named locks on this thread's connection, waiting up to `wait` s.
+
+        A named lock belongs to its connection: a killed worker's slot frees itself.
+        """
+        order = random.sample(range(slots), slots)
+        for slot in order:
+            if self._get_lock(self._slot_name(slot), 0):
+                return slot
+        if wait > 0 and self._get_lock(self._slot_name(order[0]), max(1, round(wait))):
+            return order[0]
+        return None
+
+    def free_partner_slot(self, slot: int) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s) AS freed", (self._slot_name(slot),))
+            cur.fetchone()
+
+    def _get_lock(self, name: str, wait: int) -> bool:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT GET_LOCK(%s, %s) AS got", (name, wait))
+            row: Any = cur.fetchone()
+        return bool(row["got"])

@@ -1,0 +1,40 @@
+"""Real `formrelay` processes for tests: a worker's environment, start, status, stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
+from tests.integration.test_cli import formrelay_bin
+
+
+def worker_env(db_name: str, partner_url: str, uploads: Path, tmp_path: Path,
+               **more: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
+        "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
+        "WORDPRESS_DB_NAME": db_name, "FORMRELAY_PARTNER_URL": partner_url,
+        "FORMRELAY_UPLOADS_DIR": str(uploads), "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
+        "FORMRELAY_WORKERS": "2", "FORMRELAY_RECONCILE_DAYS": "0", **more,
+    }
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def status(env: dict[str, str]) -> str:
+    done = subprocess.run([formrelay_bin(), "status"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    return proc.stdout.read() if proc.stdout else ""

@@ -1,0 +1,180 @@
+"""The outage pause, wired: the engine on MariaDB and the simulator over HTTP.
+
+Time is let pass by moving the pause's next probe into the past (as make_due
+does for retries), so nothing here waits for a probe interval.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from sidecar.breaker import Breaker, Gate, Policy
+from sidecar.errors import PartnerConfigError
+from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.pause import ROW, Pause, fingerprint
+from sidecar.states import Status
+from sidecar.store import Store
+from tests.conftest import PREFIX
+from tests.integration.delivery import Delivery, build_delivery, snapshot, text_fields
+from tests.integration.processes import status, worker_env
+from tests.integration.test_cli import formrelay_bin
+
+pytestmark = [pytest.mark.db, pytest.mark.sim]
+POLICY = Policy(threshold=3, probe_min=30, probe_max=300)
+
+
+def delivery_log(store: Store) -> list[dict[str, Any]]:
+    with store.db.transaction() as cur:
+        cur.execute(f"SELECT event, level, message, actor FROM {PREFIX}formrelay_log"
+                    " WHERE job_id IS NULL AND event LIKE 'delivery.%%' ORDER BY id")
+        return list(cur.fetchall())
+
+
+def probe_now(store: Store) -> None:
+    """Let the probe wait pass."""
+    store.change_shared(ROW, lambda v, now: (
+        replace(Breaker.from_json(v), next_probe_at="").to_json(), None))
+
+
+def enqueue(d: Delivery, n: int) -> list[int]:
+    return [d.enqueue(f"FR-P{i}", snapshot(12, 0, text_fields(), d.uploads, []))
+            for i in range(n)]
+
+
+@pytest.fixture
+def paused_delivery(delivery: Delivery) -> Delivery:
+    delivery.engine.pause = Pause(delivery.store, POLICY)
+    return delivery
+
+
+def test_an_outage_pauses_delivery_without_spending_attempts_and_a_probe_resumes_it(
+        paused_delivery, sim):
+    d = paused_delivery
+    sim.configure(outage=True)
+    ids = enqueue(d, 5)
+    d.drain()
+    jobs = [d.store.get_job(i) for i in ids]
+    assert [j.attempts for j in jobs] == [1, 1, 1, 0, 0]  # the 4th and 5th never left
+    assert sim.stats()["requests_total"] == 3
+    assert [(r["event"], r["level"]) for r in delivery_log(d.store)] == [
+        ("delivery.paused", "warning")]
+    assert "3 failures in a row" in delivery_log(d.store)[0]["message"]
+
+    d.make_due()  # retries come due while paused: nothing is sent, nothing spent
+    d.drain()
+    assert sim.stats()["requests_total"] == 3
+    assert [d.store.get_job(i).attempts for i in ids] == [1, 1, 1, 0, 0]
+
+    probe_now(d.store)  # the probe goes out and fails: unspent, and the next wait doubles
+    d.doorbell.rings.append(("record", ids[3], 0))
+    d.drain()
+    assert sim.stats()["requests_total"] == 4
+    probe_job = d.store.get_job(ids[3])
+    assert probe_job.status == Status.RETRYING and probe_job.attempts == 0
+    assert Pause(d.store, POLICY).state().probe_wait == 60
+
+    sim.configure(outage=False)
+    probe_now(d.store)
+    d.make_due()
+    d.drain()
+    assert {d.store.get_job(i).status for i in ids} == {Status.COMPLETED}
+    assert sim.stats()["records_created"] == 5
+    events = delivery_log(d.store)
+    assert [e["event"] for e in events] == ["delivery.paused", "delivery.resumed"]
+    assert "the partner answered again" in events[1]["message"]
+    assert Pause(d.store, POLICY).state() == Breaker()
+
+
+def test_the_resume_rings_the_backlog(paused_delivery, sim):
+    d = paused_delivery
+    sim.configure(outage=True)
+    ids = enqueue(d, 4)
+    d.drain()
+    assert Pause(d.store, POLICY).state().paused
+    sim.configure(outage=False)
+    probe_now(d.store)
+    d.doorbell.rings.clear()  # the rings are lost (say Redis was flushed)
+    d.doorbell.rings.append(("record", ids[3], 0))  # one probe: the sweep's next ring
+    d.drain(max_steps=1)
+    rung = {item for kind, item, _ in d.doorbell.rings if kind == "record"}
+    assert {ids[0], ids[1], ids[2]} <= rung
+    d.make_due()
+    d.drain()
+    assert {d.store.get_job(i).status for i in ids} == {Status.COMPLETED}
+
+
+def test_a_refused_token_holds_the_pause_until_the_token_changes(store, sim, uploads):
+    sim.configure(token="right")
+    wrong = build_delivery(store, sim.url, uploads, token="wrong", read_timeout=1.0)
+    wrong.engine.pause = Pause(store, POLICY, fingerprint("wrong"))
+    (job_id,) = enqueue(wrong, 1)
+    with pytest.raises(PartnerConfigError):  # the task logs it: delivery is paused
+        wrong.drain()
+    job = store.get_job(job_id)
+    assert job.status == Status.RETRYING and job.attempts == 0  # given back unspent
+    state = Pause(store, POLICY).state()
+    assert state.paused and state.sticky and "401" in state.cause
+    assert "partner token" in delivery_log(store)[0]["message"]
+
+    probe_now(store)
+    wrong.make_due()
+    wrong.drain()
+    assert sim.stats()["requests_total"] == 1  # the same token is not tried again
+
+    right = Pause(store, POLICY, fingerprint("right"))
+    wrong.engine.pause = right
+    wrong.engine.client = PartnerClient(PartnerSettings(sim.url, "right", read_timeout=1.0))
+    wrong.make_due()
+    wrong.drain()
+    assert store.get_job(job_id).status == Status.COMPLETED
+    assert right.state() == Breaker()
+
+
+def test_only_one_worker_takes_the_probe(store):
+    pause = Pause(store, POLICY)
+    pause.refused("HTTP 503", auth=False)
+    probe_now(store)
+    verdicts: list[Gate] = []
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait()
+        verdicts.append(Pause(store, POLICY).gate())
+        store.db.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(verdicts) == sorted([Gate.PROBE] + [Gate.SHUT] * 7)
+
+
+def test_pause_bookkeeping_never_stops_a_delivery(delivery, sim):
+    delivery.engine.pause = Pause(Store(delivery.store.db, "missing_"), POLICY)
+    (job_id,) = enqueue(delivery, 1)
+    delivery.drain()
+    assert delivery.store.get_job(job_id).status == Status.COMPLETED
+
+
+def test_formrelay_resume_ends_a_pause_and_status_shows_it(store, migrated_db, uploads,
+                                                          tmp_path):
+    Pause(store, POLICY, fingerprint("old")).refused("HTTP 401 (check the token)", auth=True)
+    env = worker_env(migrated_db.database, "http://127.0.0.1:9/api", uploads, tmp_path)
+    assert "delivery: PAUSED since" in status(env) and "formrelay resume" in status(env)
+    done = subprocess.run([formrelay_bin(), "resume", "--actor", "alice"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "delivery resumed" in done.stdout and "HTTP 401" in done.stdout
+    resumed = delivery_log(store)[-1]
+    assert resumed["event"] == "delivery.resumed" and resumed["actor"] == "alice"
+    assert "resumed by alice" in resumed["message"]
+    assert "delivery: running" in status(env)
+    again = subprocess.run([formrelay_bin(), "resume"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0 and "was not paused" in again.stdout
