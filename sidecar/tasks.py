@@ -119,5 +119,7 @@ def build_engine(cfg: Config, tasks: Tasks) -> Engine:
         files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types))
     pause = Pause(store, Policy(cfg.pause_after, cfg.probe_min_seconds, cfg.probe_max_seconds),
                   fingerprint(cfg.partner_token))
-    throttle = Throttle(store, Limits(cfg.partner_concurrency, cfg.partner_rps))
+    # A step waits for a slot holding its lease: give it back well before that runs out.
+    throttle = Throttle(store, Limits(cfg.partner_concurrency, cfg.partner_rps,
+                                      slot_wait=min(30.0, cfg.lease_seconds / 3)))
     return Engine(store, client, renderer, tasks, settings, pause, throttle)
