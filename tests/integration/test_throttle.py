@@ -122,3 +122,26 @@ def test_two_worker_processes_share_one_ceiling_and_the_sweep_fires(store: Store
         output = "".join(stop(p) for p in procs)
         sim.stop()
     assert "Traceback" not in output
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_a_backlog_drains_most_urgent_then_oldest_first(store: Store, migrated_db, uploads,
+                                                        tmp_path):
+    """The backlog (say, after an outage) goes out in queue order, one request at a time."""
+    sim = run_in_thread()
+    priorities = [10, 50, 10, 0, 50, 0, 10]
+    ids = [store.enqueue(NewJob(f"FR-O{i}", 12, 0, snapshot(12, 0, text_fields(), uploads, []),
+                                priority=p))[0].id for i, p in enumerate(priorities)]
+    expected = [f"FR-O{i}:1" for i, _ in sorted(enumerate(priorities), key=lambda x: x[1])]
+    env = worker_env(migrated_db.database, sim.url, uploads, tmp_path, FORMRELAY_WORKERS="1",
+                     FORMRELAY_PARTNER_CONCURRENCY="1", FORMRELAY_PARTNER_RPS="50")
+    proc = start_worker(env)
+    try:
+        wait_until(lambda: all(store.get_job(i).status == Status.COMPLETED for i in ids),
+                   60, "the backlog delivered")
+        sent = [r["idempotency_key"] for r in sorted(sim.records(), key=lambda r: r["created"])]
+        assert sent == expected
+    finally:
+        stop(proc)
+        sim.stop()
