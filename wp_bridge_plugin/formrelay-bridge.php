@@ -23,6 +23,9 @@ require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-sidecar-client.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-rest.php';
+require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-dashboard.php';
 
 // The tables: created on activation, upgraded after a plugin update.
 register_activation_hook( __FILE__, array( 'FormRelay_Schema', 'activate' ) );
@@ -36,7 +39,12 @@ add_action( 'init', array( 'FormRelay_Settings', 'register' ) );
 // Capture: one job row per WPForms submission; the notify follows at shutdown.
 FormRelay_Capture::register();
 
+// Dashboard: the formrelay_manage capability and the REST bridge to the sidecar (wp-admin and REST requests).
+FormRelay_Dashboard::register();
+FormRelay_REST::register();
+
 if ( is_admin() ) {
 	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin.php';
 	FormRelay_Admin::register();
+	FormRelay_Dashboard::register_admin();
 }

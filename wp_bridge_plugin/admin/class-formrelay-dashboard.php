@@ -1,0 +1,445 @@
+<?php
+/**
+ * wp-admin → FormRelay: the dashboard page (admin.php?page=formrelay).
+ *
+ * The sidecar renders every view (docs/dashboard.md); this page fetches the
+ * one asked for (`view=overview|jobs|job|logs`) server-side with a signed
+ * request and prints it inside `<div class="wrap">`, filtered through
+ * wp_kses() with the markup the views use (no scripts, no event handlers).
+ * When the sidecar cannot be reached it prints the "FormRelay sidecar
+ * unreachable" notice instead, with the last worker heartbeat and the number
+ * of submissions waiting: capture keeps working without the sidecar.
+ *
+ * The capability `formrelay_manage` guards the page and the REST routes;
+ * every user with `manage_options` has it (a `user_has_cap` filter), and a
+ * site can grant it to any other role or user.
+ *
+ * @package FormRelay_Bridge
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * The dashboard page, its script, and the capability.
+ */
+final class FormRelay_Dashboard {
+
+	const PAGE       = 'formrelay';
+	const CAPABILITY = 'formrelay_manage';
+	const VIEWS      = array( 'overview', 'jobs', 'job', 'logs' );
+	const REFRESH_MS = 5000;
+
+	/**
+	 * The page's hook suffix (set when the menu is added).
+	 *
+	 * @var string
+	 */
+	private static $hook_suffix = '';
+
+	/**
+	 * Hooks needed on every request: the capability.
+	 *
+	 * @return void
+	 */
+	public static function register() {
+		add_filter( 'user_has_cap', array( __CLASS__, 'grant_capability' ), 10, 1 );
+	}
+
+	/**
+	 * Hooks needed in wp-admin: the menu and the script.
+	 *
+	 * @return void
+	 */
+	public static function register_admin() {
+		add_action( 'admin_menu', array( __CLASS__, 'add_page' ) );
+		add_action( 'admin_enqueue_scripts', array( __CLASS__, 'enqueue' ) );
+	}
+
+	/**
+	 * The `user_has_cap` filter: whoever may manage options may manage FormRelay.
+	 *
+	 * @param bool[] $allcaps The user's capabilities.
+	 * @return bool[]
+	 */
+	public static function grant_capability( $allcaps ) {
+		if ( is_array( $allcaps ) && ! empty( $allcaps['manage_options'] ) ) {
+			$allcaps[ self::CAPABILITY ] = true;
+		}
+		return $allcaps;
+	}
+
+	/**
+	 * Top-level menu FormRelay.
+	 *
+	 * @return void
+	 */
+	public static function add_page() {
+		self::$hook_suffix = (string) add_menu_page(
+			__( 'FormRelay', 'formrelay-bridge' ),
+			__( 'FormRelay', 'formrelay-bridge' ),
+			self::CAPABILITY,
+			self::PAGE,
+			array( __CLASS__, 'render_page' ),
+			'dashicons-migrate',
+			58
+		);
+	}
+
+	/**
+	 * The page's script and style, on this page only.
+	 *
+	 * @param string $hook_suffix The current admin page.
+	 * @return void
+	 */
+	public static function enqueue( $hook_suffix ) {
+		if ( '' === self::$hook_suffix || $hook_suffix !== self::$hook_suffix ) {
+			return;
+		}
+		$view = self::current_view();
+		wp_enqueue_style( 'formrelay-dashboard', plugins_url( 'admin/formrelay-dashboard.css', FORMRELAY_BRIDGE_FILE ), array(), FORMRELAY_BRIDGE_VERSION );
+		wp_enqueue_script( 'formrelay-dashboard', plugins_url( 'admin/formrelay-dashboard.js', FORMRELAY_BRIDGE_FILE ), array(), FORMRELAY_BRIDGE_VERSION, true );
+		$config = array(
+			'root'      => esc_url_raw( rest_url( FormRelay_REST::NAMESPACE_V1 . '/' ) ),
+			'nonce'     => wp_create_nonce( 'wp_rest' ),
+			'view'      => $view,
+			'params'    => (object) self::page_params( $view ),
+			'refreshMs' => self::REFRESH_MS,
+			'i18n'      => array(
+				'confirmRestart' => __( 'Restart this job from scratch? It is sent to the partner again with a new idempotency key.', 'formrelay-bridge' ),
+				'noneSelected'   => __( 'Select at least one job first.', 'formrelay-bridge' ),
+				'failed'         => __( 'The request failed:', 'formrelay-bridge' ),
+				'done'           => __( 'Done.', 'formrelay-bridge' ),
+				/* translators: 1: job id, 2: status. */
+				'jobStatus'      => __( 'Job #%1$s is now %2$s.', 'formrelay-bridge' ),
+				/* translators: 1: number of jobs retried, 2: number skipped. */
+				'bulkResult'     => __( 'Retried %1$s, skipped %2$s.', 'formrelay-bridge' ),
+				'resumed'        => __( 'Delivery resumed.', 'formrelay-bridge' ),
+				'notPaused'      => __( 'Delivery was not paused.', 'formrelay-bridge' ),
+				'dismiss'        => __( 'Dismiss this notice.', 'formrelay-bridge' ),
+			),
+		);
+		wp_add_inline_script( 'formrelay-dashboard', 'window.formrelayDashboard = ' . wp_json_encode( $config ) . ';', 'before' );
+	}
+
+	/**
+	 * The page: heading, tabs, then the sidecar's view or the unreachable notice.
+	 *
+	 * @return void
+	 */
+	public static function render_page() {
+		if ( ! current_user_can( self::CAPABILITY ) ) {
+			wp_die( esc_html__( 'Sorry, you are not allowed to access this page.', 'formrelay-bridge' ), '', array( 'response' => 403 ) );
+		}
+		$view   = self::current_view();
+		$answer = FormRelay_REST::fetch_view( $view, FormRelay_REST::view_query( $view, self::page_params( $view ) ) );
+
+		echo '<div class="wrap formrelay-dashboard">';
+		echo '<h1 class="wp-heading-inline">' . esc_html( get_admin_page_title() ) . '</h1>';
+		self::render_tabs( $view );
+		echo '<hr class="wp-header-end" />';
+		echo '<div id="formrelay-messages" aria-live="polite"></div>';
+		if ( is_wp_error( $answer ) ) {
+			self::render_unreachable( $answer->get_error_data() );
+		} elseif ( isset( $answer['html'] ) ) {
+			printf(
+				'<div id="formrelay-view" class="formrelay-view" data-formrelay-view="%s">%s</div>',
+				esc_attr( $view ),
+				self::filter_fragment( $answer['html'] ) // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- filtered by wp_kses() in filter_fragment().
+			);
+		} else {
+			$message = isset( $answer['data']['error'] ) && is_string( $answer['data']['error'] ) ? $answer['data']['error'] : '';
+			printf(
+				'<div class="notice notice-warning formrelay-view-error"><p>%s</p></div>',
+				esc_html(
+					sprintf(
+						/* translators: 1: HTTP status, 2: the sidecar's message. */
+						__( 'The sidecar answered %1$d: %2$s', 'formrelay-bridge' ),
+						$answer['status'],
+						$message
+					)
+				)
+			);
+		}
+		echo '</div>';
+	}
+
+	/**
+	 * The "FormRelay sidecar unreachable" notice.
+	 *
+	 * @param mixed $data The unreachable error's data (last_heartbeat, waiting, reason).
+	 * @return void
+	 */
+	public static function render_unreachable( $data ) {
+		$data = is_array( $data ) ? $data : array();
+		$last = isset( $data['last_heartbeat'] ) ? $data['last_heartbeat'] : null;
+		if ( is_string( $last ) ) {
+			$seen = strtotime( $last . 'Z' );
+			$when = sprintf(
+				/* translators: 1: date and time (UTC), 2: e.g. "5 mins". */
+				__( '%1$s UTC (%2$s ago)', 'formrelay-bridge' ),
+				substr( str_replace( 'T', ' ', $last ), 0, 19 ),
+				false === $seen ? '?' : human_time_diff( $seen, time() )
+			);
+		} else {
+			$when = __( 'never', 'formrelay-bridge' );
+		}
+		$waiting = isset( $data['waiting'] ) && null !== $data['waiting'] ? number_format_i18n( (int) $data['waiting'] ) : __( 'unknown', 'formrelay-bridge' );
+
+		echo '<div class="notice notice-error formrelay-unreachable">';
+		echo '<p><strong>' . esc_html__( 'FormRelay sidecar unreachable', 'formrelay-bridge' ) . '</strong></p>';
+		echo '<p>' . esc_html__( 'Last worker heartbeat:', 'formrelay-bridge' ) . ' <span class="formrelay-last-heartbeat">' . esc_html( $when ) . '</span></p>';
+		echo '<p>' . esc_html__( 'Submissions waiting:', 'formrelay-bridge' ) . ' <span class="formrelay-waiting">' . esc_html( $waiting ) . '</span>. '
+			. esc_html__( 'New submissions are still queued; they are delivered once the sidecar runs again.', 'formrelay-bridge' ) . '</p>';
+		if ( ! empty( $data['reason'] ) && is_string( $data['reason'] ) ) {
+			echo '<p class="description formrelay-reason">' . esc_html__( 'Reason:', 'formrelay-bridge' ) . ' ' . esc_html( $data['reason'] ) . '</p>';
+		}
+		echo '</div>';
+	}
+
+	/**
+	 * A view fragment from the sidecar, through wp_kses() with the dashboard's markup.
+	 *
+	 * @param string $html The fragment.
+	 * @return string
+	 */
+	public static function filter_fragment( $html ) {
+		return wp_kses( (string) $html, self::allowed_html() );
+	}
+
+	/**
+	 * What a view may contain: WordPress' post markup plus forms and SVG,
+	 * with the common attributes, aria-* and data-* on every element.
+	 *
+	 * @return array
+	 */
+	public static function allowed_html() {
+		static $allowed = null;
+		if ( null !== $allowed ) {
+			return $allowed;
+		}
+		$global = array(
+			'class'            => true,
+			'id'               => true,
+			'style'            => true,
+			'title'            => true,
+			'role'             => true,
+			'hidden'           => true,
+			'lang'             => true,
+			'dir'              => true,
+			'tabindex'         => true,
+			'aria-label'       => true,
+			'aria-labelledby'  => true,
+			'aria-describedby' => true,
+			'aria-hidden'      => true,
+			'aria-current'     => true,
+			'aria-sort'        => true,
+			'aria-expanded'    => true,
+			'aria-controls'    => true,
+			'aria-live'        => true,
+			'aria-busy'        => true,
+			'aria-disabled'    => true,
+			'data-*'           => true,
+		);
+		$svg    = array(
+			'fill'              => true,
+			'stroke'            => true,
+			'stroke-width'      => true,
+			'stroke-dasharray'  => true,
+			'stroke-linecap'    => true,
+			'opacity'           => true,
+			'fill-opacity'      => true,
+			'transform'         => true,
+			'font-size'         => true,
+			'font-family'       => true,
+			'text-anchor'       => true,
+			'dominant-baseline' => true,
+		);
+		$extra  = array(
+			'form'     => array(
+				'action'     => true,
+				'method'     => true,
+				'name'       => true,
+				'novalidate' => true,
+			),
+			'input'    => array(
+				'type'         => true,
+				'name'         => true,
+				'value'        => true,
+				'checked'      => true,
+				'disabled'     => true,
+				'readonly'     => true,
+				'required'     => true,
+				'placeholder'  => true,
+				'min'          => true,
+				'max'          => true,
+				'step'         => true,
+				'size'         => true,
+				'maxlength'    => true,
+				'pattern'      => true,
+				'autocomplete' => true,
+				'form'         => true,
+			),
+			'select'   => array(
+				'name'     => true,
+				'multiple' => true,
+				'disabled' => true,
+				'size'     => true,
+				'form'     => true,
+				'required' => true,
+			),
+			'option'   => array(
+				'value'    => true,
+				'selected' => true,
+				'disabled' => true,
+				'label'    => true,
+			),
+			'optgroup' => array(
+				'label'    => true,
+				'disabled' => true,
+			),
+			'button'   => array(
+				'type'     => true,
+				'name'     => true,
+				'value'    => true,
+				'disabled' => true,
+				'form'     => true,
+			),
+			'label'    => array( 'for' => true ),
+			'output'   => array( 'for' => true ),
+			'time'     => array( 'datetime' => true ),
+			'progress' => array(
+				'value' => true,
+				'max'   => true,
+			),
+			'meter'    => array(
+				'value' => true,
+				'min'   => true,
+				'max'   => true,
+				'low'   => true,
+				'high'  => true,
+			),
+			'svg'      => array(
+				'xmlns'               => true,
+				'viewbox'             => true,
+				'width'               => true,
+				'height'              => true,
+				'preserveaspectratio' => true,
+				'focusable'           => true,
+			),
+			'g'        => array(),
+			'title'    => array(),
+			'desc'     => array(),
+			'rect'     => array(
+				'x'      => true,
+				'y'      => true,
+				'width'  => true,
+				'height' => true,
+				'rx'     => true,
+				'ry'     => true,
+			),
+			'line'     => array(
+				'x1' => true,
+				'y1' => true,
+				'x2' => true,
+				'y2' => true,
+			),
+			'polyline' => array( 'points' => true ),
+			'polygon'  => array( 'points' => true ),
+			'path'     => array( 'd' => true ),
+			'circle'   => array(
+				'cx' => true,
+				'cy' => true,
+				'r'  => true,
+			),
+			'text'     => array(
+				'x'  => true,
+				'y'  => true,
+				'dx' => true,
+				'dy' => true,
+			),
+			'tspan'    => array(
+				'x'  => true,
+				'y'  => true,
+				'dx' => true,
+				'dy' => true,
+			),
+		);
+		$svg_tags = array( 'svg', 'g', 'title', 'desc', 'rect', 'line', 'polyline', 'polygon', 'path', 'circle', 'text', 'tspan' );
+
+		$allowed = wp_kses_allowed_html( 'post' );
+		foreach ( $extra as $tag => $attributes ) {
+			$base              = isset( $allowed[ $tag ] ) ? $allowed[ $tag ] : array();
+			$allowed[ $tag ]   = array_merge( $base, $attributes, in_array( $tag, $svg_tags, true ) ? $svg : array() );
+		}
+		foreach ( $allowed as $tag => $attributes ) {
+			$allowed[ $tag ] = array_merge( is_array( $attributes ) ? $attributes : array(), $global );
+		}
+		return $allowed;
+	}
+
+	/**
+	 * The view asked for (`view=`), overview by default.
+	 *
+	 * @return string
+	 */
+	public static function current_view() {
+		// phpcs:ignore WordPress.Security.NonceVerification.Recommended -- a read-only view choice.
+		$view = isset( $_GET['view'] ) ? sanitize_key( wp_unslash( $_GET['view'] ) ) : '';
+		return in_array( $view, self::VIEWS, true ) ? $view : 'overview';
+	}
+
+	/**
+	 * The page's own query parameters that the view takes (not yet sanitized: FormRelay_REST::view_query() does).
+	 *
+	 * @param string $view The current view.
+	 * @return array<string, string>
+	 */
+	private static function page_params( $view ) {
+		$names  = array(
+			'jobs' => array( 'status', 'form_id', 'search', 'from', 'to', 'orderby', 'order', 'paged', 'per_page' ),
+			'logs' => array( 'level', 'event', 'job_id', 'search', 'from', 'to', 'paged', 'per_page' ),
+			'job'  => array( 'id' ),
+		);
+		$params = array();
+		foreach ( isset( $names[ $view ] ) ? $names[ $view ] : array() as $name ) {
+			// phpcs:ignore WordPress.Security.NonceVerification.Recommended -- read-only filters of a list.
+			if ( isset( $_GET[ $name ] ) && is_string( $_GET[ $name ] ) ) {
+				$params[ $name ] = sanitize_text_field( wp_unslash( $_GET[ $name ] ) ); // phpcs:ignore WordPress.Security.NonceVerification.Recommended
+			}
+		}
+		return $params;
+	}
+
+	/**
+	 * Overview | Jobs | Logs tabs (a job's page belongs to Jobs).
+	 *
+	 * @param string $view The current view.
+	 * @return void
+	 */
+	private static function render_tabs( $view ) {
+		$tabs = array(
+			'overview' => __( 'Overview', 'formrelay-bridge' ),
+			'jobs'     => __( 'Jobs', 'formrelay-bridge' ),
+			'logs'     => __( 'Logs', 'formrelay-bridge' ),
+		);
+		$here = 'job' === $view ? 'jobs' : $view;
+		echo '<nav class="nav-tab-wrapper formrelay-tabs" aria-label="' . esc_attr__( 'FormRelay views', 'formrelay-bridge' ) . '">';
+		foreach ( $tabs as $name => $label ) {
+			$url = add_query_arg(
+				array(
+					'page' => self::PAGE,
+					'view' => $name,
+				),
+				admin_url( 'admin.php' )
+			);
+			printf(
+				'<a href="%1$s" class="nav-tab%2$s"%3$s>%4$s</a>',
+				esc_url( $url ),
+				$name === $here ? ' nav-tab-active' : '',
+				$name === $here ? ' aria-current="page"' : '',
+				esc_html( $label )
+			);
+		}
+		echo '</nav>';
+	}
+}
