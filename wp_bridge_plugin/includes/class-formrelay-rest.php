@@ -173,7 +173,7 @@ final class FormRelay_REST {
 		if ( is_array( $ids ) ) {
 			$clean = array();
 			foreach ( $ids as $id ) {
-				if ( is_int( $id ) || ( is_string( $id ) && ctype_digit( $id ) ) ) {
+				if ( ( is_int( $id ) && $id > 0 ) || ( is_string( $id ) && ctype_digit( $id ) ) ) {
 					$clean[] = absint( $id );
 				}
 			}
@@ -193,11 +193,20 @@ final class FormRelay_REST {
 	 * @return WP_REST_Response|WP_Error
 	 */
 	public static function post_fields( WP_REST_Request $request ) {
-		$response = self::relay( 'POST', 'jobs/' . absint( $request['id'] ) . '/fields', array(), '{}' );
-		if ( $response instanceof WP_REST_Response ) {
-			$response->header( 'Cache-Control', 'no-store, private' );
-		}
-		return $response;
+		// Submitted values: no copy in any cache (WordPress sends its no-cache headers after the callback).
+		add_filter( 'nocache_headers', array( __CLASS__, 'no_store' ) );
+		return self::relay( 'POST', 'jobs/' . absint( $request['id'] ) . '/fields', array(), '{}' );
+	}
+
+	/**
+	 * The `nocache_headers` filter while answering with submitted values.
+	 *
+	 * @param array $headers Header name => value.
+	 * @return array
+	 */
+	public static function no_store( $headers ) {
+		$headers['Cache-Control'] = 'no-cache, no-store, must-revalidate, max-age=0, private';
+		return $headers;
 	}
 
 	/**
@@ -222,7 +231,7 @@ final class FormRelay_REST {
 	/**
 	 * GET view/{name}: {"html": "..."}, the view as the admin page prints it.
 	 *
-	 * Takes the admin page's parameters (`paged` for the page number).
+	 * Takes the admin page's parameters, as the sidecar's view does (`paged` for the page number).
 	 *
 	 * @param WP_REST_Request $request The request.
 	 * @return WP_REST_Response|WP_Error
@@ -244,30 +253,39 @@ final class FormRelay_REST {
 	/**
 	 * The sidecar's query for a view, from the admin page's parameters.
 	 *
-	 * The admin page's own `page` parameter is the menu slug, so its lists
-	 * number their pages with `paged` (as WordPress' list screens do); the
-	 * sidecar gets it as `page`.
+	 * The admin page's own `page` parameter is the menu slug, so the views
+	 * number their pages with `paged` (WordPress' name for it), as the
+	 * sidecar's view routes take it; the JSON routes take `page`.
 	 *
 	 * @param string $name   overview|jobs|job|logs.
 	 * @param array  $params The page's (unslashed) query parameters.
 	 * @return array
 	 */
 	public static function view_query( $name, array $params ) {
-		if ( isset( $params['paged'] ) ) {
-			$params['page'] = $params['paged'];
-		} else {
-			unset( $params['page'] );
-		}
 		switch ( $name ) {
 			case 'jobs':
-				return self::pick( $params, self::JOBS_PARAMS );
+				return self::pick( $params, self::paged( self::JOBS_PARAMS ) );
 			case 'logs':
-				return self::pick( $params, self::LOGS_PARAMS );
+				return self::pick( $params, self::paged( self::LOGS_PARAMS ) );
 			case 'job':
 				return self::pick( $params, array( 'id' => 'int' ) );
 			default:
 				return array();
 		}
+	}
+
+	/**
+	 * A JSON route's parameters as its view takes them: `paged` in the place of `page`.
+	 *
+	 * @param array $spec Name => kind.
+	 * @return array
+	 */
+	private static function paged( array $spec ) {
+		$out = array();
+		foreach ( $spec as $name => $kind ) {
+			$out[ 'page' === $name ? 'paged' : $name ] = $kind;
+		}
+		return $out;
 	}
 
 	/**
