@@ -142,6 +142,39 @@ def set_role_cap(wp: LocalWordPress, role: str, cap: str, grant: bool) -> None:
     )
 
 
+# ------------------------------------------------------------ queue state
+def seed_queue(wp: LocalWordPress, heartbeat_minutes_ago: int | None, waiting: int,
+               done: int = 2) -> None:
+    """Workers and jobs as the two queries of the unreachable notice read them."""
+    p = wp.table_prefix
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"DELETE FROM {p}formrelay_workers")
+        cur.execute(f"DELETE FROM {p}formrelay_jobs")
+        if heartbeat_minutes_ago is not None:
+            for n, ago in (("a", heartbeat_minutes_ago), ("b", heartbeat_minutes_ago + 30)):
+                cur.execute(
+                    f"INSERT INTO {p}formrelay_workers (id, host, pid, version, worker_type,"
+                    " threads, started_at, last_seen) VALUES (%s, 'h', 1, '0.1.0', 'thread', 4,"
+                    " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) - INTERVAL %s MINUTE)", (f"h:{n}", ago))
+        statuses = (["pending", "retrying", "processing"] * waiting)[:waiting]
+        statuses += ["completed", "failed", "cancelled"][:done] + ["cancelled"] * (done - 3)
+        for i, status in enumerate(statuses):
+            cur.execute(
+                f"INSERT INTO {p}formrelay_jobs (reference, form_id, status, created_at,"
+                " updated_at) VALUES (%s, 1, %s, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+                (f"t:{i}", status))
+
+
+def last_seen(wp: LocalWordPress) -> str:
+    """MAX(last_seen) of the workers, as the plugin reports it (UTC ISO 8601, milliseconds)."""
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT MAX(last_seen) FROM {wp.table_prefix}formrelay_workers")
+        (value,) = cur.fetchone()
+    return value.isoformat(timespec="milliseconds")
+
+
 # ---------------------------------------------------------------- REST URLs
 @dataclass(frozen=True)
 class Rest:

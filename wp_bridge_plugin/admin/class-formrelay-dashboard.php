@@ -367,9 +367,11 @@ final class FormRelay_Dashboard {
 		$svg_tags = array( 'svg', 'g', 'title', 'desc', 'rect', 'line', 'polyline', 'polygon', 'path', 'circle', 'text', 'tspan' );
 
 		$allowed = wp_kses_allowed_html( 'post' );
+		// No embedded media or objects in a status page.
+		unset( $allowed['object'], $allowed['embed'], $allowed['audio'], $allowed['video'], $allowed['track'], $allowed['source'], $allowed['map'], $allowed['area'] );
 		foreach ( $extra as $tag => $attributes ) {
-			$base              = isset( $allowed[ $tag ] ) ? $allowed[ $tag ] : array();
-			$allowed[ $tag ]   = array_merge( $base, $attributes, in_array( $tag, $svg_tags, true ) ? $svg : array() );
+			$base            = isset( $allowed[ $tag ] ) ? $allowed[ $tag ] : array();
+			$allowed[ $tag ] = array_merge( $base, $attributes, in_array( $tag, $svg_tags, true ) ? $svg : array() );
 		}
 		foreach ( $allowed as $tag => $attributes ) {
 			$allowed[ $tag ] = array_merge( is_array( $attributes ) ? $attributes : array(), $global );
