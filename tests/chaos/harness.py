@@ -301,9 +301,6 @@ class WorkerPool:
             stop_process(w.proc, grace)
             self.gone.append(w)
 
-    def logs(self) -> list[Path]:
-        return sorted(self.log_dir.glob("worker-*.log"))
-
 
 # ---- the submissions -------------------------------------------------------------------------
 
