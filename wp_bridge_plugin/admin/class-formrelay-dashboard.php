@@ -134,19 +134,20 @@ final class FormRelay_Dashboard {
 		$answer = FormRelay_REST::fetch_view( $view, FormRelay_REST::view_query( $view, self::page_params( $view ) ) );
 
 		echo '<div class="wrap formrelay-dashboard">';
-		echo '<h1 class="wp-heading-inline">' . esc_html( get_admin_page_title() ) . '</h1>';
-		self::render_tabs( $view );
-		echo '<hr class="wp-header-end" />';
+		// The script's notices; it moves this box under the view's heading.
 		echo '<div id="formrelay-messages" aria-live="polite"></div>';
 		if ( is_wp_error( $answer ) ) {
+			self::render_heading();
 			self::render_unreachable( $answer->get_error_data() );
 		} elseif ( isset( $answer['html'] ) ) {
+			// The fragment brings its own heading and tabs.
 			printf(
 				'<div id="formrelay-view" class="formrelay-view" data-formrelay-view="%s">%s</div>',
 				esc_attr( $view ),
 				self::filter_fragment( $answer['html'] ) // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- filtered by wp_kses() in filter_fragment().
 			);
 		} else {
+			self::render_heading();
 			$message = isset( $answer['data']['error'] ) && is_string( $answer['data']['error'] ) ? $answer['data']['error'] : '';
 			printf(
 				'<div class="notice notice-warning formrelay-view-error"><p>%s</p></div>',
@@ -158,6 +159,11 @@ final class FormRelay_Dashboard {
 						$message
 					)
 				)
+			);
+			printf(
+				'<p><a href="%s">%s</a></p>',
+				esc_url( add_query_arg( 'page', self::PAGE, admin_url( 'admin.php' ) ) ),
+				esc_html__( 'Back to the overview', 'formrelay-bridge' )
 			);
 		}
 		echo '</div>';
@@ -413,35 +419,12 @@ final class FormRelay_Dashboard {
 	}
 
 	/**
-	 * Overview | Jobs | Logs tabs (a job's page belongs to Jobs).
+	 * The page's heading, when there is no view to bring its own.
 	 *
-	 * @param string $view The current view.
 	 * @return void
 	 */
-	private static function render_tabs( $view ) {
-		$tabs = array(
-			'overview' => __( 'Overview', 'formrelay-bridge' ),
-			'jobs'     => __( 'Jobs', 'formrelay-bridge' ),
-			'logs'     => __( 'Logs', 'formrelay-bridge' ),
-		);
-		$here = 'job' === $view ? 'jobs' : $view;
-		echo '<nav class="nav-tab-wrapper formrelay-tabs" aria-label="' . esc_attr__( 'FormRelay views', 'formrelay-bridge' ) . '">';
-		foreach ( $tabs as $name => $label ) {
-			$url = add_query_arg(
-				array(
-					'page' => self::PAGE,
-					'view' => $name,
-				),
-				admin_url( 'admin.php' )
-			);
-			printf(
-				'<a href="%1$s" class="nav-tab%2$s"%3$s>%4$s</a>',
-				esc_url( $url ),
-				$name === $here ? ' nav-tab-active' : '',
-				$name === $here ? ' aria-current="page"' : '',
-				esc_html( $label )
-			);
-		}
-		echo '</nav>';
+	private static function render_heading() {
+		echo '<h1 class="wp-heading-inline">' . esc_html( get_admin_page_title() ) . '</h1>';
+		echo '<hr class="wp-header-end" />';
 	}
 }

@@ -94,10 +94,23 @@
 		if ( ! box ) {
 			box = document.createElement( 'div' );
 			box.id = 'formrelay-messages';
-			var wrap = document.querySelector( '.formrelay-dashboard' ) || document.body;
-			wrap.insertBefore( box, wrap.firstChild );
+			box.setAttribute( 'aria-live', 'polite' );
+		}
+		if ( ! box.parentNode ) {
+			placeMessages( box );
 		}
 		return box;
+	}
+
+	/** Put the notices box under the page's heading (the view's `hr.wp-header-end`). */
+	function placeMessages( box ) {
+		var wrap = document.querySelector( '.formrelay-dashboard' ) || document.body;
+		var end = wrap.querySelector( '.wp-header-end' );
+		if ( end && end.parentNode ) {
+			end.parentNode.insertBefore( box, end.nextSibling );
+		} else {
+			wrap.insertBefore( box, wrap.firstChild );
+		}
 	}
 
 	function notice( kind, text ) {
@@ -140,10 +153,17 @@
 		template.innerHTML = html; // Filtered by wp_kses() on the server; nothing in a template runs.
 		var fresh = selector ? template.content.querySelector( selector ) : null;
 		var nodes = Array.prototype.slice.call( ( fresh || template.content ).childNodes );
+		var box = document.getElementById( 'formrelay-messages' );
+		if ( box && target.contains( box ) ) {
+			box.parentNode.removeChild( box ); // Kept: it holds the latest notices.
+		}
 		target.innerHTML = '';
 		nodes.forEach( function ( node ) {
 			target.appendChild( document.importNode( node, true ) );
 		} );
+		if ( box && ! box.parentNode ) {
+			placeMessages( box );
+		}
 	}
 
 	function reloadView() {
@@ -325,5 +345,9 @@
 		}
 	} );
 
+	var initial = document.getElementById( 'formrelay-messages' );
+	if ( initial ) {
+		placeMessages( initial );
+	}
 	window.setInterval( refreshOverview, config.refreshMs || 5000 );
 }() );
