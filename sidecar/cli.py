@@ -172,7 +172,9 @@ def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
 
     replay = (RedisReplayGuard(cfg.redis_url, cfg.queue_name) if cfg.redis_url
               else MemoryReplayGuard())
-    return create_app(store, cfg.shared_secret, tasks.ring_record, replay)
+    return create_app(store, cfg.shared_secret, tasks.ring_record, replay,
+                      ring_document=tasks.ring_document, silent_after=2 * cfg.sweep_seconds,
+                      templates_dir=cfg.templates_dir)
 
 
 def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:

@@ -1,7 +1,13 @@
 """Signed requests between the WordPress bridge and the sidecar.
 
+Notify (POST /v1/notify):
     X-FormRelay-Timestamp: <unix seconds>
     X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>
+
+The dashboard's admin routes (/admin/v1/..., docs/dashboard.md) also sign the
+method, the path with its query string exactly as sent, and the acting user:
+    X-FormRelay-User: <WordPress login, 1-60 characters>
+    X-FormRelay-Signature: sha256=<HMAC of "<timestamp>.<METHOD>.<path_and_query>.<user>.<body>">
 
 A request is accepted once: its signature is remembered for the freshness
 window (in memory, or in Redis so that every web process of every host
@@ -39,6 +45,34 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
     if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
         raise BadSignature("stale timestamp")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        raise BadSignature("bad signature")
+
+
+def admin_message(timestamp: int | str, method: str, path_and_query: str, user: str,
+                  body: bytes) -> bytes:
+    """The signed text of an admin request (UTF-8), body last and raw."""
+    head = f"{timestamp}.{method.upper()}.{path_and_query}.{user}."
+    return head.encode() + body
+
+
+def sign_admin(secret: str, timestamp: int | str, method: str, path_and_query: str, user: str,
+               body: bytes = b"") -> str:
+    message = admin_message(timestamp, method, path_and_query, user, body)
+    return PREFIX + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_admin(secret: str, timestamp: str | None, signature: str | None, method: str,
+                 path_and_query: str, user: str | None, body: bytes, now: float | None = None,
+                 max_age: int = MAX_AGE_SECONDS) -> None:
+    """Raise BadSignature unless the admin request is signed right, for `user`, and fresh."""
+    if not timestamp or not signature or not user:
+        raise BadSignature("missing signature headers")
+    if not timestamp.isdigit():
+        raise BadSignature("malformed timestamp")
+    if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
+        raise BadSignature("stale timestamp")
+    expected = sign_admin(secret, timestamp, method, path_and_query, user, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise BadSignature("bad signature")
 
 

@@ -2,6 +2,8 @@
 
     GET  /healthz     liveness and database reachability (unsigned, no data)
     POST /v1/notify   {"job_id": N}, signed by the bridge: ring the job's doorbell
+    /admin/v1/...     the wp-admin dashboard's JSON API and HTML views (sidecar.admin,
+                      docs/dashboard.md), signed by the bridge for the acting user
 
 Every route but /healthz checks the shared-secret signature (sidecar.signing).
 """
@@ -10,11 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sidecar import __version__
+from sidecar.admin import Admin, mount
+from sidecar.admin.auth import MAX_BODY_BYTES
+from sidecar.config import REPO_TEMPLATES
 from sidecar.signing import BadSignature, ReplayGuard, verify
 from sidecar.store import Store
 from sidecar.store.schema import current_version
@@ -23,9 +29,15 @@ MAX_NOTIFY_BYTES = 1024
 Ring = Callable[[int, int], None]  # (job id, priority)
 
 
-def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard) -> Flask:
+def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard, *,
+               ring_document: Ring | None = None, silent_after: float = 120.0,
+               templates_dir: Path | None = None) -> Flask:
+    """`ring` rings a job, `ring_document` a document (None: the sweep does);
+    `silent_after`: seconds after which the dashboard flags a worker silent."""
     app = Flask("formrelay")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_NOTIFY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
+    mount(app, Admin(store, ring, ring_document, silent_after), secret, replay,
+          templates_dir or REPO_TEMPLATES)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

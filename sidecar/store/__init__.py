@@ -1,5 +1,6 @@
 """The store: every SQL statement FormRelay's sidecar runs lives in this package."""
 
+from sidecar.store.admin import AdminStore
 from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
@@ -10,7 +11,8 @@ from sidecar.store.workers import Worker, WorkerStore
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState):
+class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
+            AdminStore):
     """Jobs, documents, log and claims on one WordPress database and table prefix."""
 
 

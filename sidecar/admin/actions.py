@@ -1,0 +1,106 @@
+"""What the dashboard changes: retry, restart, cancel (one job or in bulk), resume, reveal.
+
+Each change is one store transition with its log row naming the acting user
+(`actor`), then a ring of the doorbell so a worker picks the work up at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sidecar.admin.context import Admin, Conflict, NotFound, job_summary
+from sidecar.admin.filters import BulkRetry
+from sidecar.admin.read import submitted_fields
+from sidecar.engine import ring_due
+from sidecar.errors import InvalidTransition, StoreError
+from sidecar.states import CLAIMABLE, Event, EventKind
+from sidecar.store import LogEntry
+
+log = logging.getLogger("formrelay.admin")
+ACTIONS = {"retry": EventKind.RETRY, "restart": EventKind.RESTART, "cancel": EventKind.CANCEL}
+PAST = {"retry": "retried", "restart": "restarted", "cancel": "cancelled"}
+
+
+def act(admin: Admin, job_id: int, action: str, user: str) -> dict[str, Any]:
+    """Apply `action` to one job: its summary after the change; NotFound, or Conflict (409)."""
+    if admin.store.get_job(job_id) is None:
+        raise NotFound(f"no job {job_id}")
+    try:
+        _transition(admin, job_id, action, user)
+    except InvalidTransition as exc:
+        raise Conflict(f"job {job_id} cannot be {PAST[action]} in status {exc.status}") from None
+    except StoreError as exc:  # deleted meanwhile (retention)
+        raise NotFound(f"no job {job_id}") from exc
+    row = admin.store.admin_job(job_id)
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return {"job": job_summary(row)}
+
+
+def _transition(admin: Admin, job_id: int, action: str, user: str) -> None:
+    state = admin.store.transition_job(
+        job_id, Event(ACTIONS[action]),
+        log=LogEntry(f"job.{action}", f"{PAST[action]} by {user}", actor=user))
+    log.info("job %d %s by an admin", job_id, PAST[action])
+    if state.status in CLAIMABLE:
+        job = admin.store.get_job(job_id)
+        if job is not None:
+            admin.ring_record(job.id, job.priority)
+    if admin.ring_document is not None:
+        for document_id, priority in admin.store.due_documents_of(job_id):
+            admin.ring_document(document_id, priority)
+
+
+def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, int]:
+    """Retry the given jobs, or every failed job matching a filter; the rest are skipped."""
+    retried = skipped = 0
+
+    def one(job_id: int) -> None:
+        nonlocal retried, skipped
+        try:
+            _transition(admin, job_id, "retry", user)
+            retried += 1
+        except StoreError:  # InvalidTransition included: not failed or cancelled, or gone
+            skipped += 1
+
+    if request.filter is None:
+        for job_id in request.ids:
+            one(job_id)
+        return {"retried": retried, "skipped": skipped}
+    after = 0
+    while True:  # a batch at a time: each retried job leaves the failed set
+        batch = admin.store.failed_job_ids(request.filter, after)
+        for job_id in batch:
+            one(job_id)
+        if len(batch) < 500:
+            return {"retried": retried, "skipped": skipped}
+        after = batch[-1]
+
+
+class _Doorbell:
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+
+    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None:
+        self.admin.ring_record(job_id, priority)
+
+    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
+        if self.admin.ring_document is not None:
+            self.admin.ring_document(document_id, priority)
+
+
+def resume(admin: Admin, user: str) -> dict[str, bool]:
+    """End an outage pause (log row `delivery.resumed` naming the user), ring the backlog."""
+    ended = admin.pause().resume(user)
+    if ended is not None:
+        ring_due(admin.store, _Doorbell(admin))
+    return {"resumed": ended is not None}
+
+
+def reveal(admin: Admin, job_id: int, user: str) -> dict[str, Any]:
+    """The submitted values, for the signed caller only; the log row names who, not what."""
+    fields = submitted_fields(admin, job_id)
+    admin.store.log(LogEntry("job.fields_revealed", f"submitted values shown to {user}"
+                             f" ({len(fields)} fields)", level="info", actor=user), job_id=job_id)
+    return {"fields": [{"id": f["id"], "name": f["name"], "value": f["value"]} for f in fields]}

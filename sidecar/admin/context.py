@@ -1,0 +1,65 @@
+"""What the dashboard's routes share: the store, the doorbell, settings, and the errors
+that become HTTP answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sidecar.breaker import Breaker, Policy
+from sidecar.pause import Pause
+from sidecar.store import Store
+
+Ring = Callable[[int, int], None]  # (id, priority)
+
+
+class NotFound(LookupError):
+    """404: no such job (or nothing to show for it); the message says which."""
+
+
+class Conflict(RuntimeError):
+    """409: the action is not allowed in the job's status."""
+
+
+@dataclass(frozen=True)
+class Admin:
+    store: Store
+    ring_record: Ring
+    ring_document: Ring | None = None  # None: the sweep rings documents
+    silent_after: float = 120.0  # a worker not seen for longer is flagged silent
+
+    def pause(self) -> Pause:
+        return Pause(self.store, Policy())
+
+    def pause_state(self) -> Breaker:
+        return self.pause().state()
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with milliseconds, as the JSON API gives every time."""
+    return value.isoformat(timespec="milliseconds") if value is not None else None
+
+
+def iso_text(value: str) -> str | None:
+    """A time the outage pause stored as text, in the API's format; None when unset."""
+    if not value:
+        return None
+    try:
+        return iso(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def job_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": int(row["id"]), "reference": row["reference"], "form_id": int(row["form_id"]),
+        "entry_id": int(row["entry_id"]), "status": str(row["status"]),
+        "phase": str(row["phase"]), "attempts": int(row["attempts"]),
+        "max_attempts": int(row["max_attempts"]), "next_attempt_at": iso(row["next_attempt_at"]),
+        "documents_uploaded": int(row["documents_uploaded"]),
+        "documents_total": int(row["documents_total"]), "last_error": row["last_error"],
+        "partner_record_id": row["partner_record_id"], "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }

@@ -1,0 +1,131 @@
+"""The dashboard's answers, as JSON-ready dicts: the API returns them, the views render them."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from sidecar.admin.context import Admin, NotFound, iso, iso_text, job_summary
+from sidecar.admin.filters import JobQuery, LogQuery
+from sidecar.errors import SubmissionError
+from sidecar.states import JOB_STATUSES
+from sidecar.submission import decode_fields
+
+RETENTION_GONE = "the submitted values were deleted by retention"
+
+
+def stats(admin: Admin) -> dict[str, Any]:
+    store = admin.store
+    found = store.counts_by_status()
+    counts = {str(s): found.get(str(s), 0) for s in JOB_STATUSES}
+    pause = admin.pause_state()
+    workers = [{
+        "id": w.id, "host": w.host, "pid": w.pid, "version": w.version,
+        "worker_type": w.worker_type, "threads": w.threads, "last_seen": iso(w.last_seen),
+        "seconds_since_seen": round(w.seconds_since_seen, 1),
+        "silent": w.seconds_since_seen > admin.silent_after,
+    } for w in store.workers()]
+    age = store.oldest_waiting_seconds()
+    return {
+        "counts": counts,
+        "waiting": counts["pending"] + counts["retrying"] + counts["processing"],
+        "oldest_waiting_seconds": None if age is None else round(age, 1),
+        "pause": {"paused": pause.paused, "cause": pause.cause, "since": iso_text(pause.paused_at),
+                  "sticky": pause.sticky, "next_probe_at": iso_text(pause.next_probe_at),
+                  "failures": pause.failures},
+        "workers": workers,
+        "hourly": [{"hour": iso(h.hour), "delivered": h.delivered, "failed": h.failed}
+                   for h in store.hourly_outcomes()],
+    }
+
+
+def jobs(admin: Admin, q: JobQuery) -> dict[str, Any]:
+    """A page of the jobs list. The status counts come first: they give the total, and an
+    empty or past-the-end page needs no page query."""
+    found = admin.store.job_status_counts(q.filter)
+    counts = {str(s): found.get(str(s), 0) for s in JOB_STATUSES}
+    total = counts.get(q.filter.status, 0) if q.filter.status else sum(counts.values())
+    rows = admin.store.job_page(q) if q.offset < total else []
+    return {"jobs": [job_summary(r) for r in rows], "total": total, "page": q.page,
+            "per_page": q.per_page, "pages": max(1, math.ceil(total / q.per_page)),
+            "counts": counts}
+
+
+def job(admin: Admin, job_id: int) -> dict[str, Any]:
+    store = admin.store
+    row = store.admin_job(job_id)
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    summary = job_summary(row)
+    summary.update(source=row["source"], priority=int(row["priority"]),
+                   key_generation=int(row["key_generation"]))
+    try:
+        fields = [{"id": f["id"], "name": f["name"], "type": f["type"]}
+                  for f in submitted_fields(admin, job_id)]
+    except NotFound:
+        fields = []
+    documents = [{
+        "id": d.id, "position": d.position, "name": d.original_name, "status": str(d.status),
+        "detected_type": d.detected_type, "size": d.size, "attempts": d.attempts,
+        "max_attempts": d.max_attempts, "last_error": d.last_error,
+        "partner_document_id": d.partner_document_id,
+    } for d in store.documents(job_id)]
+    timeline = [{
+        "id": int(e["id"]), "created_at": iso(e["created_at"]), "level": e["level"],
+        "event": e["event"], "message": e["message"], "attempt": e["attempt"],
+        "http_status": e["http_status"], "duration_ms": e["duration_ms"], "actor": e["actor"],
+        "document_id": e["document_id"],
+    } for e in store.job_log(job_id)]
+    return {"job": summary, "fields": fields, "documents": documents, "timeline": timeline}
+
+
+def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
+    """The job's fields with their values, from where delivery reads them.
+
+    The snapshot the bridge stored; for jobs created without one (backfill, the
+    sweep) the WPForms entry, as the engine does. A bridge job whose snapshot is
+    gone lost it to retention: its values are not read from WPForms either.
+    """
+    row = admin.store.job_snapshot(job_id)
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    raw: Any = None
+    if row["snapshot"]:
+        try:
+            raw = json.loads(row["snapshot"]).get("fields")
+        except (ValueError, AttributeError):
+            raw = None
+    if raw is None and row["source"] == "wpforms" and not row["snapshot"]:
+        raise NotFound(RETENTION_GONE)
+    if raw is None and int(row["entry_id"]) > 0:
+        try:
+            entry = admin.store.wpforms_entry(int(row["entry_id"]))
+        except SubmissionError:
+            entry = None
+        if entry is not None:
+            try:
+                raw = json.loads(entry.fields)
+            except ValueError:
+                raw = None
+    if raw is None:
+        raise NotFound("this job holds no submitted values")
+    return [{"id": str(f.get("id", "")), "name": str(f.get("name") or ""),
+             "type": str(f.get("type") or ""), "value": _text(f.get("value"))}
+            for f in decode_fields(raw)]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def logs(admin: Admin, q: LogQuery) -> dict[str, Any]:
+    rows, more = admin.store.log_page(q)
+    return {"logs": [{
+        "id": int(r["id"]), "created_at": iso(r["created_at"]), "level": r["level"],
+        "event": r["event"], "message": r["message"], "job_id": r["job_id"],
+        "document_id": r["document_id"], "attempt": r["attempt"],
+        "http_status": r["http_status"], "duration_ms": r["duration_ms"], "actor": r["actor"],
+    } for r in rows], "page": q.page, "per_page": q.per_page, "has_more": more}

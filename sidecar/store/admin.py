@@ -1,0 +1,259 @@
+"""The dashboard's reads (docs/dashboard.md): job lists, counts, the chart, the log viewer.
+
+Every WHERE clause is built from fixed fragments with %s parameters. What the
+queries lean on (100,000 jobs and 1,000,000 log rows are the yardstick):
+  * status counts read an index holding the status (`lease`, or `form_status`
+    for one form): no row is read;
+  * the jobs page orders by an index (`PRIMARY`, `created`, `status_created`,
+    `attempts`, `next_attempt`, `updated`), so LIMIT stops early; a search is
+    the union of indexed lookups (reference prefix, ids, partner id, the
+    FULLTEXT index on last_error), joined back by primary key;
+  * the chart counts completed_at and failed_at ranges (`completed`, `failed`);
+  * the log viewer reads newest first through `created`, `level_created`,
+    `event_created` or `job`, and fetches one row more than a page instead of
+    counting a million rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sidecar.store.base import StoreBase
+
+if TYPE_CHECKING:
+    from sidecar.admin.filters import JobFilter, JobQuery, LogQuery
+
+JOB_LIST_COLUMNS = (
+    "j.id, j.reference, j.source, j.form_id, j.entry_id, j.status, j.phase, j.priority,"
+    " j.attempts, j.max_attempts, j.next_attempt_at, j.last_error, j.partner_record_id,"
+    " j.key_generation, j.created_at, j.updated_at")
+LOG_COLUMNS = ("id, created_at, level, event, message, job_id, document_id, attempt,"
+               " http_status, duration_ms, actor")
+# orderby -> the columns sorted on, each an index's order (the primary key closes every index).
+ORDERS = {
+    "id": ("j.id",),
+    "created": ("j.created_at", "j.id"),
+    "status": ("j.status", "j.created_at", "j.id"),
+    "attempts": ("j.attempts", "j.id"),
+    "next_attempt": ("j.next_attempt_at", "j.id"),
+    "updated": ("j.updated_at", "j.id"),
+}
+WALKS_DATES = {"id": "PRIMARY", "attempts": "attempts", "next_attempt": "next_attempt",
+               "updated": "updated"}
+WAITING = ("pending", "retrying", "processing")
+MAX_SEARCH_ID = 2**63 - 1
+LOG_SEARCH_WINDOW = 20_000  # newest log rows a search reads before asking the FULLTEXT index
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern (escape character `!`) for values that start with `text`."""
+    return re.sub(r"([!%_])", r"!\1", text) + "%"
+
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime  # the hour's start, UTC
+    delivered: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class JobRows:
+    rows: list[dict[str, Any]]  # with documents_total and documents_uploaded
+    counts: dict[str, int]  # per status, for the filter without its status
+
+
+class AdminStore(StoreBase):
+    # ---- the jobs list ------------------------------------------------------------------
+
+    def _job_filter_sql(self, f: JobFilter, *more: tuple[str, Any]) -> tuple[str, list[Any]]:
+        """`JOIN ... WHERE ...` for a filter (the text after `FROM jobs j`) and its parameters.
+
+        `more`: further (clause, parameter) conditions, ANDed.
+        """
+        join, where = "", []
+        params: list[Any] = []
+        if f.search:
+            parts = [f"SELECT id FROM {self.t.jobs} WHERE reference LIKE %s ESCAPE '!'",
+                     f"SELECT id FROM {self.t.jobs} WHERE partner_record_id = %s"]
+            params += [like_prefix(f.search), f.search]
+            if f.search.isascii() and f.search.isdigit() and int(f.search) <= MAX_SEARCH_ID:
+                parts += [f"SELECT id FROM {self.t.jobs} WHERE id = %s",
+                          f"SELECT id FROM {self.t.jobs} WHERE entry_id = %s"]
+                params += [int(f.search), int(f.search)]
+            if f.words:
+                parts.append(f"SELECT id FROM {self.t.jobs}"
+                             " WHERE MATCH (last_error) AGAINST (%s IN BOOLEAN MODE)")
+                params.append(f.words)
+            join = f" JOIN ({' UNION '.join(parts)}) m ON m.id = j.id"
+        for clause, value in (("j.status = %s", f.status), ("j.form_id = %s", f.form_id),
+                              ("j.created_at >= %s", f.created_from),
+                              ("j.created_at < %s", f.created_before), *more):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return join + (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def job_status_counts(self, f: JobFilter) -> dict[str, int]:
+        """Jobs per status matching `f` (its status ignored): the list's status views."""
+        sql, params = self._job_filter_sql(f.without_status())
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT j.status, COUNT(*) AS n FROM {self.t.jobs} j{sql}"
+                        " GROUP BY j.status", params)
+            return {str(r["status"]): int(r["n"]) for r in cur.fetchall()}
+
+    def job_page(self, q: JobQuery) -> list[dict[str, Any]]:
+        """One page of the jobs list, each row with its documents' counts."""
+        sql, params = self._job_filter_sql(q.filter)
+        direction = "ASC" if q.order == "asc" else "DESC"
+        order = ", ".join(f"{column} {direction}" for column in ORDERS[q.orderby])
+        # Ids and these times grow with the creation time: walking such an index from one
+        # end towards an old date range reads every newer row first. With a range, its
+        # index is read instead and the ids sorted (a bounded, index-only sort).
+        hint = ""
+        if (q.filter.date_from or q.filter.date_to) and q.orderby in WALKS_DATES:
+            hint = f" IGNORE INDEX FOR ORDER BY ({WALKS_DATES[q.orderby]})"
+        # The page's ids first, from an index alone where one covers the filter and the
+        # order; then only those rows are read (they are wide: the snapshot is inline).
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {JOB_LIST_COLUMNS} FROM (SELECT j.id FROM {self.t.jobs} j{hint}"
+                        f"{sql} ORDER BY {order} LIMIT %s OFFSET %s) page"
+                        f" JOIN {self.t.jobs} j ON j.id = page.id ORDER BY {order}",
+                        (*params, q.per_page, q.offset))
+            rows = list(cur.fetchall())
+            self._add_document_counts(cur, rows)
+        return rows
+
+    def _add_document_counts(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        counts: dict[int, tuple[int, int]] = {}
+        if rows:
+            cur.execute(f"SELECT job_id, COUNT(*) AS total, SUM(status = 'uploaded') AS uploaded"
+                        f" FROM {self.t.documents} WHERE job_id IN"
+                        f" ({', '.join(['%s'] * len(rows))}) GROUP BY job_id",
+                        [r["id"] for r in rows])
+            counts = {int(r["job_id"]): (int(r["total"]), int(r["uploaded"] or 0))
+                      for r in cur.fetchall()}
+        for row in rows:
+            row["documents_total"], row["documents_uploaded"] = counts.get(int(row["id"]), (0, 0))
+
+    def failed_job_ids(self, f: JobFilter, after_id: int = 0, limit: int = 500) -> list[int]:
+        """Ids of failed jobs matching `f` (its status ignored), ascending from `after_id`."""
+        sql, params = self._job_filter_sql(replace(f, status="failed"), ("j.id > %s", after_id))
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT j.id FROM {self.t.jobs} j{sql} ORDER BY j.id LIMIT %s",
+                        (*params, limit))
+            return [int(r["id"]) for r in cur.fetchall()]
+
+    def admin_job(self, job_id: int) -> dict[str, Any] | None:
+        """One job as the dashboard shows it (no snapshot), with its documents' counts."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT {JOB_LIST_COLUMNS} FROM {self.t.jobs} j WHERE j.id = %s",
+                        (job_id,))
+            rows = list(cur.fetchall())
+            self._add_document_counts(cur, rows)
+        return rows[0] if rows else None
+
+    def job_snapshot(self, job_id: int) -> dict[str, Any] | None:
+        """The job's snapshot text (or None) with what decides where its values are."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT snapshot, source, status, form_id, entry_id FROM {self.t.jobs}"
+                        " WHERE id = %s", (job_id,))
+            row: dict[str, Any] | None = cur.fetchone()
+        return row
+
+    def due_documents_of(self, job_id: int) -> list[tuple[int, int]]:
+        """The job's documents due now, as (id, the job's priority), to ring them."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT d.id, j.priority FROM {self.t.documents} d"
+                        f" JOIN {self.t.jobs} j ON j.id = d.job_id WHERE d.job_id = %s"
+                        " AND d.status IN ('pending', 'retrying')"
+                        " AND d.next_attempt_at <= UTC_TIMESTAMP(3) ORDER BY d.id", (job_id,))
+            return [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
+
+    # ---- the overview -------------------------------------------------------------------
+
+    def oldest_waiting_seconds(self) -> float | None:
+        """Age of the oldest job still waiting for delivery; each MIN reads one index entry."""
+        mins = " UNION ALL ".join(
+            f"SELECT MIN(created_at) AS t FROM {self.t.jobs} WHERE status = %s" for _ in WAITING)
+        with self.db.transaction() as cur:
+            cur.execute("SELECT TIMESTAMPDIFF(MICROSECOND, MIN(t), UTC_TIMESTAMP(3)) / 1000000"
+                        f" AS age FROM ({mins}) oldest", WAITING)
+            age = cur.fetchone()["age"]
+        return None if age is None else max(0.0, float(age))
+
+    def hourly_outcomes(self, hours: int = 24) -> list[HourCount]:
+        """Jobs completed and jobs failed in each of the last `hours` hours, oldest first.
+
+        The current hour is the last bucket. A job counts as failed in the hour of
+        its failed_at (its latest failure, kept when someone retries it).
+        """
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            last = now.replace(minute=0, second=0, microsecond=0)
+            first, end = last - timedelta(hours=hours - 1), last + timedelta(hours=1)
+            found: dict[str, dict[int, int]] = {}
+            for name, column in (("delivered", "completed_at"), ("failed", "failed_at")):
+                cur.execute(f"SELECT TIMESTAMPDIFF(HOUR, %s, {column}) AS bucket, COUNT(*) AS n"
+                            f" FROM {self.t.jobs} WHERE {column} >= %s AND {column} < %s"
+                            " GROUP BY bucket", (first, first, end))
+                found[name] = {int(r["bucket"]): int(r["n"]) for r in cur.fetchall()}
+        return [HourCount(first + timedelta(hours=i), found["delivered"].get(i, 0),
+                          found["failed"].get(i, 0)) for i in range(hours)]
+
+    # ---- the log viewer -----------------------------------------------------------------
+
+    def log_page(self, q: LogQuery) -> tuple[list[dict[str, Any]], bool]:
+        """One page of log rows, newest first, and whether more follow.
+
+        A search matches each word at a word start. The FULLTEXT index answers it
+        fast for a rare word, but a word in a large part of a million rows (say
+        "timeout") costs it seconds; so a search first reads only the newest
+        LOG_SEARCH_WINDOW rows (of the date range), matching with REGEXP, and asks
+        the index only when they do not fill the page. One job's rows are few:
+        they are read with REGEXP alone.
+        """
+        where: list[tuple[str, Any]] = [
+            (clause, value) for clause, value in (
+                ("level = %s", q.level), ("event = %s", q.event), ("job_id = %s", q.job_id),
+                ("created_at >= %s", q.created_from), ("created_at < %s", q.created_before))
+            if value is not None]
+        words: list[tuple[str, Any]] = [("message REGEXP %s", rf"\b{word}") for word in q.word_list]
+        with self.db.transaction() as cur:
+            if words and q.job_id is None:
+                top = self._newest_log_id(cur, q.created_before)
+                window = [("id > %s", top - LOG_SEARCH_WINDOW), ("id <= %s", top), *words]
+                rows = self._log_rows(cur, where + window, q, " FORCE INDEX (PRIMARY)")
+                if len(rows) > q.per_page:
+                    return rows[:q.per_page], True
+                words = [("MATCH (message) AGAINST (%s IN BOOLEAN MODE)", q.words)]
+            rows = self._log_rows(cur, where + words, q)
+        return rows[:q.per_page], len(rows) > q.per_page
+
+    def _newest_log_id(self, cur: Any, before: datetime | None) -> int:
+        if before is None:
+            cur.execute(f"SELECT MAX(id) AS id FROM {self.t.log}")
+        else:
+            cur.execute(f"SELECT id FROM {self.t.log} WHERE created_at < %s"
+                        " ORDER BY created_at DESC, id DESC LIMIT 1", (before,))
+        row = cur.fetchone()
+        return int(row["id"]) if row and row["id"] is not None else 0
+
+    def _log_rows(self, cur: Any, where: list[tuple[str, Any]], q: LogQuery,
+                  hint: str = "") -> list[Any]:
+        """(`hint` keeps the window a range of the primary key: walking another index
+        newest first would pass the window's end when it holds no match.)"""
+        sql = " WHERE " + " AND ".join(c for c, _ in where) if where else ""
+        cur.execute(f"SELECT {LOG_COLUMNS} FROM {self.t.log}{hint}{sql}"
+                    " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+                    (*(v for _, v in where), q.per_page + 1, q.offset))
+        return list(cur.fetchall())
+
+    def log_events(self) -> list[str]:
+        """Every event name in the log (read from the `event_created` index, one per name)."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT event FROM {self.t.log} GROUP BY event ORDER BY event")
+            return [str(r["event"]) for r in cur.fetchall()]
