@@ -2,7 +2,8 @@
 
 Rendered by Jinja2 from templates/admin/ with autoescape on for every template;
 the data are the JSON API's answers (sidecar.admin.read). Links are relative to
-the admin page (`?page=formrelay&view=...`) and paginate with `paged`.
+the admin page (`?page=formrelay&view=...`) and paginate with `paged`. A bad
+parameter or a missing job answers JSON {"error": ...} (400, 404) like the API.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -117,13 +118,14 @@ def blueprint(admin: Admin, env: Environment) -> Blueprint:
     def render(name: str, status: int = 200, **context: Any) -> ResponseReturnValue:
         return Response(env.get_template(name).render(**context), status, content_type=HTML)
 
+    # Errors answer JSON, as the API's do: the plugin shows their message in a notice.
     @views.errorhandler(BadParameter)
     def bad_parameter(exc: BadParameter) -> ResponseReturnValue:
-        return render("error.html", 400, message=str(exc))
+        return jsonify(error=str(exc)), 400
 
     @views.errorhandler(NotFound)
     def not_found(exc: NotFound) -> ResponseReturnValue:
-        return render("error.html", 404, message=str(exc))
+        return jsonify(error=str(exc)), 404
 
     def args() -> Mapping[str, str]:
         return request.args
