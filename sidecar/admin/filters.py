@@ -250,7 +250,7 @@ def bulk_retry(body: object) -> BulkRetry:
             raise BadParameter("ids", f"must hold at most {BULK_MAX_IDS} job ids")
         return BulkRetry(ids=tuple(dict.fromkeys(ids)))
     if body.get("all_failed") is True and "ids" not in body:
-        raw = body.get("filter") or {}
+        raw = {} if body.get("filter") is None else body["filter"]
         if not isinstance(raw, dict) or set(raw) - {"form_id", "search", "from", "to"}:
             raise BadParameter("filter", "may hold only form_id, search, from and to")
         as_text = {k: "" if v is None else str(v) for k, v in raw.items()

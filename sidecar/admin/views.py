@@ -49,6 +49,8 @@ def link(view: str, **params: Any) -> str:
     """A link to a dashboard view, relative to the admin page; empty values are left out."""
     query = {"page": "formrelay", "view": view}
     query.update({k: str(v) for k, v in params.items() if v not in (None, "")})
+    if "paged" in query:  # last, as WordPress writes it
+        query["paged"] = query.pop("paged")
     return "?" + urlencode(query)
 
 
