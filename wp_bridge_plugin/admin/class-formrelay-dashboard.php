@@ -101,6 +101,7 @@ final class FormRelay_Dashboard {
 		$config = array(
 			'root'      => esc_url_raw( rest_url( FormRelay_REST::NAMESPACE_V1 . '/' ) ),
 			'nonce'     => wp_create_nonce( 'wp_rest' ),
+			'ajaxUrl'   => admin_url( 'admin-ajax.php' ),
 			'view'      => $view,
 			'params'    => (object) self::page_params( $view ),
 			'refreshMs' => self::REFRESH_MS,
@@ -116,6 +117,9 @@ final class FormRelay_Dashboard {
 				'resumed'        => __( 'Delivery resumed.', 'formrelay-bridge' ),
 				'notPaused'      => __( 'Delivery was not paused.', 'formrelay-bridge' ),
 				'dismiss'        => __( 'Dismiss this notice.', 'formrelay-bridge' ),
+				/* translators: 1: date and time (UTC) or "never", 2: number of submissions. */
+				'unreachable'    => __( 'Last worker heartbeat: %1$s. Submissions waiting: %2$s.', 'formrelay-bridge' ),
+				'never'          => __( 'never', 'formrelay-bridge' ),
 			),
 		);
 		wp_add_inline_script( 'formrelay-dashboard', 'window.formrelayDashboard = ' . wp_json_encode( $config ) . ';', 'before' );

@@ -24,7 +24,7 @@
 	}
 	var i18n = config.i18n || {};
 	var refreshing = false;
-	var refreshFailed = false;
+	var outageNotice = null; // The one notice shown while the overview cannot be refreshed.
 
 	function format( template ) {
 		var args = Array.prototype.slice.call( arguments, 1 );
@@ -49,10 +49,39 @@
 		return url;
 	}
 
+	/** A fresh wp_rest nonce (WordPress' own admin-ajax action), for a page left open a long time. */
+	function renewNonce() {
+		if ( ! config.ajaxUrl ) {
+			return Promise.reject( new Error( 'no ajaxUrl' ) );
+		}
+		return window.fetch( config.ajaxUrl + '?action=rest-nonce', { credentials: 'same-origin' } ).then( function ( response ) {
+			return response.text().then( function ( text ) {
+				if ( ! response.ok || ! /^[0-9a-f]+$/.test( text.trim() ) ) {
+					throw new Error( 'HTTP ' + response.status );
+				}
+				config.nonce = text.trim();
+			} );
+		} );
+	}
+
 	/**
 	 * A REST call; resolves with the parsed JSON, rejects with an Error whose message is for people.
+	 * An expired nonce is renewed once.
 	 */
 	function api( method, route, params, body ) {
+		return request( method, route, params, body ).catch( function ( error ) {
+			if ( error.status !== 403 || ! error.data || error.data.code !== 'rest_cookie_invalid_nonce' ) {
+				throw error;
+			}
+			return renewNonce().then( function () {
+				return request( method, route, params, body );
+			}, function () {
+				throw error;
+			} );
+		} );
+	}
+
+	function request( method, route, params, body ) {
 		var options = {
 			method: method,
 			credentials: 'same-origin',
@@ -73,10 +102,11 @@
 				if ( ! response.ok ) {
 					var message = ( data && ( data.error || data.message ) ) || ( 'HTTP ' + response.status );
 					if ( data && data.code === 'formrelay_unreachable' && data.data ) {
-						message += ' (' + [
-							data.data.last_heartbeat ? 'last heartbeat ' + data.data.last_heartbeat + ' UTC' : 'no heartbeat',
-							'waiting ' + data.data.waiting
-						].join( ', ' ) + ')';
+						message += '. ' + format(
+							i18n.unreachable || 'Last worker heartbeat: %1$s. Submissions waiting: %2$s.',
+							data.data.last_heartbeat ? data.data.last_heartbeat.replace( 'T', ' ' ).slice( 0, 19 ) + ' UTC' : ( i18n.never || 'never' ),
+							data.data.waiting === null || data.data.waiting === undefined ? '?' : data.data.waiting
+						);
 					}
 					var error = new Error( message );
 					error.status = response.status;
@@ -139,7 +169,7 @@
 	}
 
 	function showError( error ) {
-		notice( 'error', ( i18n.failed || 'The request failed:' ) + ' ' + ( error && error.message ? error.message : String( error ) ) );
+		return notice( 'error', ( i18n.failed || 'The request failed:' ) + ' ' + ( error && error.message ? error.message : String( error ) ) );
 	}
 
 	// ------------------------------------------------------------- view refresh.
@@ -187,16 +217,18 @@
 		refreshing = true;
 		api( 'GET', 'view/overview', {} ).then( function ( data ) {
 			refreshing = false;
-			refreshFailed = false;
+			if ( outageNotice && outageNotice.parentNode ) {
+				outageNotice.parentNode.removeChild( outageNotice );
+			}
+			outageNotice = null;
 			var current = document.querySelector( '[data-formrelay-refresh="overview"]' );
 			if ( current && data && typeof data.html === 'string' ) {
 				swap( current, data.html, '[data-formrelay-refresh="overview"]' );
 			}
 		} ).catch( function ( error ) {
 			refreshing = false;
-			if ( ! refreshFailed ) {
-				refreshFailed = true; // One notice per outage, not one every few seconds.
-				showError( error );
+			if ( ! outageNotice ) {
+				outageNotice = showError( error ); // One notice per outage, not one every few seconds.
 			}
 		} );
 	}
