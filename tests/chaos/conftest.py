@@ -12,7 +12,8 @@ import pytest
 from sidecar.partner_sim import RunningSim, run_in_thread
 from sidecar.store import Database, DbSettings
 from sidecar.store.schema import migrate
-from tests.chaos.harness import Plan, PrivateRedis, WorkerPool
+from tests.chaos.plan import Plan
+from tests.chaos.processes import PrivateRedis, WorkerPool
 from tests.conftest import PREFIX, ScratchDatabases
 
 

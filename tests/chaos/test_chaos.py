@@ -34,23 +34,13 @@ from sidecar.partner_sim import RunningSim
 from sidecar.queue import build_huey
 from sidecar.store import Database, DbSettings, Store
 from sidecar.tasks import register
+from tests.chaos.checks import account
 from tests.chaos.conftest import Pools
-from tests.chaos.harness import (
-    Fault,
-    FaultSchedule,
-    Monitor,
-    Plan,
-    PrivateRedis,
-    WorkerPool,
-    account,
-    db_figures,
-    describe_logs,
-    enqueue_all,
-    format_figures,
-    formrelay_bin,
-    make_submissions,
-    worker_env,
-)
+from tests.chaos.faults import Fault, FaultSchedule, Monitor
+from tests.chaos.figures import db_figures, describe_logs, expected_gave_up, format_figures
+from tests.chaos.plan import Plan, worker_env
+from tests.chaos.processes import PrivateRedis, WorkerPool, formrelay_bin
+from tests.chaos.submissions import enqueue_all, make_submissions
 from tests.conftest import PREFIX, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.db, pytest.mark.redis,
@@ -171,12 +161,9 @@ def test_every_submission_arrives_exactly_once_through_chaos(
         "drain_seconds": drain_seconds, "after_outage": drain_seconds - plan.outage_ends,
         **seen, **acc.figures, **db_figures(monitor),
     }
-    # A step fails for good after max_attempts failed attempts in a row: at the partner's
-    # failure rate alone, this many steps of the run are expected to (no outage, no kills).
-    max_attempts = int(config.load("migrate", env).max_attempts)
-    figures.update(steps=len(subs) + figures["valid_documents"], max_attempts=max_attempts,
+    figures.update(record_steps=len(subs), document_steps=figures["valid_documents"],
                    failure_rate=plan.failure_rate)
-    figures["expected_gave_up"] = figures["steps"] * plan.failure_rate ** max_attempts
+    figures["expected_gave_up"] = expected_gave_up(figures)
     text = format_figures(figures)
     events = "\n".join(f"  T+{at:6.1f}s  {name}: {detail}" for at, name, detail in schedule.done)
     problems = [p for p in (
