@@ -98,7 +98,8 @@ class Engine:
             log.debug("job %s: delivery is paused; it waits", job_id)
             return
         owner = self._owner()
-        claimed = self.store.claim_job_for_delivery(job_id, owner, self.settings.lease_seconds)
+        claimed = self.store.claim_job_for_delivery(job_id, owner, self.settings.lease_seconds,
+                                                    self.settings.max_attempts)
         if claimed is None:
             log.debug("job %s: not due or taken; nothing to do", job_id)
             return

@@ -10,6 +10,7 @@ a row lock that re-checks them, which is slower under contention but as safe.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sidecar.states import DOCUMENT_ENDS, Event, EventKind
@@ -52,10 +53,16 @@ class ClaimStore(StoreBase):
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds)
         return claimed[0] if claimed else None
 
-    def claim_job_for_delivery(self, job_id: int, owner: str,
-                               lease_seconds: int) -> tuple[Job, str | None] | None:
-        """claim_job, with the job's snapshot read in the same round trip."""
-        claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot")
+    def claim_job_for_delivery(self, job_id: int, owner: str, lease_seconds: int,
+                               max_attempts: int | None = None
+                               ) -> tuple[Job, str | None] | None:
+        """claim_job, with the job's snapshot read in the same round trip.
+
+        `max_attempts` (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the
+        row was created with: the bridge writes a default, the sidecar owns the policy.
+        """
+        claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot",
+                                  max_attempts=max_attempts)
         return (claimed[0], claimed[1]["snapshot"]) if claimed else None
 
     def claim_document(self, document_id: int, owner: str, lease_seconds: int) -> Document | None:
@@ -75,12 +82,14 @@ class ClaimStore(StoreBase):
             return claimed[0], Job.from_row(cur.fetchone())
 
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                   more: str = "") -> tuple[Any, dict[str, Any]] | None:
+                   more: str = "", max_attempts: int | None = None
+                   ) -> tuple[Any, dict[str, Any]] | None:
         with self.db.transaction() as cur:
-            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more)
+            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts)
 
     def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                  more: str = "") -> tuple[Any, dict[str, Any]] | None:
+                  more: str = "", max_attempts: int | None = None
+                  ) -> tuple[Any, dict[str, Any]] | None:
         locked = self._select_for_update(cur, kind, row_id, skip_locked=True, more=more)
         if locked is None:
             return None
@@ -88,7 +97,11 @@ class ClaimStore(StoreBase):
         if row.status not in ("pending", "retrying") or (
                 row.next_attempt_at is not None and row.next_attempt_at > now):
             return None
-        return self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds))[1], raw
+        extra = None
+        if max_attempts is not None and max_attempts != row.max_attempts:
+            row, extra = replace(row, max_attempts=max_attempts), {"max_attempts": max_attempts}
+        return self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds),
+                           extra=extra)[1], raw
 
     def release_expired_leases(self, limit: int = 500) -> int:
         """Send work whose lease ran out back to the queue (or to failed, if out of attempts)."""

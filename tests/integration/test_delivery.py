@@ -281,3 +281,16 @@ def test_nothing_submitted_reaches_the_log_or_stdout(delivery, sim, uploads, cap
     for value in ("Jane Doe", "jane@example.com", "1980-02-01", "Referral.pdf"):
         assert value not in text
     assert "event=record.sent" in caplog.text and f"job={job_id}" in caplog.text
+
+
+def test_the_sidecars_attempt_limit_applies_to_the_record_step(store, sim, uploads):
+    """The bridge writes a default limit into the job row; FORMRELAY_MAX_ATTEMPTS rules."""
+    d = build_delivery(store, sim.url, uploads, read_timeout=1.0, max_attempts=3)
+    sim.configure(error_rate=1.0)
+    job_id = d.enqueue("FR-MAX", snapshot(12, 0, text_fields(), uploads, []), max_attempts=10)
+    for _ in range(5):
+        d.drain()
+        d.make_due()
+    job = store.get_job(job_id)
+    assert (job.status, job.attempts, job.max_attempts) == (Status.FAILED, 3, 3)
+    assert sim.stats()["requests_total"] == 3
