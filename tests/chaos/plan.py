@@ -99,10 +99,8 @@ class Plan:
             # outage. At 15 it is 0.4**15 ~ 1e-6 a step. A deployment facing a partner that
             # fails 40% of requests would raise attempts the same way. The check stays as
             # strict, and the outage must still not spend attempts (the pause holds them).
-            # The engine writes this into each document row; a record step's attempts are
-            # written into its job row by the bridge (FormRelay_Capture::MAX_ATTEMPTS, 10),
-            # and enqueue_all writes the jobs as the bridge does, so the ~500 record steps
-            # keep 10 (~0.05 give-ups expected a run; the figures show both).
+            # It governs every step: the claim replaces the default the bridge writes into
+            # the job row (10), and the engine writes it into each document row.
             "FORMRELAY_MAX_ATTEMPTS": "15",
             "FORMRELAY_RECONCILE_DAYS": "0",
             "FORMRELAY_SHUTDOWN_SECONDS": "1",
