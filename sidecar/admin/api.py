@@ -58,7 +58,9 @@ def blueprint(admin: Admin) -> Blueprint:
 
     @api.post("/jobs/<int:job_id>/fields")
     def fields(job_id: int) -> ResponseReturnValue:
-        return jsonify(actions.reveal(admin, job_id, user()))
+        answer = jsonify(actions.reveal(admin, job_id, user()))
+        answer.headers["Cache-Control"] = "no-store"  # submitted values: kept by no cache
+        return answer
 
     @api.post("/resume")
     def resume() -> ResponseReturnValue:

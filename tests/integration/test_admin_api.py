@@ -544,7 +544,7 @@ def test_reveal_returns_the_values_and_logs_who_without_them(admin, store):
     job = make_job(store, 1, "failed", snapshot=snapshot_of({
         "1": ("Name", "Jane Secretvalue"), "2": ("Notes", XSS[0] + XSS[1])}))
     resp = admin.post(f"/jobs/{job}/fields")
-    assert resp.status_code == 200
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     assert resp.get_json() == {"fields": [
         {"id": "1", "name": "Name", "value": "Jane Secretvalue"},
         {"id": "2", "name": "Notes", "value": XSS[0] + XSS[1]}]}
