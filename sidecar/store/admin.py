@@ -7,7 +7,7 @@ queries lean on (100,000 jobs and 1,000,000 log rows are the yardstick):
   * the jobs page orders by an index (`PRIMARY`, `created`, `status_created`,
     `attempts`, `next_attempt`, `updated`), so LIMIT stops early; a search is
     the union of indexed lookups (reference prefix, ids, partner id, the
-    FULLTEXT index on last_error), joined back by primary key;
+    FULLTEXT index on last_error), filtered and sorted as it stands;
   * the chart counts completed_at and failed_at ranges (`completed`, `failed`);
   * the log viewer reads newest first through `created`, `level_created`,
     `event_created` or `job`, and fetches one row more than a page instead of
@@ -43,6 +43,8 @@ ORDERS = {
 }
 WALKS_DATES = {"id": "PRIMARY", "attempts": "attempts", "next_attempt": "next_attempt",
                "updated": "updated"}
+# What a search's lookups read for the filters and the orders above.
+SEARCH_COLUMNS = "id, status, form_id, created_at, attempts, next_attempt_at, updated_at"
 WAITING = ("pending", "retrying", "processing")
 MAX_SEARCH_ID = 2**63 - 1
 LOG_SEARCH_WINDOW = 20_000  # newest log rows a search reads before asking the FULLTEXT index
@@ -60,54 +62,48 @@ class HourCount:
     failed: int
 
 
-@dataclass(frozen=True)
-class JobRows:
-    rows: list[dict[str, Any]]  # with documents_total and documents_uploaded
-    counts: dict[str, int]  # per status, for the filter without its status
-
-
 class AdminStore(StoreBase):
     # ---- the jobs list ------------------------------------------------------------------
 
-    def _job_filter_sql(self, f: JobFilter, *more: tuple[str, Any]) -> tuple[str, list[Any]]:
-        """`JOIN ... WHERE ...` for a filter (the text after `FROM jobs j`) and its parameters.
+    def _job_filter_sql(self, f: JobFilter, *more: tuple[str, Any],
+                        hint: str = "") -> tuple[str, list[Any]]:
+        """`FROM ... j WHERE ...` for a filter, and its parameters; `more`: further
+        (clause, parameter) conditions, ANDed; `hint`: index hints for the jobs table.
 
-        `more`: further (clause, parameter) conditions, ANDed.
+        A search reads the union of indexed lookups (reference prefix, ids, partner
+        id, the FULLTEXT index on last_error) with the columns filters and sorts need,
+        as `j`: the matched rows are read once, by the lookup that found them.
         """
-        join, where = "", []
-        params: list[Any] = []
+        source, params = f"{self.t.jobs} j{hint}", list[Any]()
         if f.search:
-            parts = [f"SELECT id FROM {self.t.jobs} WHERE reference LIKE %s ESCAPE '!'",
-                     f"SELECT id FROM {self.t.jobs} WHERE partner_record_id = %s"]
+            lookups = ["reference LIKE %s ESCAPE '!'", "partner_record_id = %s"]
             params += [like_prefix(f.search), f.search]
             if f.search.isascii() and f.search.isdigit() and int(f.search) <= MAX_SEARCH_ID:
-                parts += [f"SELECT id FROM {self.t.jobs} WHERE id = %s",
-                          f"SELECT id FROM {self.t.jobs} WHERE entry_id = %s"]
+                lookups += ["id = %s", "entry_id = %s"]
                 params += [int(f.search), int(f.search)]
             if f.words:
-                parts.append(f"SELECT id FROM {self.t.jobs}"
-                             " WHERE MATCH (last_error) AGAINST (%s IN BOOLEAN MODE)")
+                lookups.append("MATCH (last_error) AGAINST (%s IN BOOLEAN MODE)")
                 params.append(f.words)
-            join = f" JOIN ({' UNION '.join(parts)}) m ON m.id = j.id"
+            source = "(" + " UNION ".join(f"SELECT {SEARCH_COLUMNS} FROM {self.t.jobs} WHERE {w}"
+                                          for w in lookups) + ") j"
+        where = []
         for clause, value in (("j.status = %s", f.status), ("j.form_id = %s", f.form_id),
                               ("j.created_at >= %s", f.created_from),
                               ("j.created_at < %s", f.created_before), *more):
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        return join + (" WHERE " + " AND ".join(where) if where else ""), params
+        return f" FROM {source}" + (" WHERE " + " AND ".join(where) if where else ""), params
 
     def job_status_counts(self, f: JobFilter) -> dict[str, int]:
         """Jobs per status matching `f` (its status ignored): the list's status views."""
         sql, params = self._job_filter_sql(f.without_status())
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT j.status, COUNT(*) AS n FROM {self.t.jobs} j{sql}"
-                        " GROUP BY j.status", params)
+            cur.execute(f"SELECT j.status, COUNT(*) AS n{sql} GROUP BY j.status", params)
             return {str(r["status"]): int(r["n"]) for r in cur.fetchall()}
 
     def job_page(self, q: JobQuery) -> list[dict[str, Any]]:
         """One page of the jobs list, each row with its documents' counts."""
-        sql, params = self._job_filter_sql(q.filter)
         direction = "ASC" if q.order == "asc" else "DESC"
         order = ", ".join(f"{column} {direction}" for column in ORDERS[q.orderby])
         # Ids and these times grow with the creation time: walking such an index from one
@@ -116,13 +112,13 @@ class AdminStore(StoreBase):
         hint = ""
         if (q.filter.date_from or q.filter.date_to) and q.orderby in WALKS_DATES:
             hint = f" IGNORE INDEX FOR ORDER BY ({WALKS_DATES[q.orderby]})"
+        sql, params = self._job_filter_sql(q.filter, hint=hint)
         # The page's ids first, from an index alone where one covers the filter and the
         # order; then only those rows are read (they are wide: the snapshot is inline).
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT {JOB_LIST_COLUMNS} FROM (SELECT j.id FROM {self.t.jobs} j{hint}"
-                        f"{sql} ORDER BY {order} LIMIT %s OFFSET %s) page"
-                        f" JOIN {self.t.jobs} j ON j.id = page.id ORDER BY {order}",
-                        (*params, q.per_page, q.offset))
+            cur.execute(f"SELECT {JOB_LIST_COLUMNS} FROM (SELECT j.id{sql} ORDER BY {order}"
+                        f" LIMIT %s OFFSET %s) page JOIN {self.t.jobs} j ON j.id = page.id"
+                        f" ORDER BY {order}", (*params, q.per_page, q.offset))
             rows = list(cur.fetchall())
             self._add_document_counts(cur, rows)
         return rows
@@ -143,8 +139,7 @@ class AdminStore(StoreBase):
         """Ids of failed jobs matching `f` (its status ignored), ascending from `after_id`."""
         sql, params = self._job_filter_sql(replace(f, status="failed"), ("j.id > %s", after_id))
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT j.id FROM {self.t.jobs} j{sql} ORDER BY j.id LIMIT %s",
-                        (*params, limit))
+            cur.execute(f"SELECT j.id{sql} ORDER BY j.id LIMIT %s", (*params, limit))
             return [int(r["id"]) for r in cur.fetchall()]
 
     def admin_job(self, job_id: int) -> dict[str, Any] | None:
