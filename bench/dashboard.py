@@ -192,7 +192,7 @@ def main() -> int:
             for label, query in screens(args.jobs):
                 url = f"{site.url}/wp-admin/admin.php?page=formrelay&{query}"
                 through_wp, body = timed(lambda u=url: session.get(u, timeout=30), args.runs)
-                if "unreachable" in body:
+                if "formrelay-unreachable" in body:
                     raise SystemExit(f"{label}: the page says the sidecar is unreachable")
                 direct, _ = timed(lambda q=query: sidecar_get(listen, secret, q), args.runs)
                 rows.append((label, statistics.median(through_wp),

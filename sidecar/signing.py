@@ -44,7 +44,8 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
         raise BadSignature("malformed timestamp")
     if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
         raise BadSignature("stale timestamp")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+    expected = sign(secret, timestamp, body).encode()
+    if not hmac.compare_digest(expected, signature.strip().encode()):  # bytes: any header
         raise BadSignature("bad signature")
 
 

@@ -49,3 +49,13 @@ def test_anything_changed_is_refused(change, message):
     with pytest.raises(BadSignature, match=message):
         verify_admin(args["secret"], args["timestamp"], args["signature"], args["method"],
                      args["path"], args["user"], args["body"], now=args["now"])
+
+
+def test_a_non_ascii_signature_is_refused_not_an_error():
+    from sidecar.signing import verify
+
+    with pytest.raises(BadSignature):
+        verify(SECRET, str(NOW), "sha256=\u00e9t\u00e9", b"{}", now=NOW)
+    with pytest.raises(BadSignature):
+        verify_admin(SECRET, str(NOW), "sha256=\u00e9", "GET", "/admin/v1/stats", "alice", b"",
+                     now=NOW)
