@@ -232,7 +232,8 @@ def report(jobs: dict[str, int], result: dict[str, Any], stats: dict[str, Any], 
     print("\nFormRelay demo summary")
     for label, value in rows:
         print(f"  {label:<32} {value}")
-    print(f"\n  wp-admin  {site.url}/wp-admin/   login: {site.admin_user} / {site.admin_password}")
+    print(f"\n  dashboard  {site.url}/wp-admin/admin.php?page=formrelay"
+          f"   login: {site.admin_user} / {site.admin_password}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,9 @@ def test_the_demo_delivers_every_valid_submission_and_cleans_up():
     assert re.search(r"documents rejected\s+1\n", out), out
     assert "rejected: type text/html is not a document" in out
     assert re.search(r"partner records created\s+25\n", out), out
-    assert re.search(r"wp-admin\s+http://127\.0\.0\.1:\d+/wp-admin/\s+login: admin / \S+", out)
+    assert re.search(r"dashboard\s+http://127\.0\.0\.1:\d+/wp-admin/admin\.php\?page=formrelay"
+                     r"\s+login: admin / \S+", out)
+    assert re.search(r"outage pauses\s+\d+\n", out), out
     assert "Demo Person" not in out and "@example.org" not in out  # no submitted values
     db_name = re.search(r"\(database (fr_wp_\w+)\)", out).group(1)
     server = Database(DbSettings.parse(TEST_DB_HOST, TEST_DB_USER, TEST_DB_PASSWORD, ""))
