@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from sidecar.breaker import Policy
+from sidecar.pause import Pause
+from sidecar.store import Database, DbSettings, Store
 from tests.conftest import wait_until
 from tests.wordpress.stack import Stack
 
@@ -118,3 +121,50 @@ def test_an_admin_filters_the_log_and_follows_a_row_to_its_job(stack, admin, sho
     admin.wait_for_url(f"**view=job**id={job['id']}**")
     assert admin.locator("h1").inner_text() == f"Job #{job['id']}"
     shot("2-job")
+
+
+def site_store(stack: Stack) -> Store:
+    wp = stack.wp
+    return Store(Database(DbSettings.parse(wp.db_host_port, wp.db_user, wp.db_password,
+                                           wp.db_name)), wp.table_prefix)
+
+
+def test_the_overview_refreshes_itself_and_resumes_a_paused_delivery(stack, admin, shot):
+    store = site_store(stack)
+    Pause(store, Policy()).refused("HTTP 503: partner down for maintenance", auth=False)
+    admin.goto(page_url(stack))
+    pause = admin.locator(".formrelay-pause")
+    assert "Delivery is paused" in pause.inner_text()
+    assert "partner down for maintenance" in pause.inner_text()
+    failed = admin.locator("td.formrelay-count-failed")
+    before = int(failed.inner_text())
+    shot("1-paused")
+
+    Pause(store, Policy()).resume("test")  # the partner is back; deliver a refused one
+    failed_jobs(stack, 1)  # a new failure shows up without reloading the page
+    wait_until(lambda: int(failed.inner_text()) == before + 1, 20, "the overview to refresh")
+    Pause(store, Policy()).refused("HTTP 503: down again", auth=False)
+    wait_until(lambda: "down again" in pause.inner_text(), 20, "the pause to show")
+    admin.click("[data-formrelay-action='resume']")
+    wait_until(lambda: "Delivery is running" in pause.inner_text(), 20, "the resume")
+    assert not Pause(store, Policy()).state().paused
+    with stack.wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT actor FROM {stack.wp.table_prefix}formrelay_log"
+                    " WHERE event = 'delivery.resumed' ORDER BY id DESC LIMIT 1")
+        assert cur.fetchone()[0] == stack.wp.admin_user
+    shot("2-resumed")
+    store.db.close()
+
+
+def test_restart_asks_first_and_sends_the_job_again_with_a_new_key(stack, admin, shot):
+    (job,) = failed_jobs(stack, 1)
+    admin.goto(page_url(stack, f"view=job&id={job['id']}"))
+    admin.click(f"[data-formrelay-action='restart'][data-job='{job['id']}']")
+    wait_until(lambda: status_of(stack, job["id"]) == "completed", 30, "the restarted job")
+    assert any(d.startswith("confirm") for d in admin.dialogs)
+    assert stack.jobs("id = %s", job["id"])[0]["key_generation"] == 2
+    keys = {r["idempotency_key"] for r in stack.sim.records()}
+    assert f"{job['reference']}:2" in keys
+    admin.reload()
+    shot("1-restarted")
