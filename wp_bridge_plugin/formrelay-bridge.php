@@ -21,10 +21,15 @@ define( 'FORMRELAY_BRIDGE_PATH', plugin_dir_path( __FILE__ ) );
 
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-sanitizer.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-sidecar-client.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-rest-params.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-relay.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-rest.php';
+require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-unreachable.php';
+require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-fragment.php';
 require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-dashboard.php';
 
 // The tables: created on activation, upgraded after a plugin update.

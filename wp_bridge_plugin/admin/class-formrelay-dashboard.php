@@ -135,20 +135,20 @@ final class FormRelay_Dashboard {
 			wp_die( esc_html__( 'Sorry, you are not allowed to access this page.', 'formrelay-bridge' ), '', array( 'response' => 403 ) );
 		}
 		$view   = self::current_view();
-		$answer = FormRelay_REST::fetch_view( $view, FormRelay_REST::view_query( $view, self::page_params( $view ) ) );
+		$answer = FormRelay_Relay::fetch_view( $view, FormRelay_REST_Params::view_query( $view, self::page_params( $view ) ) );
 
 		echo '<div class="wrap formrelay-dashboard">';
 		// The script's notices; it moves this box under the view's heading.
 		echo '<div id="formrelay-messages" aria-live="polite"></div>';
 		if ( is_wp_error( $answer ) ) {
 			self::render_heading();
-			self::render_unreachable( $answer->get_error_data() );
+			FormRelay_Unreachable::render_notice( $answer->get_error_data() );
 		} elseif ( isset( $answer['html'] ) ) {
 			// The fragment brings its own heading and tabs.
 			printf(
 				'<div id="formrelay-view" class="formrelay-view" data-formrelay-view="%s">%s</div>',
 				esc_attr( $view ),
-				self::filter_fragment( $answer['html'] ) // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- filtered by wp_kses() in filter_fragment().
+				FormRelay_Fragment::filter( $answer['html'] ) // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- filtered by wp_kses() in FormRelay_Fragment::filter().
 			);
 		} else {
 			self::render_heading();
@@ -174,222 +174,6 @@ final class FormRelay_Dashboard {
 	}
 
 	/**
-	 * The "FormRelay sidecar unreachable" notice.
-	 *
-	 * @param mixed $data The unreachable error's data (last_heartbeat, waiting, reason).
-	 * @return void
-	 */
-	public static function render_unreachable( $data ) {
-		$data = is_array( $data ) ? $data : array();
-		$last = isset( $data['last_heartbeat'] ) ? $data['last_heartbeat'] : null;
-		if ( is_string( $last ) ) {
-			$seen = strtotime( $last . 'Z' );
-			$when = sprintf(
-				/* translators: 1: date and time (UTC), 2: e.g. "5 mins". */
-				__( '%1$s UTC (%2$s ago)', 'formrelay-bridge' ),
-				substr( str_replace( 'T', ' ', $last ), 0, 19 ),
-				false === $seen ? '?' : human_time_diff( $seen, time() )
-			);
-		} else {
-			$when = __( 'never', 'formrelay-bridge' );
-		}
-		$waiting = isset( $data['waiting'] ) && null !== $data['waiting'] ? number_format_i18n( (int) $data['waiting'] ) : __( 'unknown', 'formrelay-bridge' );
-
-		echo '<div class="notice notice-error formrelay-unreachable">';
-		echo '<p><strong>' . esc_html__( 'FormRelay sidecar unreachable', 'formrelay-bridge' ) . '</strong></p>';
-		echo '<p>' . esc_html__( 'Last worker heartbeat:', 'formrelay-bridge' ) . ' <span class="formrelay-last-heartbeat">' . esc_html( $when ) . '</span></p>';
-		echo '<p>' . esc_html__( 'Submissions waiting:', 'formrelay-bridge' ) . ' <span class="formrelay-waiting">' . esc_html( $waiting ) . '</span>. '
-			. esc_html__( 'New submissions are still queued; they are delivered once the sidecar runs again.', 'formrelay-bridge' ) . '</p>';
-		if ( ! empty( $data['reason'] ) && is_string( $data['reason'] ) ) {
-			echo '<p class="description formrelay-reason">' . esc_html__( 'Reason:', 'formrelay-bridge' ) . ' ' . esc_html( $data['reason'] ) . '</p>';
-		}
-		echo '</div>';
-	}
-
-	/**
-	 * A view fragment from the sidecar, through wp_kses() with the dashboard's markup.
-	 *
-	 * @param string $html The fragment.
-	 * @return string
-	 */
-	public static function filter_fragment( $html ) {
-		return wp_kses( (string) $html, self::allowed_html() );
-	}
-
-	/**
-	 * What a view may contain: WordPress' post markup plus forms and SVG,
-	 * with the common attributes, aria-* and data-* on every element.
-	 *
-	 * @return array
-	 */
-	public static function allowed_html() {
-		static $allowed = null;
-		if ( null !== $allowed ) {
-			return $allowed;
-		}
-		$global = array(
-			'class'            => true,
-			'id'               => true,
-			'style'            => true,
-			'title'            => true,
-			'role'             => true,
-			'hidden'           => true,
-			'lang'             => true,
-			'dir'              => true,
-			'tabindex'         => true,
-			'aria-label'       => true,
-			'aria-labelledby'  => true,
-			'aria-describedby' => true,
-			'aria-hidden'      => true,
-			'aria-current'     => true,
-			'aria-sort'        => true,
-			'aria-expanded'    => true,
-			'aria-controls'    => true,
-			'aria-live'        => true,
-			'aria-busy'        => true,
-			'aria-disabled'    => true,
-			'data-*'           => true,
-		);
-		$svg    = array(
-			'fill'              => true,
-			'stroke'            => true,
-			'stroke-width'      => true,
-			'stroke-dasharray'  => true,
-			'stroke-linecap'    => true,
-			'opacity'           => true,
-			'fill-opacity'      => true,
-			'transform'         => true,
-			'font-size'         => true,
-			'font-family'       => true,
-			'text-anchor'       => true,
-			'dominant-baseline' => true,
-		);
-		$extra  = array(
-			'form'     => array(
-				'action'     => true,
-				'method'     => true,
-				'name'       => true,
-				'novalidate' => true,
-			),
-			'input'    => array(
-				'type'         => true,
-				'name'         => true,
-				'value'        => true,
-				'checked'      => true,
-				'disabled'     => true,
-				'readonly'     => true,
-				'required'     => true,
-				'placeholder'  => true,
-				'min'          => true,
-				'max'          => true,
-				'step'         => true,
-				'size'         => true,
-				'maxlength'    => true,
-				'pattern'      => true,
-				'autocomplete' => true,
-				'form'         => true,
-			),
-			'select'   => array(
-				'name'     => true,
-				'multiple' => true,
-				'disabled' => true,
-				'size'     => true,
-				'form'     => true,
-				'required' => true,
-			),
-			'option'   => array(
-				'value'    => true,
-				'selected' => true,
-				'disabled' => true,
-				'label'    => true,
-			),
-			'optgroup' => array(
-				'label'    => true,
-				'disabled' => true,
-			),
-			'button'   => array(
-				'type'     => true,
-				'name'     => true,
-				'value'    => true,
-				'disabled' => true,
-				'form'     => true,
-			),
-			'label'    => array( 'for' => true ),
-			'output'   => array( 'for' => true ),
-			'time'     => array( 'datetime' => true ),
-			'progress' => array(
-				'value' => true,
-				'max'   => true,
-			),
-			'meter'    => array(
-				'value' => true,
-				'min'   => true,
-				'max'   => true,
-				'low'   => true,
-				'high'  => true,
-			),
-			'svg'      => array(
-				'xmlns'               => true,
-				'viewbox'             => true,
-				'width'               => true,
-				'height'              => true,
-				'preserveaspectratio' => true,
-				'focusable'           => true,
-			),
-			'g'        => array(),
-			'title'    => array(),
-			'desc'     => array(),
-			'rect'     => array(
-				'x'      => true,
-				'y'      => true,
-				'width'  => true,
-				'height' => true,
-				'rx'     => true,
-				'ry'     => true,
-			),
-			'line'     => array(
-				'x1' => true,
-				'y1' => true,
-				'x2' => true,
-				'y2' => true,
-			),
-			'polyline' => array( 'points' => true ),
-			'polygon'  => array( 'points' => true ),
-			'path'     => array( 'd' => true ),
-			'circle'   => array(
-				'cx' => true,
-				'cy' => true,
-				'r'  => true,
-			),
-			'text'     => array(
-				'x'  => true,
-				'y'  => true,
-				'dx' => true,
-				'dy' => true,
-			),
-			'tspan'    => array(
-				'x'  => true,
-				'y'  => true,
-				'dx' => true,
-				'dy' => true,
-			),
-		);
-		$svg_tags = array( 'svg', 'g', 'title', 'desc', 'rect', 'line', 'polyline', 'polygon', 'path', 'circle', 'text', 'tspan' );
-
-		$allowed = wp_kses_allowed_html( 'post' );
-		// No embedded media or objects in a status page.
-		unset( $allowed['object'], $allowed['embed'], $allowed['audio'], $allowed['video'], $allowed['track'], $allowed['source'], $allowed['map'], $allowed['area'] );
-		foreach ( $extra as $tag => $attributes ) {
-			$base            = isset( $allowed[ $tag ] ) ? $allowed[ $tag ] : array();
-			$allowed[ $tag ] = array_merge( $base, $attributes, in_array( $tag, $svg_tags, true ) ? $svg : array() );
-		}
-		foreach ( $allowed as $tag => $attributes ) {
-			$allowed[ $tag ] = array_merge( is_array( $attributes ) ? $attributes : array(), $global );
-		}
-		return $allowed;
-	}
-
-	/**
 	 * The view asked for (`view=`), overview by default.
 	 *
 	 * @return string
@@ -401,7 +185,7 @@ final class FormRelay_Dashboard {
 	}
 
 	/**
-	 * The page's own query parameters that the view takes (not yet sanitized: FormRelay_REST::view_query() does).
+	 * The page's own query parameters that the view takes (not yet sanitized: FormRelay_REST_Params::view_query() does).
 	 *
 	 * @param string $view The current view.
 	 * @return array<string, string>
@@ -430,5 +214,42 @@ final class FormRelay_Dashboard {
 	private static function render_heading() {
 		echo '<h1 class="wp-heading-inline">' . esc_html( get_admin_page_title() ) . '</h1>';
 		echo '<hr class="wp-header-end" />';
+	}
+
+	// ------------------------------------- kept for callers of the former methods.
+
+	/**
+	 * The "FormRelay sidecar unreachable" notice.
+	 *
+	 * @see FormRelay_Unreachable::render_notice()
+	 *
+	 * @param mixed $data The unreachable error's data (last_heartbeat, waiting, reason).
+	 * @return void
+	 */
+	public static function render_unreachable( $data ) {
+		FormRelay_Unreachable::render_notice( $data );
+	}
+
+	/**
+	 * A view fragment from the sidecar, through wp_kses() with the dashboard's markup.
+	 *
+	 * @see FormRelay_Fragment::filter()
+	 *
+	 * @param string $html The fragment.
+	 * @return string
+	 */
+	public static function filter_fragment( $html ) {
+		return FormRelay_Fragment::filter( $html );
+	}
+
+	/**
+	 * What a view may contain.
+	 *
+	 * @see FormRelay_Fragment::allowed_html()
+	 *
+	 * @return array
+	 */
+	public static function allowed_html() {
+		return FormRelay_Fragment::allowed_html();
 	}
 }

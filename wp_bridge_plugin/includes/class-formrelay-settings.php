@@ -13,13 +13,16 @@
  * The constants FORMRELAY_SIDECAR_URL and FORMRELAY_SHARED_SECRET, when
  * defined and not empty, win over the option.
  *
+ * Updates are validated by FormRelay_Settings_Sanitizer (the option's
+ * sanitize callback, registered here as FormRelay_Settings::sanitize()).
+ *
  * @package FormRelay_Bridge
  */
 
 defined( 'ABSPATH' ) || exit;
 
 /**
- * Reads, validates and registers the settings.
+ * Reads and registers the settings (their defaults, the option, the constants).
  */
 final class FormRelay_Settings {
 
@@ -192,68 +195,13 @@ final class FormRelay_Settings {
 	/**
 	 * The Settings API sanitize callback: the new stored value.
 	 *
-	 * Keys missing from the input keep their stored value, so a partial
-	 * update_option() and the form (whose disabled inputs are not posted)
-	 * both work; its own output is a valid input (WordPress may run it twice).
-	 * An empty secret keeps the stored one; `clear_shared_secret` removes it.
-	 * A bad value is refused with a settings error and the old value kept.
+	 * @see FormRelay_Settings_Sanitizer::sanitize()
 	 *
 	 * @param mixed $input The posted (unslashed) or updated value.
 	 * @return array The settings to store.
 	 */
 	public static function sanitize( $input ) {
-		$old = self::get();
-		if ( ! is_array( $input ) ) {
-			return $old;
-		}
-		$new = $old;
-
-		if ( array_key_exists( 'sidecar_url', $input ) ) {
-			$url = self::clean_url( $input['sidecar_url'] );
-			if ( null === $url ) {
-				self::error( 'sidecar_url', __( 'The sidecar URL must be an http:// or https:// address with a host name; the previous URL was kept.', 'formrelay-bridge' ) );
-			} else {
-				$new['sidecar_url'] = $url;
-			}
-		}
-
-		if ( ! empty( $input['clear_shared_secret'] ) ) {
-			$new['shared_secret'] = '';
-		} elseif ( isset( $input['shared_secret'] ) && is_string( $input['shared_secret'] ) && '' !== $input['shared_secret'] ) {
-			$secret = $input['shared_secret'];
-			if ( strlen( $secret ) < self::MIN_SECRET_BYTES || preg_match( '/[\x00-\x1f\x7f]/', $secret ) ) {
-				self::error(
-					'shared_secret',
-					sprintf(
-						/* translators: %d: minimum length of the secret. */
-						__( 'The shared secret must be at least %d characters without control characters; the previous secret was kept.', 'formrelay-bridge' ),
-						self::MIN_SECRET_BYTES
-					)
-				);
-			} else {
-				$new['shared_secret'] = $secret;
-			}
-		}
-
-		if ( isset( $input['forms_mode'] ) ) {
-			if ( 'all' === $input['forms_mode'] ) {
-				$new['forms'] = 'all';
-			} else {
-				$new['forms'] = self::clean_ids( isset( $input['forms'] ) ? $input['forms'] : array() );
-			}
-		} elseif ( array_key_exists( 'forms', $input ) ) {
-			$new['forms'] = 'all' === $input['forms'] ? 'all' : self::clean_ids( $input['forms'] );
-		}
-
-		if ( isset( $input['form_settings'] ) && is_array( $input['form_settings'] ) ) {
-			$new['form_settings'] = self::clean_form_settings( $input['form_settings'], $old['form_settings'] );
-		}
-
-		if ( array_key_exists( 'remove_data_on_uninstall', $input ) ) {
-			$new['remove_data_on_uninstall'] = ! empty( $input['remove_data_on_uninstall'] );
-		}
-
-		return $new;
+		return FormRelay_Settings_Sanitizer::sanitize( $input );
 	}
 
 	/**
@@ -275,7 +223,7 @@ final class FormRelay_Settings {
 		}
 		// Anything but a list means all forms: a damaged option must not stop capture.
 		if ( isset( $value['forms'] ) && is_array( $value['forms'] ) ) {
-			$settings['forms'] = self::clean_ids( $value['forms'] );
+			$settings['forms'] = FormRelay_Settings_Sanitizer::clean_ids( $value['forms'] );
 		}
 		if ( isset( $value['form_settings'] ) && is_array( $value['form_settings'] ) ) {
 			foreach ( $value['form_settings'] as $form_id => $one ) {
@@ -297,121 +245,6 @@ final class FormRelay_Settings {
 	}
 
 	/**
-	 * Per-form settings from input; a bad value keeps the form's old one.
-	 *
-	 * Forms left at the defaults (no template, priority 10) are not stored;
-	 * forms the input does not mention keep their stored settings.
-	 *
-	 * @param array $input Form id => array( 'template' => ..., 'priority' => ... ).
-	 * @param array $old   The stored per-form settings.
-	 * @return array<int, array{template: string, priority: int}>
-	 */
-	private static function clean_form_settings( array $input, array $old ) {
-		// Forms the input does not mention (e.g. drafts, not on the page) keep theirs.
-		$clean = array_diff_key( $old, array_flip( array_map( 'absint', array_keys( $input ) ) ) );
-		foreach ( $input as $form_id => $one ) {
-			$form_id = absint( $form_id );
-			if ( $form_id < 1 || ! is_array( $one ) ) {
-				continue;
-			}
-			$before   = isset( $old[ $form_id ] ) ? $old[ $form_id ] : array(
-				'template' => '',
-				'priority' => self::DEFAULT_PRIORITY,
-			);
-			$template = $before['template'];
-			$priority = $before['priority'];
-
-			if ( array_key_exists( 'template', $one ) ) {
-				$candidate = is_string( $one['template'] ) ? trim( $one['template'] ) : null;
-				if ( '' === $candidate ) {
-					$template = '';
-				} elseif ( self::valid_template( $candidate ) ) {
-					$template = $candidate;
-				} else {
-					self::error(
-						'template_' . $form_id,
-						sprintf(
-							/* translators: %d: form id. */
-							__( 'The template of form %d must be a file name ending in .j2 (letters, digits, "_", "." and "-" only); its previous template was kept.', 'formrelay-bridge' ),
-							$form_id
-						)
-					);
-				}
-			}
-			if ( array_key_exists( 'priority', $one ) ) {
-				$candidate = is_string( $one['priority'] ) && '' === trim( $one['priority'] ) ? self::DEFAULT_PRIORITY : self::parse_priority( $one['priority'] );
-				if ( null === $candidate ) {
-					self::error(
-						'priority_' . $form_id,
-						sprintf(
-							/* translators: 1: form id, 2: lowest priority, 3: highest priority. */
-							__( 'The priority of form %1$d must be a whole number from %2$d to %3$d; its previous priority was kept.', 'formrelay-bridge' ),
-							$form_id,
-							self::MIN_PRIORITY,
-							self::MAX_PRIORITY
-						)
-					);
-				} else {
-					$priority = $candidate;
-				}
-			}
-			if ( '' !== $template || self::DEFAULT_PRIORITY !== $priority ) {
-				$clean[ $form_id ] = array(
-					'template' => $template,
-					'priority' => $priority,
-				);
-			}
-		}
-		ksort( $clean );
-		return $clean;
-	}
-
-	/**
-	 * A sidecar URL without its trailing slash, '' for none, or null when invalid.
-	 *
-	 * @param mixed $value Candidate.
-	 * @return string|null
-	 */
-	private static function clean_url( $value ) {
-		if ( ! is_string( $value ) ) {
-			return null;
-		}
-		$value = trim( $value );
-		if ( '' === $value ) {
-			return '';
-		}
-		$parts = wp_parse_url( $value );
-		if ( ! is_array( $parts ) || empty( $parts['scheme'] ) || empty( $parts['host'] )
-			|| ! in_array( strtolower( $parts['scheme'] ), array( 'http', 'https' ), true )
-			|| isset( $parts['user'] ) || isset( $parts['query'] ) || isset( $parts['fragment'] )
-			|| preg_match( '/[\s<>"\'\\\\]/', $value ) ) {
-			return null;
-		}
-		return untrailingslashit( $value );
-	}
-
-	/**
-	 * Distinct positive ids from a list (anything else gives an empty list).
-	 *
-	 * @param mixed $value Candidate list.
-	 * @return int[]
-	 */
-	private static function clean_ids( $value ) {
-		if ( ! is_array( $value ) ) {
-			return array();
-		}
-		$ids = array();
-		foreach ( $value as $id ) {
-			if ( ( is_int( $id ) || ( is_string( $id ) && ctype_digit( $id ) ) ) && absint( $id ) > 0 ) {
-				$ids[] = absint( $id );
-			}
-		}
-		$ids = array_values( array_unique( $ids ) );
-		sort( $ids );
-		return $ids;
-	}
-
-	/**
 	 * A wp-config.php constant's value when it is a non-empty string, else null.
 	 *
 	 * @param string $name Constant name.
@@ -423,24 +256,5 @@ final class FormRelay_Settings {
 		}
 		$value = constant( $name );
 		return is_string( $value ) && '' !== $value ? $value : null;
-	}
-
-	/**
-	 * Add a settings error once (WordPress may sanitize the same value twice).
-	 *
-	 * @param string $code    Error code.
-	 * @param string $message Plain text; escaped here (settings_errors() prints it as HTML).
-	 * @return void
-	 */
-	private static function error( $code, $message ) {
-		if ( ! function_exists( 'add_settings_error' ) ) {
-			return;
-		}
-		foreach ( get_settings_errors( self::OPTION ) as $existing ) {
-			if ( $existing['code'] === $code ) {
-				return;
-			}
-		}
-		add_settings_error( self::OPTION, $code, esc_html( $message ), 'error' );
 	}
 }
