@@ -215,13 +215,7 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
     engine = build_engine(cfg, tasks)
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
-    consumer = create_consumer(huey, cfg)
-    # Huey stops gracefully (in-flight tasks finish, up to shutdown_timeout) on its
-    # graceful_signal only and at once on the other; both SIGINT and SIGTERM are graceful here.
-    # (Its public API offers one or the other, so this sets the table behind them.)
-    consumer._signal_actions[signal.SIGINT] = (False, True)
-    consumer._signal_actions[signal.SIGTERM] = (False, True)
-    return consumer, tasks
+    return create_consumer(huey, cfg), tasks
 
 
 def _work(cfg: config.Config, store: Store, consumer: Any) -> None:
@@ -239,6 +233,9 @@ def _work(cfg: config.Config, store: Store, consumer: Any) -> None:
         consumer.run()
         pids.update(p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None))
     finally:
+        for _, child in consumer.worker_threads:  # a process worker that ignored its interrupt
+            if getattr(child, "pid", None) and child.is_alive():
+                child.kill()  # (its lease is released below; multiprocessing would wait on it)
         released = sum(store.release_leases_of(f"{heartbeat.host}:{pid}:") for pid in pids)
         if released:
             log.warning("released %d leases of steps that did not finish before shutdown",

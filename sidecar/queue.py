@@ -8,10 +8,11 @@ honour task priority. Huey keeps no results: outcomes are rows in MySQL.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
-from huey.consumer import Consumer, Scheduler
+from huey.consumer import WORKER_PROCESS, Consumer, ProcessEnvironment, Scheduler
 
 from sidecar.config import Config
 
@@ -32,8 +33,27 @@ def describe(huey: Huey) -> str:
     return f"sqlite ({huey.storage.filename})"
 
 
+class ChildProcesses(ProcessEnvironment):  # type: ignore[misc]
+    """Process workers that leave SIGINT and SIGTERM to their parent.
+
+    A stop signal often reaches the whole process group (Ctrl-C in a terminal,
+    systemd's default KillMode): Huey's children would abort their task at once.
+    Here they ignore both; the parent stops them through the stop flag, and only
+    after the shutdown timeout interrupts them, with SIGUSR1.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(signal.SIGTERM, signal.SIGUSR1)
+
+    def init_child(self, process: Any) -> None:
+        super().init_child(process)  # SIGTERM ignored, SIGUSR1 interrupts a running task
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def create_consumer(huey: Huey, config: Config) -> Any:
-    """Huey's consumer, checking periodic tasks every FORMRELAY_SWEEP_SECONDS (not 60)."""
+    """Huey's consumer, checking periodic tasks every FORMRELAY_SWEEP_SECONDS (not 60);
+    SIGINT and SIGTERM both stop it gracefully (in-flight steps may finish for up to
+    FORMRELAY_SHUTDOWN_SECONDS), whether sent to the process or to its whole group."""
 
     class SweepScheduler(Scheduler):  # type: ignore[misc]
         periodic_task_seconds = config.sweep_seconds
@@ -41,5 +61,15 @@ def create_consumer(huey: Huey, config: Config) -> Any:
     class FormRelayConsumer(Consumer):  # type: ignore[misc]
         scheduler_class = SweepScheduler
 
-    return FormRelayConsumer(huey, workers=config.workers, worker_type=config.worker_type,
-                             shutdown_timeout=config.shutdown_seconds)
+        def get_environment(self, worker_type: str) -> Any:
+            if worker_type == WORKER_PROCESS:
+                return ChildProcesses()
+            return super().get_environment(worker_type)
+
+    consumer = FormRelayConsumer(huey, workers=config.workers, worker_type=config.worker_type,
+                                 shutdown_timeout=config.shutdown_seconds)
+    # Huey's public options make one signal graceful and the other abrupt: set the table
+    # behind them so both are graceful (restart=False, graceful=True).
+    consumer._signal_actions[signal.SIGINT] = (False, True)
+    consumer._signal_actions[signal.SIGTERM] = (False, True)
+    return consumer

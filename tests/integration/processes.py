@@ -21,9 +21,10 @@ def worker_env(db_name: str, partner_url: str, uploads: Path, tmp_path: Path,
     }
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+def start_worker(env: dict[str, str], own_group: bool = False) -> subprocess.Popen[str]:
+    """`formrelay worker`; with `own_group`, in a process group of its own (for killpg)."""
     return subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=own_group)
 
 
 def status(env: dict[str, str]) -> str:

@@ -3,6 +3,7 @@ real worker processes, the embedded SQLite queue, MariaDB and the simulator over
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -85,18 +86,25 @@ def ring_one_job(store: Store, env: dict[str, str], uploads: Path) -> tuple[int,
 
 
 @pytest.mark.parametrize("slow_sim", [2000], indirect=True)
-@pytest.mark.parametrize("sig,worker_type", [(signal.SIGTERM, "thread"), (signal.SIGINT, "thread"),
-                                             (signal.SIGTERM, "process")])
+@pytest.mark.parametrize("sig,worker_type,group", [
+    (signal.SIGTERM, "thread", False), (signal.SIGINT, "thread", False),
+    (signal.SIGTERM, "process", False),
+    # to the whole process group, as Ctrl-C in a terminal or systemd's KillMode do
+    (signal.SIGTERM, "process", True), (signal.SIGINT, "process", True),
+    (signal.SIGINT, "thread", True)])
 def test_a_stop_signal_lets_the_request_in_flight_finish(store, migrated_db, slow_sim, uploads,
-                                                         tmp_path, sig, worker_type):
+                                                         tmp_path, sig, worker_type, group):
     env = worker_env(migrated_db.database, slow_sim.url, uploads, tmp_path,
                      FORMRELAY_WORKER_TYPE=worker_type)
     job_id, huey = ring_one_job(store, env, uploads)
-    proc = start_worker(env)
+    proc = start_worker(env, own_group=group)
     try:
         wait_until(lambda: store.get_job(job_id).status == Status.PROCESSING, 30,
                    "the job in flight")
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0
     finally:
         output = stop(proc)
