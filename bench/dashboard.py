@@ -17,7 +17,6 @@ import argparse
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sidecar_web import sidecar_web
 from devstack.wordpress import LocalWordPress, free_port
 from sidecar import signing
 
@@ -169,24 +169,7 @@ def main() -> int:
         fill(site, args.jobs, args.logs)
         print(f"filled {args.jobs:,} jobs and {args.logs:,} log rows in"
               f" {time.monotonic() - started:.0f} s", flush=True)
-        env = {**os.environ, "WORDPRESS_DB_HOST": site.db_host_port,
-               "WORDPRESS_DB_USER": site.db_user, "WORDPRESS_DB_PASSWORD": site.db_password,
-               "WORDPRESS_DB_NAME": site.db_name, "WORDPRESS_TABLE_PREFIX": site.table_prefix,
-               "FORMRELAY_SHARED_SECRET": secret, "FORMRELAY_LISTEN": listen,
-               "FORMRELAY_DATA_DIR": data}
-        web = subprocess.Popen([str(ROOT / ".venv/bin/formrelay"), "web"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(f"http://{listen}/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline or web.poll() is not None:
-                    raise SystemExit("formrelay web did not start")
-                time.sleep(0.1)
+        with sidecar_web(site, secret, listen, data):
             session = login(site)
             rows = []
             for label, query in screens(args.jobs):
@@ -198,9 +181,6 @@ def main() -> int:
                 rows.append((label, statistics.median(through_wp),
                              statistics.quantiles(through_wp, n=10)[8],
                              statistics.median(direct)))
-        finally:
-            web.terminate()
-            web.wait(timeout=30)
     print(f"\n{'screen':<36} {'WP median':>10} {'WP p90':>8} {'sidecar':>8}  target")
     for label, median, p90, direct in rows:
         verdict = "met" if median <= TARGET_MS or not label.startswith(("overview", "jobs")) \

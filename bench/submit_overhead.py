@@ -13,10 +13,8 @@ the median and p99 of each, and what the bridge adds. Targets: added median
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sidecar_web import sidecar_web
 from devstack import wpforms
 from devstack.samples import write_pdf
 from devstack.wordpress import LocalWordPress, free_port
@@ -79,26 +78,8 @@ def main() -> int:
             wpforms.name_field(1), wpforms.email_field(2), wpforms.text_field(3, "Date"),
             wpforms.file_field(4)])
         doc = write_pdf(Path(tmp) / "scan.pdf", 3000)
-        env = {**os.environ, "WORDPRESS_DB_HOST": site.db_host_port,
-               "WORDPRESS_DB_USER": site.db_user, "WORDPRESS_DB_PASSWORD": site.db_password,
-               "WORDPRESS_DB_NAME": site.db_name, "WORDPRESS_TABLE_PREFIX": site.table_prefix,
-               "FORMRELAY_SHARED_SECRET": secret, "FORMRELAY_LISTEN": listen,
-               "FORMRELAY_DATA_DIR": str(Path(tmp) / "data")}
-        web = subprocess.Popen([str(ROOT / ".venv" / "bin" / "formrelay"), "web"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(f"http://{listen}/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    if time.monotonic() > deadline or web.poll() is not None:
-                        raise SystemExit("bench: the sidecar did not start") from None
+        with sidecar_web(site, secret, listen, str(Path(tmp) / "data")):
             rows.append(("up", measure(site, form_id, doc, args.blocks, args.per_block)))
-        finally:
-            web.terminate()
-            web.wait(timeout=30)
         rows.append(("stopped", measure(site, form_id, doc, args.blocks, args.per_block)))
         with site.db() as conn:
             cur = conn.cursor()

@@ -61,6 +61,14 @@ class ScratchDatabases:
         self.made.append(name)
         return self.settings(name)
 
+    def create_migrated(self) -> DbSettings:
+        """A new database with the FormRelay tables."""
+        settings = self.create()
+        db = Database(settings)
+        migrate(db, PREFIX)
+        db.close()
+        return settings
+
     def drop_all(self) -> None:
         conn = self._server()
         for name in self.made:
@@ -78,11 +86,7 @@ def scratch_dbs() -> Iterator[ScratchDatabases]:
 @pytest.fixture(scope="session")
 def migrated_db(scratch_dbs: ScratchDatabases) -> DbSettings:
     """One migrated database for the session; `store` empties it before each test."""
-    settings = scratch_dbs.create()
-    db = Database(settings)
-    migrate(db, PREFIX)
-    db.close()
-    return settings
+    return scratch_dbs.create_migrated()
 
 
 @pytest.fixture

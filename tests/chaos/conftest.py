@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from sidecar.partner_sim import RunningSim, run_in_thread
-from sidecar.store import Database, DbSettings
-from sidecar.store.schema import migrate
+from sidecar.store import DbSettings
 from tests.chaos.plan import Plan
 from tests.chaos.processes import PrivateRedis, WorkerPool
-from tests.conftest import PREFIX, ScratchDatabases
+from tests.conftest import ScratchDatabases
 
 
 @pytest.fixture
@@ -35,11 +34,7 @@ def chaos_logs(tmp_path: Path) -> Path:
 @pytest.fixture
 def chaos_db(scratch_dbs: ScratchDatabases) -> DbSettings:
     """A migrated database of its own, so a KILL by database name hits only this run."""
-    settings = scratch_dbs.create()
-    db = Database(settings)
-    migrate(db, PREFIX)
-    db.close()
-    return settings
+    return scratch_dbs.create_migrated()
 
 
 @pytest.fixture
