@@ -3,6 +3,7 @@ and the one code path that writes a state change together with its log row."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -66,6 +67,12 @@ class StoreBase:
             flavour, version = self.db.server_version()
             self._skip_locked = version >= ((10, 6) if flavour == "mariadb" else (8, 0, 1))
         return self._skip_locked
+
+    def lock_name(self, name: str) -> str:
+        """A MySQL named lock for this site: lock names are server-wide (at most 64
+        characters), and several sites may share a server, even a table prefix."""
+        site = f"{self.db.settings.database}:{self.prefix}".encode()
+        return f"{name}:{hashlib.sha256(site).hexdigest()[:16]}"
 
     @staticmethod
     def now(cur: Any) -> datetime:

@@ -25,7 +25,7 @@ class Maintenance(StoreBase):
         conn = self.db.connect()
         cur = conn.cursor()
         try:
-            cur.execute("SELECT GET_LOCK(%s, 0)", (f"{name}:{self.prefix}",))
+            cur.execute("SELECT GET_LOCK(%s, 0)", (self.lock_name(name),))
             (got,) = cur.fetchone()  # type: ignore[misc]
             yield got == 1
         finally:

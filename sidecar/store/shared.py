@@ -6,7 +6,6 @@ Times come from the database server, so hosts with skewed clocks still agree.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable
 from datetime import datetime
@@ -95,9 +94,7 @@ class SharedState(StoreBase):
         return 0.0
 
     def _slot_name(self, slot: int) -> str:
-        # Lock names are server-wide (at most 64 characters): scope them to this site.
-        site = f"{self.db.settings.database}:{self.prefix}".encode()
-        return f"formrelay_partner:{hashlib.sha256(site).hexdigest()[:16]}:{slot}"
+        return self.lock_name(f"formrelay_partner_{slot}")
 
     def take_partner_slot(self, slots: int, wait: float) -> int | None:
         """One of `slots` named locks on this thread's connection, waiting up to `wait` s.

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sidecar.states import Event, EventKind, Status
-from sidecar.store import NewDocument, NewJob
+from sidecar.store import Database, NewDocument, NewJob, Store
 from sidecar.sweep import WATERMARK, clean, sweep
 from tests.conftest import PREFIX
 from tests.integration.delivery import RecordingDoorbell, text_fields
@@ -118,3 +118,16 @@ def test_the_cleaner_keeps_failed_jobs_and_removes_old_completed_ones_in_batches
     assert dropped == 1201  # the 1,200 old ones (then deleted) and "recent"
     assert sql(store, "SELECT COUNT(*) AS n FROM {p}formrelay_log WHERE job_id = %s",
                old_id)[0]["n"] == 0
+
+
+def test_sites_sharing_a_server_and_a_prefix_sweep_independently(store, scratch_dbs):
+    other = Store(Database(scratch_dbs.create_migrated()), PREFIX)
+    try:
+        with store.named_lock("formrelay_sweep") as held:
+            assert held
+            with other.named_lock("formrelay_sweep") as other_held:
+                assert other_held  # another database: its own sweep lock
+            with store.named_lock("formrelay_sweep") as again:
+                assert not again  # the same site: one sweeper at a time
+    finally:
+        other.db.close()
