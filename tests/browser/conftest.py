@@ -25,7 +25,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` (or FORMRELAY_WITH_BROWSER=1"
+                    " make bootstrap) installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -42,8 +42,8 @@ def private_redis(tmp_path: Path, chaos_logs: Path) -> Iterator[PrivateRedis]:
     """A redis-server of the test's own: FLUSHALL must not touch the machine's shared Redis."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(binary).exists():
-        pytest.skip("redis-server is not installed (the chaos suite runs a private one to"
-                    " FLUSHALL); install the redis-server package")
+        pytest.fail("redis-server is not installed (the chaos suite runs a private one to"
+                    " FLUSHALL): `make bootstrap` installs the redis-server package")
     server = PrivateRedis(binary, tmp_path / "redis", chaos_logs / "redis.log")
     server.start()
     try:

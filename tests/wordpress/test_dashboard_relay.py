@@ -8,7 +8,7 @@ recomputed in Python from what actually arrived on the wire.
 from __future__ import annotations
 
 import json
-import time
+import re
 
 import pytest
 import requests
@@ -79,8 +79,6 @@ def test_the_sidecars_own_verifier_accepts_the_plugins_signature(dashboard_site,
                                                                 api):
     from sidecar import signing
 
-    if not hasattr(signing, "verify_admin"):
-        pytest.skip("sidecar.signing has no verify_admin yet (issue 6's sidecar side)")
     assert api("GET", "jobs", params={"search": TRICKY}).status_code == 200
     assert api("POST", "jobs/retry", body={"all_failed": True, "filter": {"search": TRICKY}}
                ).status_code == 200
@@ -303,17 +301,23 @@ def test_an_unconfigured_bridge_is_unreachable(dashboard_site, api):
     assert "not set" in reason
 
 
+def timed_out_after_ms(reason: str) -> int:
+    """The milliseconds cURL reports in its timeout message ("after 2001 ms")."""
+    found = re.search(r"after (\d+) (?:ms|milliseconds)", reason)
+    assert found, reason
+    return int(found.group(1))
+
+
 def test_a_silent_host_costs_the_connect_timeout(dashboard_site, api):
     seed_queue(dashboard_site.wp, heartbeat_minutes_ago=None, waiting=0)
     blackhole = BlackholeSidecar()
     try:
         point_at(dashboard_site.wp, blackhole.url)
-        t0 = time.monotonic()
-        assert_unreachable(api("GET", "stats"), None, 0)
-        elapsed = time.monotonic() - t0
+        reason = assert_unreachable(api("GET", "stats"), None, 0)
     finally:
         blackhole.close()
-    assert 1.5 <= elapsed < 5, elapsed  # connect timeout 2 s
+    # cURL names the timeout that fired and when: the 2 s connect timeout, not the 8 s one.
+    assert "Failed to connect" in reason and 2000 <= timed_out_after_ms(reason) < 3000, reason
 
 
 def test_a_hung_sidecar_costs_the_request_timeout(dashboard_site, api):
@@ -321,10 +325,8 @@ def test_a_hung_sidecar_costs_the_request_timeout(dashboard_site, api):
     silent = SilentSidecar()
     try:
         point_at(dashboard_site.wp, silent.url)
-        t0 = time.monotonic()
         reason = assert_unreachable(api("GET", "stats", timeout=60), None, 0)
-        elapsed = time.monotonic() - t0
     finally:
         silent.close()
-    assert 7 <= elapsed < 12, elapsed  # the whole request: 8 s
-    assert "timed out" in reason.lower() or "timeout" in reason.lower(), reason
+    assert "timed out" in reason.lower(), reason
+    assert 8000 <= timed_out_after_ms(reason) < 9000, reason  # the whole request's 8 s
