@@ -91,6 +91,10 @@ def on_retryable(b: Breaker, cause: str, now: datetime, policy: Policy,
 
 def on_config_error(b: Breaker, cause: str, now: datetime, policy: Policy, auth: bool,
                     credentials: str = "") -> Breaker:
+    if b.paused:  # a failed probe: the same pause goes on, and the next probe waits longer
+        wait = min(policy.probe_max, max(policy.probe_min, b.probe_wait * 2))
+        return replace(b, cause=cause, sticky=auth, credentials=credentials, probe_wait=wait,
+                       next_probe_at=_at(now if auth else now + timedelta(seconds=wait)))
     return _pause(b, cause, now, policy, sticky=auth, credentials=credentials)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sidecar.backoff import RetryPolicy
-from sidecar.breaker import Gate
+from sidecar.breaker import Breaker, Gate
 from sidecar.errors import (
     ConfigError,
     LeaseLost,
@@ -93,8 +93,7 @@ class Engine:
     # ---- phase 1: the record ------------------------------------------------------------
 
     def deliver_record(self, job_id: int) -> None:
-        verdict = self._gate()
-        if verdict is Gate.SHUT:
+        if self._paused():
             log.debug("job %s: delivery is paused; it waits", job_id)
             return
         owner = self._owner()
@@ -118,8 +117,7 @@ class Engine:
         key = f"{job.reference}:{job.key_generation}"
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(payload, key, submission.values()),
-            probe=verdict is Gate.PROBE)
+            lambda: self.client.create_record(payload, key, submission.values()))
         if accepted is None:
             return
         sent = Event(K.RECORD_SENT, has_documents=bool(documents))
@@ -152,8 +150,7 @@ class Engine:
     # ---- phase 2: the documents ---------------------------------------------------------
 
     def deliver_document(self, document_id: int) -> None:
-        verdict = self._gate()
-        if verdict is Gate.SHUT:
+        if self._paused():
             log.debug("document %s: delivery is paused; it waits", document_id)
             return
         owner = self._owner()
@@ -185,7 +182,7 @@ class Engine:
         accepted, elapsed = self._call(
             job, doc.id, doc.attempts, owner, "document", lambda: self.client.upload_document(
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
-                key), facts, probe=verdict is Gate.PROBE)
+                key), facts)
         if accepted is not None:
             self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
                          f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
@@ -193,8 +190,9 @@ class Engine:
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
-    def _gate(self) -> Gate:
-        return Gate.OPEN if self.pause is None else self.pause.gate()
+    def _paused(self) -> bool:
+        """Before a claim: is delivery paused with no probe due? (Nothing is taken here.)"""
+        return self.pause is not None and self.pause.gate(take=False) is Gate.SHUT
 
     @contextmanager
     def _slot(self) -> Iterator[bool]:
@@ -205,20 +203,17 @@ class Engine:
                 yield granted
 
     def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
-              request: Callable[[], Accepted], facts: dict[str, Any] | None = None,
-              probe: bool = False) -> tuple[Accepted | None, int]:
+              request: Callable[[], Accepted],
+              facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
         """Make the request and time it; on failure, write the outcome and ring for a retry.
 
         `attempts` is the step's count as its claim left it (this attempt included).
-        A `probe` is the one request sent while delivery is paused: its failure costs
-        the step no attempt. A step that waited for a partner slot while a pause began
-        is given back unspent.
+        With its partner slot held, the step asks the pause once more: paused, it is
+        given back unspent; a probe is due, it takes it (a failed probe costs no attempt).
         """
         with self._slot() as granted:
-            if granted and not probe:
-                probe = (verdict := self._gate()) is Gate.PROBE
-                granted = verdict is not Gate.SHUT
-            if not granted:
+            verdict, seen = (Gate.OPEN, Breaker()) if self.pause is None else self.pause.check()
+            if not granted or verdict is Gate.SHUT:
                 self._report(job.id, document_id, owner, Event(
                     K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
                 self._ring(job, document_id, 1.0)
@@ -228,13 +223,18 @@ class Engine:
                 accepted = request()
             except PartnerError as exc:
                 elapsed = int((time.monotonic() - started) * 1000)
-                self._failed(job, document_id, owner, step, attempts, exc, elapsed, facts, probe)
+                self._failed(job, document_id, owner, step, attempts, exc, elapsed, facts,
+                             probe=verdict is Gate.PROBE)
                 if isinstance(exc, PartnerConfigError):
                     raise  # delivery is paused: nothing is wrong with this job
                 return None, elapsed
-        if self.pause is not None and self.pause.succeeded():
-            ring_due(self.store, self.doorbell)  # resumed: wake the backlog (paced)
+        self._answered(seen)
         return accepted, int((time.monotonic() - started) * 1000)
+
+    def _answered(self, seen: Breaker | None = None) -> None:
+        """The partner answered (a success or a permanent refusal): it is up."""
+        if self.pause is not None and self.pause.succeeded(seen):
+            ring_due(self.store, self.doorbell)  # resumed: wake the backlog (paced)
 
     def _failed(self, job: Job, document_id: int | None, owner: str, step: str,
                 attempts: int, exc: PartnerError, elapsed: int,
@@ -254,8 +254,7 @@ class Engine:
                               self.settings.retry.delay(attempts, exc.retry_after))
         else:
             assert isinstance(exc, PermanentError)
-            if self.pause is not None:
-                self.pause.succeeded()  # the partner answered: it is up
+            self._answered()
             event = Event(K.PERMANENT_ERROR, cause)
         state = self._report(job.id, document_id, owner, event, step, status=exc.status,
                              duration_ms=elapsed, facts=facts)

@@ -43,30 +43,48 @@ class Pause:
         value, _ = self.store.shared(ROW)
         return Breaker.from_json(value)
 
-    def gate(self) -> Gate:
-        """OPEN: deliver. PROBE: paused, and this caller holds the one probe. SHUT: wait."""
+    def gate(self, take: bool = True) -> Gate:
+        return self.check(take)[0]
+
+    def check(self, take: bool = True) -> tuple[Gate, Breaker]:
+        """OPEN: deliver. PROBE: paused, and this caller holds the one probe (with `take`;
+        without, the probe is due and nobody has taken it yet). SHUT: wait. And the state
+        read, for succeeded().
+
+        The engine asks without `take` before it claims (a paused delivery claims nothing)
+        and takes the probe only just before the request, so a claim that finds nothing
+        due, or a step that ends before calling the partner, never uses the probe up.
+        """
         try:
             value, now = self.store.shared(ROW)
-            if gate(Breaker.from_json(value), now, self.credentials) is Gate.OPEN:
-                return Gate.OPEN
+            seen = Breaker.from_json(value)
+            verdict = gate(seen, now, self.credentials)
+            if verdict is not Gate.PROBE or not take:
+                return verdict, seen
             taken: list[bool] = []
 
-            def take(b: Breaker, now: datetime) -> Breaker:
+            def take_it(b: Breaker, now: datetime) -> Breaker:
                 verdict = gate(b, now, self.credentials)
                 taken.append(verdict is Gate.PROBE)
                 return take_probe(b, now) if verdict is Gate.PROBE else b
 
-            self._change(take)
-            return Gate.PROBE if taken and taken[-1] else Gate.SHUT
+            self._change(take_it)
+            return (Gate.PROBE if taken and taken[-1] else Gate.SHUT), seen
         except Exception as exc:  # never let the pause stop a delivery
             log.warning("outage pause state unreadable (%s): delivering", type(exc).__name__)
-            return Gate.OPEN
+            return Gate.OPEN, Breaker(failures=-1)  # not the resting state: succeeded() reads
 
-    def succeeded(self) -> bool:
-        """The partner answered: reset the count; True if that ended a pause."""
+    def succeeded(self, known: Breaker | None = None) -> bool:
+        """The partner answered: reset the count; True if that ended a pause.
+
+        `known`: the state read just before the request; if it was the resting state,
+        nothing needs writing (and nothing is read again).
+        """
         try:
-            value, _ = self.store.shared(ROW)
-            if Breaker.from_json(value) == Breaker():
+            if known is None:
+                value, _ = self.store.shared(ROW)
+                known = Breaker.from_json(value)
+            if known == Breaker():
                 return False
             return self.resume(None) is not None
         except Exception as exc:

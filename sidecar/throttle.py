@@ -57,6 +57,8 @@ class Throttle:
                     return None, False
             if self.limits.per_second > 0:
                 wait = self.store.reserve_pace(1.0 / self.limits.per_second)
+                if wait > self.limits.slot_wait:  # longer than the lease allows: give it back
+                    return slot, False
                 if wait > 0:
                     time.sleep(wait)  # pacing, not synchronisation: the booked start time
         except Exception as exc:  # protection must not stop delivery

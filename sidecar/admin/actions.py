@@ -20,6 +20,7 @@ from sidecar.store import LogEntry
 log = logging.getLogger("formrelay.admin")
 ACTIONS = {"retry": EventKind.RETRY, "restart": EventKind.RESTART, "cancel": EventKind.CANCEL}
 PAST = {"retry": "retried", "restart": "restarted", "cancel": "cancelled"}
+BULK_BATCH = 200  # failed jobs retried per call of a bulk retry by filter
 
 
 def act(admin: Admin, job_id: int, action: str, user: str) -> dict[str, Any]:
@@ -52,8 +53,12 @@ def _transition(admin: Admin, job_id: int, action: str, user: str) -> None:
             admin.ring_document(document_id, priority)
 
 
-def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, int]:
-    """Retry the given jobs, or every failed job matching a filter; the rest are skipped."""
+def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, Any]:
+    """Retry the given jobs, or the next batch of failed jobs matching a filter.
+
+    A filter is worked through a batch per call, so each answer comes well within the
+    bridge's timeout: `more` says whether to call again with the answer's `after`.
+    """
     retried = skipped = 0
 
     def one(job_id: int) -> None:
@@ -68,14 +73,11 @@ def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, int]:
         for job_id in request.ids:
             one(job_id)
         return {"retried": retried, "skipped": skipped}
-    after = 0
-    while True:  # a batch at a time: each retried job leaves the failed set
-        batch = admin.store.failed_job_ids(request.filter, after)
-        for job_id in batch:
-            one(job_id)
-        if len(batch) < 500:
-            return {"retried": retried, "skipped": skipped}
-        after = batch[-1]
+    batch = admin.store.failed_job_ids(request.filter, request.after, BULK_BATCH)
+    for job_id in batch:
+        one(job_id)
+    return {"retried": retried, "skipped": skipped, "more": len(batch) == BULK_BATCH,
+            "after": batch[-1] if batch else request.after}
 
 
 class _Doorbell:

@@ -235,6 +235,7 @@ def job_id(text: str) -> int:
 class BulkRetry:
     ids: tuple[int, ...] = ()
     filter: JobFilter | None = None  # set: every failed job matching it
+    after: int = 0  # with a filter: continue after this job id (the previous call's `after`)
 
 
 def bulk_retry(body: object) -> BulkRetry:
@@ -250,6 +251,9 @@ def bulk_retry(body: object) -> BulkRetry:
             raise BadParameter("ids", f"must hold at most {BULK_MAX_IDS} job ids")
         return BulkRetry(ids=tuple(dict.fromkeys(ids)))
     if body.get("all_failed") is True and "ids" not in body:
+        after = body.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
+            raise BadParameter("after", "must be a job id (0 to start)")
         raw = {} if body.get("filter") is None else body["filter"]
         if not isinstance(raw, dict) or set(raw) - {"form_id", "search", "from", "to"}:
             raise BadParameter("filter", "may hold only form_id, search, from and to")
@@ -257,5 +261,5 @@ def bulk_retry(body: object) -> BulkRetry:
                    if isinstance(v, str | int | type(None)) and not isinstance(v, bool)}
         if len(as_text) != len(raw):
             raise BadParameter("filter", "values must be text or numbers")
-        return BulkRetry(filter=job_filter(as_text, with_status=False))
+        return BulkRetry(filter=job_filter(as_text, with_status=False), after=after)
     raise BadParameter("body", 'must be {"ids": [...]} or {"all_failed": true, "filter": {}}')

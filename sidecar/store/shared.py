@@ -7,6 +7,7 @@ Times come from the database server, so hosts with skewed clocks still agree.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sidecar.store.rows import LogEntry
 # Lock wait timeout and deadlock: the transaction was rolled back, so it may run again.
 RETRY_ERRNOS = (1205, 1213)
 PACE = "partner_pace"
+SLOT_POLL_SECONDS = 0.05
 
 Change = Callable[[str | None, datetime], tuple[str | None, LogEntry | None]]
 
@@ -97,17 +99,17 @@ class SharedState(StoreBase):
         return self.lock_name(f"formrelay_partner_{slot}")
 
     def take_partner_slot(self, slots: int, wait: float) -> int | None:
-        """One of `slots` named locks on this thread's connection, waiting up to `wait` s.
-
-        A named lock belongs to its connection: a killed worker's slot frees itself.
-        """
-        order = random.sample(range(slots), slots)
-        for slot in order:
-            if self._get_lock(self._slot_name(slot), 0):
-                return slot
-        if wait > 0 and self._get_lock(self._slot_name(order[0]), max(1, round(wait))):
-            return order[0]
-        return None
+        """One of `slots` named locks on this thread's connection, waiting up to `wait` s
+        for whichever frees first. A named lock belongs to its connection: a killed
+        worker's slot frees itself."""
+        deadline = time.monotonic() + wait
+        while True:
+            for slot in random.sample(range(slots), slots):
+                if self._get_lock(self._slot_name(slot), 0):
+                    return slot
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(SLOT_POLL_SECONDS)  # GET_LOCK waits on one name only: poll them all
 
     def free_partner_slot(self, slot: int) -> None:
         with self.db.transaction() as cur:

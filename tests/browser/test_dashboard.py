@@ -105,6 +105,15 @@ def test_an_admin_bulk_retries_two_failed_jobs(stack, admin, shot):
     shot("2-completed")
 
 
+def test_an_admin_retries_every_failed_job_matching_the_filter(stack, admin, shot):
+    jobs = failed_jobs(stack, 2)
+    admin.goto(page_url(stack, f"view=jobs&status=failed&form_id={jobs[0]['form_id']}"))
+    admin.click("[data-formrelay-bulk-all]")
+    wait_until(lambda: all(status_of(stack, j["id"]) == "completed" for j in jobs), 30,
+               "every failed job of the form delivered")
+    shot("1-done")
+
+
 def test_an_admin_filters_the_log_and_follows_a_row_to_its_job(stack, admin, shot):
     (job,) = failed_jobs(stack, 1)
     admin.goto(page_url(stack, "view=logs"))

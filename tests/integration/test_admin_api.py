@@ -518,19 +518,36 @@ def test_bulk_retry_of_all_failed_matching_a_filter(admin, store):
     cancelled = make_job(store, 4, "cancelled", form_id=12)
     resp = admin.post("/jobs/retry", {"all_failed": True, "filter": {"form_id": 12,
                                                                      "search": "503"}})
-    assert resp.get_json() == {"retried": 1, "skipped": 0}
+    assert resp.get_json() == {"retried": 1, "skipped": 0, "more": False, "after": a}
     assert [status_of(store, j) for j in (a, b, c, cancelled)] == ["pending", "failed", "failed",
                                                                    "cancelled"]
     resp = admin.post("/jobs/retry", {"all_failed": True, "filter": {}})
-    assert resp.get_json() == {"retried": 2, "skipped": 0}
+    assert resp.get_json() == {"retried": 2, "skipped": 0, "more": False, "after": c}
     assert status_of(store, cancelled) == "cancelled"
+
+
+def test_a_bulk_retry_by_filter_goes_a_batch_per_call(admin, store, monkeypatch):
+    from sidecar.admin import actions
+
+    monkeypatch.setattr(actions, "BULK_BATCH", 2)  # batches of 2 instead of 200
+    jobs = [make_job(store, i, "failed") for i in range(1, 6)]
+    body: dict[str, object] = {"all_failed": True, "filter": {}, "after": 0}
+    answers = []
+    while True:
+        answers.append(admin.post("/jobs/retry", body).get_json())
+        if not answers[-1]["more"]:
+            break
+        body["after"] = answers[-1]["after"]
+    assert [a["retried"] for a in answers] == [2, 2, 1]
+    assert {status_of(store, j) for j in jobs} == {"pending"}
 
 
 @pytest.mark.parametrize("body", [[], {}, {"ids": []}, {"ids": "1,2"}, {"ids": [1, "2"]},
                                   {"ids": [True]}, {"ids": list(range(1, 502))},
                                   {"ids": [1], "all_failed": True}, {"all_failed": False},
                                   {"all_failed": True, "filter": {"status": "failed"}},
-                                  {"all_failed": True, "filter": {"form_id": "x"}}])
+                                  {"all_failed": True, "filter": {"form_id": "x"}},
+                                  {"all_failed": True, "after": -1}])
 def test_a_malformed_bulk_retry_is_a_400(admin, store, body):
     job = make_job(store, 1, "failed")
     resp = admin.post("/jobs/retry", body)

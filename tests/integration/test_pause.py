@@ -178,3 +178,25 @@ def test_formrelay_resume_ends_a_pause_and_status_shows_it(store, migrated_db, u
     again = subprocess.run([formrelay_bin(), "resume"], env=env, capture_output=True,
                            text=True, timeout=60)
     assert again.returncode == 0 and "was not paused" in again.stdout
+
+
+def test_a_ring_that_finds_nothing_due_leaves_the_probe_for_real_work(paused_delivery, sim):
+    d = paused_delivery
+    Pause(d.store, POLICY).refused("HTTP 503", auth=False)
+    probe_now(d.store)
+    d.engine.deliver_record(999_999)  # a stale ring: no such job, nothing claimed
+    assert Pause(d.store, POLICY).gate(take=False) is Gate.PROBE
+    assert sim.stats()["requests_total"] == 0
+
+
+def test_a_permanent_refusal_also_ends_a_pause_and_rings_the_backlog(paused_delivery, sim):
+    d = paused_delivery
+    Pause(d.store, POLICY).refused("HTTP 503", auth=False)
+    probe_now(d.store)
+    sim.script({"kind": "record", "status": 422, "body": {"error": "bad postcode"}})
+    ids = enqueue(d, 3)
+    d.doorbell.rings = d.doorbell.rings[:1]  # only the first is rung: the probe
+    d.drain()
+    assert [d.store.get_job(i).status for i in ids] == [
+        Status.FAILED, Status.COMPLETED, Status.COMPLETED]
+    assert [e["event"] for e in delivery_log(d.store)] == ["delivery.paused", "delivery.resumed"]

@@ -145,3 +145,44 @@ def test_a_backlog_drains_most_urgent_then_oldest_first(store: Store, migrated_d
     finally:
         stop(proc)
         sim.stop()
+
+
+def test_a_waiting_step_gets_whichever_slot_frees_first(store: Store):
+    throttle = Throttle(store, Limits(concurrency=2, per_second=0, slot_wait=20))
+    release = [threading.Event(), threading.Event()]
+    holding = threading.Barrier(3)
+    got = threading.Event()
+
+    def hold(i: int) -> None:
+        with throttle.slot():
+            holding.wait()
+            release[i].wait(20)
+        store.db.close()
+
+    def wait_for_one() -> None:
+        with throttle.slot() as granted:
+            if granted:
+                got.set()
+        store.db.close()
+
+    holders = [threading.Thread(target=hold, args=(i,)) for i in (0, 1)]
+    for t in holders:
+        t.start()
+    holding.wait()
+    waiter = threading.Thread(target=wait_for_one)
+    waiter.start()
+    try:
+        release[0].set()  # either slot may be this one: the waiter must not wait on the other
+        assert got.wait(5), "the freed slot went unused"
+    finally:
+        release[1].set()
+        for t in (*holders, waiter):
+            t.join(30)
+
+
+def test_a_booked_start_further_than_the_wait_allows_gives_the_step_back(store: Store):
+    throttle = Throttle(store, Limits(concurrency=0, per_second=1, slot_wait=0.5))
+    with throttle.slot() as first:
+        assert first is True
+    with throttle.slot() as second:
+        assert second is False  # its start would be ~1 s away: longer than it may wait

@@ -69,3 +69,12 @@ def test_a_damaged_row_reads_as_not_paused():
     assert Breaker.from_json("{not json") == Breaker()
     b = on_config_error(Breaker(), "x", NOW, P, auth=False)
     assert Breaker.from_json(b.to_json()) == b
+
+
+def test_a_probe_refused_again_keeps_the_pause_and_backs_off():
+    b = on_config_error(Breaker(), "TLS failure", NOW, P, auth=False)
+    later = NOW + timedelta(seconds=30)
+    again = on_config_error(take_probe(b, later), "TLS failure", later, P, auth=False)
+    assert again.paused_at == b.paused_at  # the outage began at the first refusal
+    assert again.probe_wait == 60 and gate(again, later + timedelta(seconds=59)) is Gate.SHUT
+    assert gate(again, later + timedelta(seconds=60)) is Gate.PROBE

@@ -194,9 +194,11 @@ def test_bulk_retry_bodies(admin_sidecar, api):
     api("POST", "jobs/retry", body={"all_failed": True, "filter": {
         "form_id": "12", "search": "boom", "from": "2026-01-01", "status": "x", "evil": 1}})
     assert json.loads(only(admin_sidecar).body) == {
-        "all_failed": True, "filter": {"form_id": "12", "search": "boom", "from": "2026-01-01"}}
-    api("POST", "jobs/retry", body={"all_failed": True})
-    assert json.loads(only(admin_sidecar).body) == {"all_failed": True, "filter": {}}
+        "all_failed": True, "filter": {"form_id": "12", "search": "boom", "from": "2026-01-01"},
+        "after": 0}
+    api("POST", "jobs/retry", body={"all_failed": True, "after": "41"})
+    assert json.loads(only(admin_sidecar).body) == {"all_failed": True, "filter": {},
+                                                    "after": 41}
     api("POST", "jobs/retry", body={"nothing": 1})
     assert only(admin_sidecar).body == b"{}"  # the sidecar says what is missing
 

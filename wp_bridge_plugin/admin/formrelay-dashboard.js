@@ -279,10 +279,19 @@
 		} );
 	}
 
-	function bulkRetry( body, trigger ) {
+	// A retry by filter goes a batch per request: call again after the last job while `more`.
+	function bulkRetry( body, trigger, done ) {
+		done = done || { retried: 0, skipped: 0 };
 		busy( trigger, true );
 		api( 'POST', 'jobs/retry', null, body ).then( function ( data ) {
-			afterChange( trigger, format( i18n.bulkResult, data ? data.retried : 0, data ? data.skipped : 0 ) );
+			done.retried += data ? data.retried : 0;
+			done.skipped += data ? data.skipped : 0;
+			if ( data && data.more && body.all_failed ) {
+				body.after = data.after;
+				bulkRetry( body, trigger, done );
+				return;
+			}
+			afterChange( trigger, format( i18n.bulkResult, done.retried, done.skipped ) );
 		} ).catch( function ( error ) {
 			busy( trigger, false );
 			showError( error );
@@ -311,7 +320,7 @@
 		} catch ( e ) {
 			filter = {};
 		}
-		bulkRetry( { all_failed: true, filter: filter }, button );
+		bulkRetry( { all_failed: true, filter: filter, after: 0 }, button );
 	}
 
 	function fieldText( value ) {

@@ -69,14 +69,16 @@ final class FormRelay_REST_Params {
 	}
 
 	/**
-	 * The body of a bulk retry: {"ids": [n, ...]}, {"all_failed": true, "filter": {...}} or {}.
+	 * The body of a bulk retry: {"ids": [n, ...]}, {"all_failed": true, "filter": {...},
+	 * "after": n} or {}.
 	 *
 	 * @param mixed $ids        The `ids` parameter.
 	 * @param mixed $all_failed The `all_failed` parameter.
 	 * @param mixed $filter     The `filter` parameter.
+	 * @param mixed $after      The `after` parameter: the last job id of the previous batch.
 	 * @return object
 	 */
-	public static function bulk_retry_body( $ids, $all_failed, $filter ) {
+	public static function bulk_retry_body( $ids, $all_failed, $filter, $after = 0 ) {
 		$body = array();
 		if ( is_array( $ids ) ) {
 			$clean = array();
@@ -89,6 +91,7 @@ final class FormRelay_REST_Params {
 		} elseif ( rest_sanitize_boolean( $all_failed ) ) {
 			$body['all_failed'] = true;
 			$body['filter']     = (object) self::pick( is_array( $filter ) ? $filter : array(), self::BULK_FILTER_PARAMS );
+			$body['after']      = absint( $after );
 		}
 		return (object) $body;
 	}

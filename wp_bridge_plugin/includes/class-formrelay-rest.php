@@ -137,7 +137,7 @@ final class FormRelay_REST {
 	 * @return WP_REST_Response|WP_Error
 	 */
 	public static function post_bulk_retry( WP_REST_Request $request ) {
-		$body = FormRelay_REST_Params::bulk_retry_body( $request->get_param( 'ids' ), $request->get_param( 'all_failed' ), $request->get_param( 'filter' ) );
+		$body = FormRelay_REST_Params::bulk_retry_body( $request->get_param( 'ids' ), $request->get_param( 'all_failed' ), $request->get_param( 'filter' ), $request->get_param( 'after' ) );
 		return FormRelay_Relay::relay( 'POST', 'jobs/retry', array(), (string) wp_json_encode( $body ) );
 	}
 
