@@ -13,24 +13,14 @@ from flask.typing import ResponseReturnValue
 
 from sidecar.admin import actions, read
 from sidecar.admin.auth import user
-from sidecar.admin.context import Admin, Conflict, NotFound
+from sidecar.admin.context import Admin, json_errors
 from sidecar.admin.filters import BadParameter, bulk_retry, job_query, log_query
 
 
 def blueprint(admin: Admin) -> Blueprint:
     api = Blueprint("admin_api", __name__)
 
-    @api.errorhandler(BadParameter)
-    def bad_parameter(exc: BadParameter) -> ResponseReturnValue:
-        return jsonify(error=str(exc)), 400
-
-    @api.errorhandler(NotFound)
-    def not_found(exc: NotFound) -> ResponseReturnValue:
-        return jsonify(error=str(exc)), 404
-
-    @api.errorhandler(Conflict)
-    def conflict(exc: Conflict) -> ResponseReturnValue:
-        return jsonify(error=str(exc)), 409
+    json_errors(api)
 
     @api.get("/stats")
     def stats() -> ResponseReturnValue:

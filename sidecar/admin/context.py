@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.pause import Pause
 from sidecar.store import Store
@@ -21,6 +25,18 @@ class NotFound(LookupError):
 
 class Conflict(RuntimeError):
     """409: the action is not allowed in the job's status."""
+
+
+STATUS_OF = ((BadParameter, 400), (NotFound, 404), (Conflict, 409))
+
+
+def json_errors(blueprint: Blueprint) -> None:
+    """Answer the dashboard's errors as {"error": "<plain message>"} with their status
+    (the API and the views alike: the plugin shows the message in a notice)."""
+    for error, status in STATUS_OF:
+        def answer(exc: Exception, status: int = status) -> ResponseReturnValue:
+            return jsonify(error=str(exc)), status
+        blueprint.register_error_handler(error, answer)
 
 
 @dataclass(frozen=True)

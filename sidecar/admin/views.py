@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from sidecar.admin import read
 from sidecar.admin.chart import Bucket, chart
-from sidecar.admin.context import Admin, NotFound
+from sidecar.admin.context import Admin, json_errors
 from sidecar.admin.filters import (
     LEVELS,
-    BadParameter,
     JobQuery,
     LogQuery,
     job_id,
@@ -120,14 +119,7 @@ def blueprint(admin: Admin, env: Environment) -> Blueprint:
     def render(name: str, status: int = 200, **context: Any) -> ResponseReturnValue:
         return Response(env.get_template(name).render(**context), status, content_type=HTML)
 
-    # Errors answer JSON, as the API's do: the plugin shows their message in a notice.
-    @views.errorhandler(BadParameter)
-    def bad_parameter(exc: BadParameter) -> ResponseReturnValue:
-        return jsonify(error=str(exc)), 400
-
-    @views.errorhandler(NotFound)
-    def not_found(exc: NotFound) -> ResponseReturnValue:
-        return jsonify(error=str(exc)), 404
+    json_errors(views)
 
     def args() -> Mapping[str, str]:
         return request.args
