@@ -61,8 +61,7 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
     summary.update(source=row["source"], priority=int(row["priority"]),
                    key_generation=int(row["key_generation"]))
     try:
-        fields = [{"id": f["id"], "name": f["name"], "type": f["type"]}
-                  for f in submitted_fields(admin, job_id)]
+        fields = [_named(f) for f in _decoded(admin, job_id)]  # names only: no value read
     except NotFound:
         fields = []
     documents = [{
@@ -81,7 +80,17 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
 
 
 def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
-    """The job's fields with their values, from where delivery reads them.
+    """The job's fields with their values (for Reveal), from where delivery reads them."""
+    return [{**_named(f), "value": _text(f.get("value"))} for f in _decoded(admin, job_id)]
+
+
+def _named(field: dict[str, Any]) -> dict[str, str]:
+    return {"id": str(field.get("id", "")), "name": str(field.get("name") or ""),
+            "type": str(field.get("type") or "")}
+
+
+def _decoded(admin: Admin, job_id: int) -> tuple[dict[str, Any], ...]:
+    """The job's fields as WPForms stores them.
 
     The snapshot the bridge stored; for jobs created without one (backfill, the
     sweep) the WPForms entry, as the engine does. A bridge job whose snapshot is
@@ -110,9 +119,7 @@ def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
                 raw = None
     if raw is None:
         raise NotFound("this job holds no submitted values")
-    return [{"id": str(f.get("id", "")), "name": str(f.get("name") or ""),
-             "type": str(f.get("type") or ""), "value": _text(f.get("value"))}
-            for f in decode_fields(raw)]
+    return decode_fields(raw)
 
 
 def _text(value: Any) -> str:
