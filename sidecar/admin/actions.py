@@ -25,10 +25,11 @@ BULK_BATCH = 200  # failed jobs retried per call of a bulk retry by filter
 
 def act(admin: Admin, job_id: int, action: str, user: str) -> dict[str, Any]:
     """Apply `action` to one job: its summary after the change; NotFound, or Conflict (409)."""
-    if admin.store.get_job(job_id) is None:
+    job = admin.store.get_job(job_id)
+    if job is None:
         raise NotFound(f"no job {job_id}")
     try:
-        _transition(admin, job_id, action, user)
+        _transition(admin, job_id, action, user, job.priority)
     except InvalidTransition as exc:
         raise Conflict(f"job {job_id} cannot be {PAST[action]} in status {exc.status}") from None
     except StoreError as exc:  # deleted meanwhile (retention)
@@ -39,15 +40,19 @@ def act(admin: Admin, job_id: int, action: str, user: str) -> dict[str, Any]:
     return {"job": job_summary(row)}
 
 
-def _transition(admin: Admin, job_id: int, action: str, user: str) -> None:
+def _transition(admin: Admin, job_id: int, action: str, user: str,
+                priority: int | None = None) -> None:
+    """The change, its log row, and a ring (with the job's `priority`, read if not given)."""
     state = admin.store.transition_job(
         job_id, Event(ACTIONS[action]),
         log=LogEntry(f"job.{action}", f"{PAST[action]} by {user}", actor=user))
     log.info("job %d %s by an admin", job_id, PAST[action])
     if state.status in CLAIMABLE:
-        job = admin.store.get_job(job_id)
-        if job is not None:
-            admin.ring_record(job.id, job.priority)
+        if priority is None:
+            job = admin.store.get_job(job_id)
+            priority = job.priority if job is not None else None
+        if priority is not None:
+            admin.ring_record(job_id, priority)
     if admin.ring_document is not None:
         for document_id, priority in admin.store.due_documents_of(job_id):
             admin.ring_document(document_id, priority)
