@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
 from sidecar.errors import (
+    Category,
     ConfigError,
     LeaseLost,
     PartnerConfigError,
@@ -33,10 +34,12 @@ from sidecar.errors import (
     RetryableError,
     SubmissionError,
 )
+from sidecar.failures import MaskerSource, masker_for, reason
 from sidecar.file_checks import FilePolicy, check_file
 from sidecar.partner_client import Accepted, PartnerClient
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
+from sidecar.redact import Masker
 from sidecar.states import Event, EventKind, State, Status
 from sidecar.store import Job, LogEntry, NewDocument, Store
 from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
@@ -107,7 +110,9 @@ class Engine:
             submission, source = self._submission(job, snapshot)
             payload = self.renderer.render(submission, _job_context(job, submission))
         except (SubmissionError, PayloadError) as exc:
-            self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc)), "record")
+            category = Category.PAYLOAD if isinstance(exc, PayloadError) else Category.SUBMISSION
+            self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc),
+                                                    category=category), "record")
             return
         documents = [
             NewDocument(f.field_id, f.position, f.name,
@@ -117,7 +122,7 @@ class Engine:
         key = f"{job.reference}:{job.key_generation}"
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(payload, key, submission.values()))
+            lambda: self.client.create_record(payload, key), lambda: masker_for(submission))
         if accepted is None:
             return
         sent = Event(K.RECORD_SENT, has_documents=bool(documents))
@@ -162,17 +167,20 @@ class Engine:
         doc, job = claimed
         if not job.partner_record_id:
             self._report(job.id, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no"
-                                                      " partner record to attach it to"),
-                         "document")
+                                                      " partner record to attach it to",
+                                                      category=Category.NO_RECORD), "document")
             return
         try:
             checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
                                  doc.original_name)
         except RejectedFile as exc:
-            self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
+            self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc),
+                                                      category=Category.REJECTED_FILE),
+                         "document")
             return
         except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
-            release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1))
+            release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
+                            category=Category.CONFIG)
             if self._report(job.id, doc.id, owner, release, "document") is not None:
                 self._ring(job, doc.id, release.delay)
             raise
@@ -182,11 +190,20 @@ class Engine:
         accepted, elapsed = self._call(
             job, doc.id, doc.attempts, owner, "document", lambda: self.client.upload_document(
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
-                key), facts)
+                key), lambda: self._job_masker(job), facts)
         if accepted is not None:
             self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
                          f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
                          duration_ms=elapsed, facts=facts)
+
+    def _job_masker(self, job: Job) -> Masker | None:
+        """All the job's values and documents' names (read only when a partner text needs it)."""
+        row = self.store.job_snapshot(job.id)
+        try:
+            submission, _ = self._submission(job, row["snapshot"] if row else None)
+        except SubmissionError:
+            return None
+        return masker_for(submission, (d.original_name for d in self.store.documents(job.id)))
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
@@ -203,7 +220,7 @@ class Engine:
                 yield granted
 
     def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
-              request: Callable[[], Accepted],
+              request: Callable[[], Accepted], masker: MaskerSource,
               facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
         """Make the request and time it; on failure, write the outcome and ring for a retry.
 
@@ -215,7 +232,8 @@ class Engine:
             verdict, seen = (Gate.OPEN, Breaker()) if self.pause is None else self.pause.check()
             if not granted or verdict is Gate.SHUT:
                 self._report(job.id, document_id, owner, Event(
-                    K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
+                    K.RELEASE, "waited for the partner: paused or busy", 1.0,
+                    category=Category.PAUSED), step)
                 self._ring(job, document_id, 1.0)
                 return None, 0
             started = time.monotonic()
@@ -224,7 +242,7 @@ class Engine:
             except PartnerError as exc:
                 elapsed = int((time.monotonic() - started) * 1000)
                 self._failed(job, document_id, owner, step, attempts, exc, elapsed, facts,
-                             probe=verdict is Gate.PROBE)
+                             reason(exc, masker), probe=verdict is Gate.PROBE)
                 if isinstance(exc, PartnerConfigError):
                     raise  # delivery is paused: nothing is wrong with this job
                 return None, elapsed
@@ -238,24 +256,28 @@ class Engine:
 
     def _failed(self, job: Job, document_id: int | None, owner: str, step: str,
                 attempts: int, exc: PartnerError, elapsed: int,
-                facts: dict[str, Any] | None, probe: bool) -> None:
-        """Write a failed request's outcome, tell the pause, and ring for the retry."""
-        cause = str(exc)
+                facts: dict[str, Any] | None, cause: str, probe: bool) -> None:
+        """Write a failed request's outcome, tell the pause, and ring for the retry.
+
+        `cause` is the failure's masked reason (sidecar.failures): the partner's
+        raw text, on `exc`, goes no further than this call.
+        """
         if isinstance(exc, PartnerConfigError):
             if self.pause is not None:
                 self.pause.refused(cause, auth=exc.status in (401, 403))
-            event = Event(K.RELEASE, cause, self.settings.retry.delay(1))
+            event = Event(K.RELEASE, cause, self.settings.retry.delay(1), category=exc.category)
         elif isinstance(exc, RetryableError):
             paused = self.pause.failed(cause, probe) if self.pause is not None else None
             if probe and paused is not None:  # wait for the next probe, unspent
-                event = Event(K.RELEASE, cause, paused.probe_wait)
+                event = Event(K.RELEASE, cause, paused.probe_wait, category=exc.category)
             else:
                 event = Event(K.RETRYABLE_ERROR, cause,
-                              self.settings.retry.delay(attempts, exc.retry_after))
+                              self.settings.retry.delay(attempts, exc.retry_after),
+                              category=exc.category)
         else:
             assert isinstance(exc, PermanentError)
             self._answered()
-            event = Event(K.PERMANENT_ERROR, cause)
+            event = Event(K.PERMANENT_ERROR, cause, category=exc.category)
         state = self._report(job.id, document_id, owner, event, step, status=exc.status,
                              duration_ms=elapsed, facts=facts)
         if state is not None and state.status == Status.RETRYING:

@@ -13,10 +13,65 @@ FormRelayError
 ├── RejectedFile         a document failed a file check; retrying cannot fix it
 └── SubmissionError      the submission cannot be read from the snapshot nor from WPForms
 
-Messages carry ids, names and counts only, never submitted values.
+Messages carry ids, names and counts only, never submitted values. A
+PartnerError's message is "HTTP 422 validation" (status and category); the
+partner's own text is on `partner_text`, raw, for the engine to mask with the
+job's values before anything keeps it (sidecar.failures).
+
+`Category` is the one list of failure categories (jobs.error_category and
+documents.error_category hold them; docs/dashboard.md lists them).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """What kind of failure a step's last error is: searchable, alertable, value-free."""
+
+    # partner answers, by HTTP status
+    VALIDATION = "validation"  # 400, 422: the partner refused the data
+    AUTH = "auth"  # 401, 403: credentials
+    NOT_FOUND = "not_found"  # 404, 410: wrong path, or the record is gone
+    CONFLICT = "conflict"  # 409
+    TOO_LARGE = "too_large"  # 413
+    RATE_LIMITED = "rate_limited"  # 429
+    CLIENT = "client"  # any other 4xx (408 and 425 included)
+    SERVER = "server"  # 5xx
+    REDIRECT = "redirect"  # 3xx: the partner URL is wrong
+    BAD_RESPONSE = "bad_response"  # a 2xx without the id
+    # partner requests that got no answer
+    TIMEOUT = "timeout"
+    NETWORK = "network"  # could not connect
+    TLS = "tls"
+    BAD_URL = "bad_url"  # the partner URL is not valid
+    # our own
+    REJECTED_FILE = "rejected_file"  # a document failed a file check
+    PAYLOAD = "payload"  # the form's payload template failed
+    SUBMISSION = "submission"  # no usable submission (snapshot nor WPForms entry)
+    NO_RECORD = "no_record"  # a document whose job has no partner record
+    CONFIG = "config"  # our configuration or environment (e.g. the uploads mount is gone)
+    PAUSED = "paused"  # given back unspent: delivery paused or the partner busy
+    LEASE_EXPIRED = "lease_expired"  # the worker stopped mid-attempt
+    CANCELLED = "cancelled"
+    DOCUMENTS = "documents"  # a job whose documents failed (when they carry none)
+
+
+def category_for_status(status: int) -> Category:
+    """The category of a partner answer that is not a success."""
+    named = {400: Category.VALIDATION, 422: Category.VALIDATION, 401: Category.AUTH,
+             403: Category.AUTH, 404: Category.NOT_FOUND, 410: Category.NOT_FOUND,
+             409: Category.CONFLICT, 413: Category.TOO_LARGE, 429: Category.RATE_LIMITED}
+    if status in named:
+        return named[status]
+    if status >= 500:
+        return Category.SERVER
+    if 300 <= status < 400:
+        return Category.REDIRECT
+    if 200 <= status < 300:
+        return Category.BAD_RESPONSE
+    return Category.CLIENT
 
 
 class FormRelayError(Exception):
@@ -52,10 +107,20 @@ class LeaseLost(StoreError):
 
 
 class PartnerError(FormRelayError):
-    """A partner request did not succeed. `status` is the HTTP status, if one came back."""
+    """A partner request did not succeed.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `status` is the HTTP status, if one came back; `category` what kind of
+    failure; `partner_text` the partner's own explanation, RAW: it may echo
+    submitted values, so it is never in str(exc) and must go through the
+    job's masker (sidecar.failures) before it is stored, logged or shown.
+    """
+
+    def __init__(self, message: str, status: int | None = None,
+                 category: Category | None = None, partner_text: str = "") -> None:
         self.status = status
+        self.category = category or (category_for_status(status) if status
+                                     else Category.NETWORK)
+        self.partner_text = partner_text
         super().__init__(message)
 
 
@@ -63,9 +128,10 @@ class RetryableError(PartnerError):
     """Try again later; `retry_after` is the partner's own wish in seconds, if it said one."""
 
     def __init__(self, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, category: Category | None = None,
+                 partner_text: str = "") -> None:
         self.retry_after = retry_after
-        super().__init__(message, status)
+        super().__init__(message, status, category, partner_text)
 
 
 class PermanentError(PartnerError):
@@ -77,7 +143,7 @@ class PartnerConfigError(PartnerError):
 
 
 class RejectedFile(FormRelayError):
-    """A document failed a file check; the message is the reason (no file content)."""
+    """A document failed a file check; the message is the reason (no file content, no name)."""
 
 
 class SubmissionError(FormRelayError):

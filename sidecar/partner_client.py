@@ -8,11 +8,15 @@ Each outcome that is not a success raises one of (sidecar.errors):
     RetryableError      connection errors, timeouts, 5xx, 408, 425, 429 (with
                         the partner's Retry-After, seconds or HTTP date), and a
                         2xx without the id (the partner answered, but not usefully)
-    PermanentError      any other 4xx: "HTTP 422: <partner's message, redacted>"
+    PermanentError      any other 4xx: "HTTP 422 validation"
     PartnerConfigError  401/403, a redirect, a bad URL or a TLS failure
 
-Error texts carry status codes and the partner's message with submitted
-values masked (sidecar.redact), never request bodies.
+str(error) is the status code and category (sidecar.errors.Category) only.
+The partner's own message (its JSON error/message/detail/title, else the
+start of a non-HTML body, at most MAX_PARTNER_TEXT characters) is on
+`error.partner_text`, unmasked: this module does not know the job's values,
+so the engine masks it (sidecar.failures) before anything keeps it. Request
+bodies are never in an error.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import email.utils
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +35,12 @@ from requests_toolbelt import MultipartEncoder  # streams the file instead of bu
 
 from sidecar import __version__
 from sidecar.config import Config
-from sidecar.errors import PartnerConfigError, PermanentError, RetryableError
-from sidecar.redact import redact
+from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
+from sidecar.errors import category_for_status as category_of
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 CONFIG_STATUS = frozenset({401, 403})
+MAX_PARTNER_TEXT = 4000  # more than any masker limit, so the masker's cut is the one that counts
 
 
 @dataclass(frozen=True)
@@ -108,21 +112,19 @@ class PartnerClient:
     def close(self) -> None:
         self.session.close()
 
-    def create_record(self, payload: dict[str, Any], idempotency_key: str,
-                      redact_values: Sequence[str] = ()) -> Accepted:
-        return self._post(self.settings.record_path, idempotency_key, redact_values,
-                          json=payload)
+    def create_record(self, payload: dict[str, Any], idempotency_key: str) -> Accepted:
+        return self._post(self.settings.record_path, idempotency_key, json=payload)
 
     def upload_document(self, record_id: str, path: Path, filename: str, content_type: str,
-                        idempotency_key: str, redact_values: Sequence[str] = ()) -> Accepted:
+                        idempotency_key: str) -> Accepted:
         """Upload one file as multipart part `file`, read from disk as it is sent."""
         url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
         with open(path, "rb") as fh:
             body = MultipartEncoder(fields={"file": (filename, fh, content_type)})
-            return self._post(url_path, idempotency_key, redact_values, data=body,
+            return self._post(url_path, idempotency_key, data=body,
                               headers={"Content-Type": body.content_type})
 
-    def _post(self, path: str, key: str, redact_values: Sequence[str],
+    def _post(self, path: str, key: str,
               headers: dict[str, str] | None = None, **kwargs: Any) -> Accepted:
         url = self.settings.base_url + path
         try:
@@ -131,18 +133,22 @@ class PartnerClient:
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 allow_redirects=False, **kwargs)
         except requests.exceptions.SSLError:
-            raise PartnerConfigError("TLS failure talking to the partner") from None
+            raise PartnerConfigError("TLS failure talking to the partner",
+                                     category=Category.TLS) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema):
-            raise PartnerConfigError("the partner URL is not valid") from None
+            raise PartnerConfigError("the partner URL is not valid",
+                                     category=Category.BAD_URL) from None
         except requests.exceptions.Timeout:
-            raise RetryableError("timed out waiting for the partner") from None
+            raise RetryableError("timed out waiting for the partner",
+                                 category=Category.TIMEOUT) from None
         except requests.exceptions.ConnectionError:
-            raise RetryableError("could not connect to the partner") from None
+            raise RetryableError("could not connect to the partner",
+                                 category=Category.NETWORK) from None
         with resp:
-            return self._outcome(resp, redact_values)
+            return self._outcome(resp)
 
-    def _outcome(self, resp: requests.Response, redact_values: Sequence[str]) -> Accepted:
+    def _outcome(self, resp: requests.Response) -> Accepted:
         status = resp.status_code
         if 200 <= status < 300:
             try:
@@ -151,20 +157,21 @@ class PartnerClient:
                 found = None
             if found is None:
                 raise RetryableError(
-                    f"HTTP {status} without {self.settings.id_field!r} in the response", status)
+                    f"HTTP {status} bad_response: no {self.settings.id_field!r} in the response",
+                    status)
             return Accepted(found, status)
-        reason = f"HTTP {status}"
-        message = _partner_message(resp)
-        if message:
-            reason += f": {redact(message, redact_values)}"
+        category = category_of(status)
+        reason = f"HTTP {status} {category}"
+        text = _partner_message(resp)[:MAX_PARTNER_TEXT]
         if status in CONFIG_STATUS:
-            raise PartnerConfigError(f"{reason} (check FORMRELAY_PARTNER_TOKEN)", status)
+            raise PartnerConfigError(f"{reason} (check FORMRELAY_PARTNER_TOKEN)", status,
+                                     partner_text=text)
         if 300 <= status < 400:
-            raise PartnerConfigError(f"HTTP {status} redirect: check FORMRELAY_PARTNER_URL",
-                                     status)
+            raise PartnerConfigError(f"{reason}: check FORMRELAY_PARTNER_URL", status)
         if status >= 500 or status in RETRYABLE_STATUS:
-            raise RetryableError(reason, status, parse_retry_after(resp.headers.get("Retry-After")))
-        raise PermanentError(reason, status)
+            raise RetryableError(reason, status, parse_retry_after(resp.headers.get("Retry-After")),
+                                 partner_text=text)
+        raise PermanentError(reason, status, partner_text=text)
 
 
 def _partner_message(resp: requests.Response) -> str:
@@ -172,7 +179,8 @@ def _partner_message(resp: requests.Response) -> str:
     try:
         body = resp.json()
     except ValueError:
-        return resp.text[:500] if "html" not in resp.headers.get("Content-Type", "") else ""
+        html = "html" in resp.headers.get("Content-Type", "")
+        return "" if html else resp.text[:MAX_PARTNER_TEXT]
     if isinstance(body, dict):
         for key in ("error", "message", "detail", "title"):
             if isinstance(body.get(key), str):

@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 MASK = "[redacted]"
 MIN_WORD = 4  # a single value word this long or longer is masked wherever it stands
@@ -115,13 +116,13 @@ class Masker:
                     singles.add(word)
                 if len(word) >= 2:
                     prefixes.add(word)
-            pairs.update(zip(found, found[1:], strict=False))
+            pairs.update(pairwise(found))
         self.singles = frozenset(singles)
         self.pairs = frozenset(pairs)
         self.prefix_words = tuple(sorted(prefixes))
 
     def mask(self, text: str, limit: int = 300) -> str:
-        """`text` cut to `limit` characters (the last one "…" when cut), then masked, on one line."""
+        """`text` cut to `limit` characters (the last one "…" if cut), then masked, one line."""
         cut = len(text) > limit
         if cut:
             text = text[:max(0, limit - 1)]

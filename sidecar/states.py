@@ -67,6 +67,7 @@ class Event:
     error: str | None = None  # the reason, for errors, rejections and a failed job end
     delay: float = 0.0  # seconds until the next attempt, for a retryable error
     has_documents: bool = False  # for record_sent
+    category: str | None = None  # sidecar.errors.Category of `error`; the store infers some
 
 
 @dataclass(frozen=True)

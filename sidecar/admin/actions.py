@@ -11,7 +11,7 @@ from typing import Any
 
 from sidecar.admin.context import Admin, Conflict, NotFound, job_summary
 from sidecar.admin.filters import BulkRetry
-from sidecar.admin.read import submitted_fields
+from sidecar.admin.read import document_names, submitted_fields
 from sidecar.engine import ring_due
 from sidecar.errors import InvalidTransition, StoreError
 from sidecar.states import CLAIMABLE, Event, EventKind
@@ -106,8 +106,18 @@ def resume(admin: Admin, user: str) -> dict[str, bool]:
 
 
 def reveal(admin: Admin, job_id: int, user: str) -> dict[str, Any]:
-    """The submitted values, for the signed caller only; the log row names who, not what."""
-    fields = submitted_fields(admin, job_id)
+    """The submitted values and the documents' original file names, for the signed caller
+    only; the log row names who, not what."""
+    missing: NotFound | None = None
+    try:
+        fields = submitted_fields(admin, job_id)
+    except NotFound as exc:  # no values (retention, none stored): names may still be there
+        fields, missing = [], exc
+    documents = [d for d in document_names(admin, job_id) if d["name"]]
+    if missing is not None and not documents:
+        raise missing
     admin.store.log(LogEntry("job.fields_revealed", f"submitted values shown to {user}"
-                             f" ({len(fields)} fields)", level="info", actor=user), job_id=job_id)
-    return {"fields": [{"id": f["id"], "name": f["name"], "value": f["value"]} for f in fields]}
+                             f" ({len(fields)} fields, {len(documents)} document names)",
+                             level="info", actor=user), job_id=job_id)
+    return {"fields": [{"id": f["id"], "name": f["name"], "value": f["value"]} for f in fields],
+            "documents": documents}

@@ -76,6 +76,7 @@ def job_summary(row: dict[str, Any]) -> dict[str, Any]:
         "max_attempts": int(row["max_attempts"]), "next_attempt_at": iso(row["next_attempt_at"]),
         "documents_uploaded": int(row["documents_uploaded"]),
         "documents_total": int(row["documents_total"]), "last_error": row["last_error"],
-        "partner_record_id": row["partner_record_id"], "created_at": iso(row["created_at"]),
+        "error_category": row["error_category"], "partner_record_id": row["partner_record_id"],
+        "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }

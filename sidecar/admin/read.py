@@ -64,11 +64,11 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
         fields = [_named(f) for f in _decoded(admin, job_id)]  # names only: no value read
     except NotFound:
         fields = []
-    documents = [{
-        "id": d.id, "position": d.position, "name": d.original_name, "status": str(d.status),
+    documents = [{  # no original file name: a name is a value, shown by Reveal only
+        "id": d.id, "position": d.position, "status": str(d.status),
         "detected_type": d.detected_type, "size": d.size, "attempts": d.attempts,
         "max_attempts": d.max_attempts, "last_error": d.last_error,
-        "partner_document_id": d.partner_document_id,
+        "error_category": d.error_category, "partner_document_id": d.partner_document_id,
     } for d in store.documents(job_id)]
     timeline = [{
         "id": int(e["id"]), "created_at": iso(e["created_at"]), "level": e["level"],
@@ -82,6 +82,11 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
 def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
     """The job's fields with their values (for Reveal), from where delivery reads them."""
     return [{**_named(f), "value": _text(f.get("value"))} for f in _decoded(admin, job_id)]
+
+
+def document_names(admin: Admin, job_id: int) -> list[dict[str, Any]]:
+    """The job's documents' original file names (for Reveal): values like the fields'."""
+    return [{"id": d.id, "name": d.original_name} for d in admin.store.documents(job_id)]
 
 
 def _named(field: dict[str, Any]) -> dict[str, str]:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 JOB_LIST_COLUMNS = (
     "j.id, j.reference, j.source, j.form_id, j.entry_id, j.status, j.phase, j.priority,"
-    " j.attempts, j.max_attempts, j.next_attempt_at, j.last_error, j.partner_record_id,"
+    " j.attempts, j.max_attempts, j.next_attempt_at, j.last_error, j.error_category,"
+    " j.partner_record_id,"
     " j.key_generation, j.created_at, j.updated_at")
 LOG_COLUMNS = ("id, created_at, level, event, message, job_id, document_id, attempt,"
                " http_status, duration_ms, actor")

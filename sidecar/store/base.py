@@ -36,6 +36,10 @@ LEVELS = {Status.FAILED: "error", Status.REJECTED: "error", Status.RETRYING: "wa
 OUTCOMES = {EventKind.RECORD_SENT: "sent", EventKind.UPLOADED: "uploaded",
             EventKind.REJECTED: "rejected", EventKind.RETRYABLE_ERROR: "retry",
             EventKind.PERMANENT_ERROR: "failed", EventKind.RELEASE: "paused"}
+# The category of an error whose event names none (sidecar.errors.Category values).
+CATEGORIES = {EventKind.LEASE_EXPIRED: "lease_expired", EventKind.CANCEL: "cancelled",
+              EventKind.RELEASE: "paused", EventKind.REJECTED: "rejected_file",
+              EventKind.DOCUMENTS_DONE: "documents"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class StoreBase:
         sets: dict[str, Any] = {
             "status": str(new.status), "attempts": new.attempts,
             "next_attempt_at": new.next_attempt_at, "last_error": error,
+            "error_category": _category(event, new, current),
             "lease_owner": owner, "lease_expires_at": expires, "updated_at": now,
         }
         if isinstance(current, Job):
@@ -158,12 +163,16 @@ class StoreBase:
         """
         if (job.status, job.phase) != (Status.PROCESSING, Phase.DOCUMENTS):
             return None
-        cur.execute(f"SELECT status, last_error FROM {self.t.documents} WHERE job_id = %s"
-                    " ORDER BY id", (job.id,))
-        event = documents_outcome([(Status(r["status"]), r["last_error"])
-                                   for r in cur.fetchall()])
+        cur.execute(f"SELECT status, last_error, error_category FROM {self.t.documents}"
+                    " WHERE job_id = %s ORDER BY id", (job.id,))
+        rows = cur.fetchall()
+        event = documents_outcome([(Status(r["status"]), r["last_error"]) for r in rows])
         if event is None:
             return None
+        # A job that failed by its documents takes the first failed document's category.
+        event = replace(event, category=next(
+            (r["error_category"] for r in rows if r["status"] != Status.UPLOADED
+             and r["error_category"]), None))
         entry = LogEntry("job.failed" if event.error else "job.completed")
         return self._apply(cur, JOB, job, event, now, log=entry)[0]
 
@@ -185,3 +194,11 @@ class StoreBase:
              state.attempts if state else None, entry.http_status, entry.duration_ms,
              entry.actor, now),
         )
+
+
+def _category(event: Event, new: State, current: Job | Document) -> str | None:
+    """The new error_category: None once the error is cleared (a success, an admin's
+    retry), else the event's, else the one its kind implies, else unchanged."""
+    if new.last_error is None:
+        return None
+    return event.category or CATEGORIES.get(event.kind) or current.error_category

@@ -56,6 +56,7 @@ class Job(_Row):
     partner_record_id: str | None
     key_generation: int
     last_error: str | None
+    error_category: str | None  # sidecar.errors.Category of last_error
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -97,6 +98,7 @@ class Document(_Row):
     lease_expires_at: datetime | None
     partner_document_id: str | None
     last_error: str | None
+    error_category: str | None  # sidecar.errors.Category of last_error
     created_at: datetime
     uploaded_at: datetime | None
     updated_at: datetime

@@ -7,7 +7,8 @@
  * - form[data-formrelay-bulk]: POST jobs/retry {"ids": [...]} with its checked job[] boxes;
  * - button[data-formrelay-bulk-all][data-filter]: POST jobs/retry {"all_failed": true, "filter": ...};
  * - button[data-formrelay-reveal="ID"]: POST jobs/{ID}/fields, each value into the
- *   [data-field-id] cells as text (never as HTML);
+ *   [data-field-id] cells and each document's original file name into the
+ *   [data-document-id] cells, as text (never as HTML);
  * - [data-formrelay-refresh="overview"]: refreshed from GET view/overview every few seconds.
  *
  * After a change the current view is fetched again (GET view/{name}) and swapped in.
@@ -342,6 +343,14 @@
 				scope.querySelectorAll( '[data-field-id]' ).forEach( function ( cell ) {
 					if ( cell.getAttribute( 'data-field-id' ) === String( field.id ) ) {
 						cell.textContent = fieldText( field.value );
+						cell.classList.add( 'formrelay-revealed' );
+					}
+				} );
+			} );
+			( data && data.documents ? data.documents : [] ).forEach( function ( doc ) {
+				scope.querySelectorAll( '[data-document-id]' ).forEach( function ( cell ) {
+					if ( cell.getAttribute( 'data-document-id' ) === String( doc.id ) ) {
+						cell.textContent = fieldText( doc.name );
 						cell.classList.add( 'formrelay-revealed' );
 					}
 				} );
