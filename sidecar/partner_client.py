@@ -157,7 +157,8 @@ class PartnerClient:
                 found = None
             if found is None:
                 raise RetryableError(
-                    f"HTTP {status} bad_response: no {self.settings.id_field!r} in the response",
+                    f"HTTP {status} bad_response: without {self.settings.id_field!r} in the"
+                    " response",
                     status)
             return Accepted(found, status)
         category = category_of(status)

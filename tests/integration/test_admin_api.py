@@ -32,7 +32,7 @@ USER = "alice"
 K = EventKind
 JOB_KEYS = {"id", "reference", "form_id", "entry_id", "status", "phase", "attempts",
             "max_attempts", "next_attempt_at", "documents_uploaded", "documents_total",
-            "last_error", "partner_record_id", "created_at", "updated_at"}
+            "last_error", "error_category", "partner_record_id", "created_at", "updated_at"}
 XSS = ('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>')
 
 
@@ -426,10 +426,13 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
                                 {"id": "2", "name": "Email", "type": "text"}]
     text = json.dumps(detail)
     assert "Secretvalue" not in text and "secret.example" not in text
-    assert [d["name"] for d in detail["documents"]] == ["doc0.pdf", "doc1.pdf"]
-    assert set(detail["documents"][0]) == {"id", "position", "name", "status", "detected_type",
+    assert "doc0.pdf" not in text and "doc1" not in text  # file names are values: Reveal only
+    assert set(detail["documents"][0]) == {"id", "position", "status", "detected_type",
                                            "size", "attempts", "max_attempts", "last_error",
-                                           "partner_document_id"}
+                                           "error_category", "partner_document_id"}
+    revealed = admin.post(f"/jobs/{job}/fields").get_json()
+    assert revealed["documents"] == [{"id": d["id"], "name": f"doc{n}.pdf"}
+                                     for n, d in enumerate(detail["documents"])]
     events = [e["event"] for e in detail["timeline"]]
     assert events[0] == "job.created" and "job.record_sent" in events
     assert set(detail["timeline"][0]) == {"id", "created_at", "level", "event", "message",
@@ -564,7 +567,7 @@ def test_reveal_returns_the_values_and_logs_who_without_them(admin, store):
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     assert resp.get_json() == {"fields": [
         {"id": "1", "name": "Name", "value": "Jane Secretvalue"},
-        {"id": "2", "name": "Notes", "value": XSS[0] + XSS[1]}]}
+        {"id": "2", "name": "Notes", "value": XSS[0] + XSS[1]}], "documents": []}
     revealed = [r for r in log_rows(store, job) if r["event"] == "job.fields_revealed"]
     assert len(revealed) == 1 and revealed[0]["actor"] == USER
     every = json.dumps(sql(store, "SELECT * FROM {p}formrelay_log"), default=str)
@@ -585,7 +588,7 @@ def test_reveal_after_retention_is_404_and_without_a_snapshot_reads_wpforms(
         json.dumps({"3": {"id": 3, "name": "Phone", "value": "555-0100", "type": "phone"}}))
     backfilled, _ = store.enqueue(NewJob("wpforms:12:77", 12, 77, None, "backfill"))
     assert admin.post(f"/jobs/{backfilled.id}/fields").get_json() == {
-        "fields": [{"id": "3", "name": "Phone", "value": "555-0100"}]}
+        "fields": [{"id": "3", "name": "Phone", "value": "555-0100"}], "documents": []}
     assert admin.ok(f"/jobs/{backfilled.id}")["fields"] == [
         {"id": "3", "name": "Phone", "type": "phone"}]
     assert admin.post("/jobs/999999/fields").status_code == 404

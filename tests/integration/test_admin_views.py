@@ -251,7 +251,11 @@ def test_the_job_view_lists_fields_by_name_with_empty_value_cells(admin, store):
     assert page.find("button", data_formrelay_reveal=str(job))
     assert "text/html" in page.words and "5.0 KiB" in page.words
     assert "type text/html is not allowed" in page.words and "Rejected" in page.words
-    assert "doc0.pdf" in page.words and "doc1.pdf" in page.words
+    assert "doc0" not in page.html and "doc1" not in page.html  # names: Reveal only
+    assert [c["data-document-id"] for c in page.find("td", data_document_id="*")] == [
+        str(d.id) for d in store.documents(job)]
+    assert f'data-document-id="{doc.id}"></td>' in page.html  # empty until revealed
+    assert "rejected_file" in page.words  # the document's error category
     assert "job.created" in page.words and "job.record_sent" in page.words
     assert page.find("table", class_="formrelay-timeline")
     assert page.find("a", href=f"?page=formrelay&view=logs&job_id={job}")

@@ -107,7 +107,8 @@ def test_422_fails_the_job_at_once_with_the_partners_message_masked(delivery, si
         os.remove(template)
     job = delivery.store.get_job(job_id)
     assert (job.status, job.attempts) == (Status.FAILED, 1)
-    assert job.last_error.startswith("HTTP 422: ")
+    assert job.last_error.startswith("HTTP 422 validation: ")
+    assert job.error_category == "validation"
     assert "jane@example.com" not in job.last_error and "[redacted]" in job.last_error
     assert all("jane@example.com" not in r["message"] for r in delivery.store.job_log(job_id))
     assert events(delivery, job_id)[-1] == "record.failed"
