@@ -15,6 +15,8 @@ API (default shape, base path `/api`):
   nothing; the same key with another body (or file, or patient) -> 422.
   With a token, `Authorization: Bearer <token>` must match (401); `forbidden` -> 403.
   `"reject": true` in a record -> 422 whose message echoes a submitted value.
+  A script item with `"echo": true` (status 422 unless given) answers quoting every text
+  value of the record, or the uploaded file's name (sidecar.partner_sim.echo).
 Control, no auth: GET /_sim/health|stats|records[?bodies=1]|config|script,
   POST /_sim/config (knobs, outage, outage_seconds) | /_sim/script | /_sim/reset.
 
@@ -22,7 +24,7 @@ Each API request: latency (+ jitter), then the first that applies of outage (503
 the next scripted item of its kind, and one draw against the rates (429, 503,
 hang then 504, or handle then hang); then auth, key, validation, idempotent create.
 
-Submodules: knobs (values, script items), state (PartnerSim), app (WSGI),
+Submodules: knobs (values, script items), echo (echoing answers), state (PartnerSim), app (WSGI),
 server (run_in_thread, RunningSim, SimControl), command (`formrelay partner-sim`).
 This package loads them on first use, so `formrelay` starts fast.
 """

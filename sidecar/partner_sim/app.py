@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request, Response
 
+from sidecar.partner_sim.echo import document_echo, record_echo
 from sidecar.partner_sim.knobs import Forced
 from sidecar.partner_sim.state import Outcome, PartnerSim, Plan, Upload
 
@@ -108,6 +109,9 @@ def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patien
     if plan.delay > 0:
         sim.stopping.wait(plan.delay)
     forced, knobs = plan.forced, plan.knobs
+    if forced is not None and forced.echo:
+        return Outcome(forced.status or 422, {"error": _echo(request, body, kind)},
+                       f"forced={forced.label} echo")
     if forced is not None and not forced.accept_then_timeout:
         note = f"forced={forced.label}"
         if forced.timeout:
@@ -223,6 +227,17 @@ def _document(sim: PartnerSim, request: Request, stream: _Counted, patient_id: s
         return Outcome(400, {"error": "multipart part 'file' is required"})
     fingerprint = hashlib.sha256(f"{patient_id}\n{upload.sha256}".encode()).hexdigest()
     return sim.create_document(patient_id, key, fingerprint, upload)
+
+
+def _echo(request: Request, stream: _Counted, kind: str) -> str:
+    if kind == "record":
+        return record_echo(_read_limited(stream, MAX_RECORD_BYTES) or b"")
+    boundary = request.mimetype_params.get("boundary", "")
+    try:
+        upload = _stream_upload(stream, boundary.encode("latin-1")) if boundary else None
+    except (RequestEntityTooLarge, ValueError):
+        upload = None
+    return document_echo(upload.filename if upload else "(no file)")
 
 
 def _stream_upload(stream: _Counted, boundary: bytes) -> Upload | None:

@@ -126,6 +126,7 @@ class Forced:
     retry_after_date: bool = False
     hang_seconds: float | None = None  # None: the hang_seconds knob
     source: str = "script"  # script | random | outage
+    echo: bool = False  # answer `status` (422) quoting the request's values or file name
 
     @property
     def label(self) -> str:
@@ -135,7 +136,7 @@ class Forced:
 
 
 SCRIPT_KEYS = frozenset({"kind", "status", "body", "timeout", "accept_then_timeout",
-                         "retry_after", "retry_after_date", "hang_seconds", "count"})
+                         "retry_after", "retry_after_date", "hang_seconds", "count", "echo"})
 MAX_SCRIPT_COUNT = 10_000
 
 
@@ -172,6 +173,11 @@ def _script_item(item: Any) -> tuple[Forced, int]:
     accept = _flag("accept_then_timeout", item.get("accept_then_timeout", False))
     if accept and (timeout or status is not None or "body" in item):
         raise ValueError("accept_then_timeout takes no status, body or timeout")
+    echo = _flag("echo", item.get("echo", False))
+    if echo and (accept or timeout or "body" in item):
+        raise ValueError("echo takes no body, timeout or accept_then_timeout")
+    if echo and status is None:
+        status = 422
     if not (accept or timeout or status is not None):
         raise ValueError("needs a status, timeout or accept_then_timeout")
     count = _whole("count", item.get("count", 1))
@@ -185,4 +191,5 @@ def _script_item(item: Any) -> tuple[Forced, int]:
         retry_after=None if retry_after is None else _whole("retry_after", retry_after),
         retry_after_date=_flag("retry_after_date", item.get("retry_after_date", False)),
         hang_seconds=None if hang is None else _number(0.0, 86400.0)("hang_seconds", hang),
+        echo=echo,
     ), count
