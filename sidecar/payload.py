@@ -18,7 +18,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sidecar.errors import FormRelayError
-from sidecar.redact import redact
+from sidecar.redact import Masker
 from sidecar.submission import FILE_FIELD, Submission
 
 DEFAULT_TEMPLATE = "default.json.j2"
@@ -56,11 +56,12 @@ class PayloadRenderer:
             text = self.env.get_template(name).render(context)
         except jinja2.TemplateNotFound:
             raise PayloadError(f"payload template {name} does not exist") from None
-        except jinja2.TemplateError as exc:  # its message may quote a value: mask them
+        except jinja2.TemplateError as exc:  # its message may quote a value: mask them all
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
+            masker = Masker([*submission.values(), *(f.name for f in submission.files)])
             raise PayloadError(f"payload template {name}{where}: "
-                               f"{redact(str(exc.message), submission.values())}") from None
+                               f"{masker.mask(str(exc.message or ''))}") from None
         except Exception as exc:  # a filter failing on a value: say what, never the value
             raise PayloadError(f"payload template {name} failed: {type(exc).__name__}") from None
         try:

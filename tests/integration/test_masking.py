@@ -18,14 +18,14 @@ import signal
 import pytest
 
 from devstack.samples import write_pdf
-from sidecar.states import Status
+from sidecar.states import Event, EventKind, Status
 from sidecar.store import NewJob
 from tests.conftest import wait_until
 from tests.integration.delivery import snapshot
 from tests.integration.processes import start_worker, worker_env
 from tests.integration.test_admin_views import http, signed_request
 
-pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
+pytestmark = [pytest.mark.db, pytest.mark.sim]
 __all__ = ["http"]  # a fixture, used by name
 
 FILE_NAME = "Jane_Doe_HIV_result.pdf"
@@ -50,6 +50,7 @@ def leaks(text: str) -> list[str]:
     return found + [t for t in SECRET_TEXTS if t.casefold() in text.casefold()]
 
 
+@pytest.mark.slow  # a real worker process
 def test_echoed_values_and_file_names_are_masked_everywhere_but_reveal(
         store, migrated_db, sim, uploads, tmp_path, http):
     doc = write_pdf(uploads / "wpforms" / "12-abc" / FILE_NAME, 3000)
@@ -136,3 +137,34 @@ def test_echoed_values_and_file_names_are_masked_everywhere_but_reveal(
     after = signed_request(http, "GET", "/admin/v1/logs?event=job.fields_revealed")
     assert not leaks(json.dumps(after.json()))
     assert [r["job_id"] for r in after.json()["logs"]] == [document.id]
+
+
+@pytest.mark.parametrize("kind", ["record", "document"])
+def test_the_category_is_written_with_the_error_and_cleared_by_success_and_retry(
+        delivery, sim, uploads, kind):
+    doc = write_pdf(uploads / "wpforms" / "12-abc" / FILE_NAME, 3000)
+    job_id = delivery.enqueue("wpforms:12:9", snapshot(12, 9, FIELDS, uploads, [doc]), 9)
+    sim.script({"kind": kind, "status": 429}, {"kind": kind, "status": 413, "echo": True})
+
+    def step():  # the job, or its document
+        return (delivery.store.get_job(job_id) if kind == "record"
+                else delivery.store.documents(job_id)[0])
+
+    delivery.drain(max_steps=2 if kind == "record" else 3)
+    assert (step().status, step().error_category) == (Status.RETRYING, "rate_limited")
+    assert step().last_error == "HTTP 429 rate_limited: rate limited"
+    delivery.make_due()
+    delivery.drain()
+    assert (step().status, step().error_category) == (Status.FAILED, "too_large")
+    assert delivery.store.get_job(job_id).error_category == "too_large"
+    assert not leaks(step().last_error) and "[redacted]" in step().last_error
+    delivery.store.transition_job(job_id, Event(EventKind.RETRY))  # an admin's retry
+    assert (step().status, step().last_error, step().error_category) == (
+        Status.PENDING, None, None)
+    job = delivery.store.get_job(job_id)
+    assert (job.last_error, job.error_category) == (None, None)
+    delivery.doorbell.ring_record(job_id, 10)
+    delivery.doorbell.rings += [("document", d.id, 0) for d in delivery.store.documents(job_id)]
+    delivery.drain()
+    assert delivery.store.get_job(job_id).status == Status.COMPLETED
+    assert (step().last_error, step().error_category) == (None, None)

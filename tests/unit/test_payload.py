@@ -93,3 +93,10 @@ def test_values_with_quotes_and_newlines_stay_valid_json(templates):
     payload = PayloadRenderer(templates).render(sub, JOB)
     assert payload["fields"]["Notes"] == 'a "quote"\nand </script> \\ backslash'
     assert json.dumps(payload)
+
+
+def test_an_error_quoting_part_of_a_value_is_masked(templates):
+    write(templates, "t.json.j2", '{{ values[values["Name"].split()[0] ~ "_x"] }}')
+    with pytest.raises(PayloadError) as err:
+        PayloadRenderer(templates, {12: "t.json.j2"}).render(submission(), JOB)
+    assert "Jane" not in str(err.value) and "[redacted]" in str(err.value)
