@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from devstack.samples import write_pdf
 from sidecar.breaker import Policy
 from sidecar.pause import Pause
 from sidecar.store import Database, DbSettings, Store
@@ -88,6 +89,27 @@ def test_an_admin_finds_a_failed_job_reveals_it_and_retries_it(stack, admin, sho
     timeline = admin.locator("table.formrelay-timeline").inner_text()
     assert stack.wp.admin_user in timeline  # the retry names who did it
     shot("4-job-completed")
+
+
+def test_a_documents_name_is_hidden_until_revealed_even_when_the_partner_echoes_it(
+        stack, admin, shot, tmp_path):
+    name = "Jane_Doe_HIV_result.pdf"
+    stack.sim.script({"kind": "document", "status": 422, "echo": True})
+    entry = stack.submit([write_pdf(tmp_path / name, 3000)]).entry_id
+    reference = f"wpforms:{stack.form}:{entry}"
+    (job,) = wait_until(lambda: stack.jobs("reference = %s AND status = 'failed'", reference),
+                        30, "the refused document to fail the job")
+    admin.goto(page_url(stack, f"view=job&id={job['id']}"))
+    cell = admin.locator("td[data-document-id]")
+    cell.wait_for()
+    assert cell.inner_text() == ""
+    page = admin.locator("#formrelay-view").inner_text()
+    assert "Jane" not in page and "HIV" not in page and "[redacted]" in page
+    assert "validation" in admin.locator("td.formrelay-last-error").inner_text()
+    admin.click(f"[data-formrelay-reveal='{job['id']}']")
+    wait_until(lambda: cell.inner_text() != "", 15, "the revealed file name")
+    assert cell.inner_text() == name
+    shot("1-document-name-revealed")
 
 
 def test_an_admin_bulk_retries_two_failed_jobs(stack, admin, shot):
