@@ -205,6 +205,25 @@ def test_scripted_responses_come_in_order_per_kind(partner_sim):
     assert stats["records_created"] == 2  # setup + the last one: forced answers create nothing
 
 
+def test_echo_answers_quote_the_values_and_the_file_name_but_never_log_them(
+        partner_sim, caplog):
+    caplog.set_level("INFO", logger="formrelay.partner_sim")
+    patient = post_record(partner_sim, key="setup").json()["id"]
+    partner_sim.script({"kind": "record", "echo": True},
+                       {"kind": "document", "status": 409, "echo": True})
+    refused = post_record(partner_sim, {"name": "O'Brien Smith", "n": {"dx": "Flu A"}})
+    assert refused.status_code == 422
+    text = refused.json()["error"]
+    assert "'O'Brien Smith'" in text and "O&#x27;Brien Smith" in text and "FLU A" in text
+    assert "starting \"O'Brien Smith\"" in text
+    conflict = post_document(partner_sim, patient, b"d", name="Jane_Doe_HIV.pdf")
+    assert conflict.status_code == 409 and "file Jane_Doe_HIV.pdf rejected" in (
+        conflict.json()["error"])
+    assert not any(v in caplog.text for v in ("Brien", "Flu", "Jane"))
+    with pytest.raises(ValueError, match="echo takes no body"):
+        partner_sim.script({"kind": "record", "echo": True, "body": {}})
+
+
 def test_accept_then_timeout_creates_one_record_across_retries(partner_sim):
     partner_sim.script({"kind": "record", "accept_then_timeout": True, "hang_seconds": 30})
     failures: list[BaseException] = []
