@@ -11,6 +11,7 @@ no WPForms entry), the partner's text is withheld rather than kept unmasked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from sidecar.errors import PartnerError
@@ -21,13 +22,18 @@ PARTNER_TEXT_LIMIT = 300  # characters of the partner's text kept (cut, then mas
 WITHHELD = "the partner's text is withheld: the job's values could not be read to mask it"
 
 MaskerSource = Callable[[], Masker | None]
+# A file field's value is its URL(s): only the last segment (the stored file name) is the
+# person's; the site, wp-content/uploads/wpforms/<form>-<hash>/ are ours, and masking their
+# words would mask the partner's "content", "uploads", "site" too.
+_OUR_URL_PART = re.compile(r"^https?://[^\s/]+/(?:[^\s]*/)?", re.IGNORECASE)
 
 
 def masker_for(submission: Submission | None, names: Iterable[str] = ()) -> Masker | None:
     """A masker of every value and file name of the submission, plus `names` (documents')."""
     if submission is None:
         return None
-    return Masker([*submission.values(), *(f.name for f in submission.files), *names])
+    values = [_OUR_URL_PART.sub("", v) for v in submission.values()]
+    return Masker([*values, *(f.name for f in submission.files), *names])
 
 
 def reason(exc: PartnerError, masker: MaskerSource) -> str:

@@ -62,3 +62,13 @@ def test_the_job_masker_holds_every_value_and_file_name():
     assert masker is not None and masker_for(None) is None
     masked = masker.mask("diabetes; Scan_Result.pdf; other upload")
     assert "diabetes" not in masked and "Scan" not in masked and "upload" not in masked
+
+
+def test_a_file_fields_url_masks_its_file_name_not_the_sites_words():
+    sub = Submission(12, 3, ({"id": 4, "type": "file-upload", "name": "Documents",
+                              "value": "https://clinic.example/wp-content/uploads/wpforms/"
+                                       "12-abc/Scan_Result-9f2c.pdf"},), (), "snapshot")
+    masker = masker_for(sub)
+    assert masker is not None
+    masked = masker.mask("uploads over 10MB are refused as content; got Scan_Result-9f2c.pdf")
+    assert masked == f"uploads over 10MB are refused as content; got {MASK}"
