@@ -3,6 +3,9 @@
 `event=record.retry job=12 attempt=2 http_status=503 duration_ms=812 ...`:
 the same facts as the log table (ids, counts, status codes, and messages the
 engine has already masked), in a shape log shippers parse without help.
+`message` is the log row's: a failure's reason is the status, the category
+and the partner's text masked with the job's values (sidecar.failures); no
+caller passes a value, a file name or raw partner text here.
 """
 
 from __future__ import annotations
