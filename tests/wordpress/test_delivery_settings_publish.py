@@ -151,14 +151,3 @@ def test_a_secret_kept_in_the_settings_by_an_older_version_moves_on_admin_init(
     ((settings, _),) = options(bridge_site, "formrelay_bridge_settings")
     assert SECRET not in settings and "http://127.0.0.1:9" in settings
     assert bridge_site.php("echo FormRelay_Settings::shared_secret();") == SECRET
-
-
-def test_uninstall_removes_the_secret_option(make_wordpress):
-    wp = make_wordpress(constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)])
-    update_settings(wp, shared_secret=SECRET, remove_data_on_uninstall=True)
-    assert options(wp, "formrelay_bridge_secret") == [(SECRET, "no")]
-    deactivate_bridge(wp)
-    wp.php("require_once ABSPATH . 'wp-admin/includes/plugin.php';"
-           " uninstall_plugin( $snippet_args[0] );", BRIDGE_FILE, user=wp.admin_user, admin=True)
-    assert options(wp, "formrelay_bridge_secret") == []
-    assert options(wp, "formrelay_bridge_settings") == []
