@@ -117,7 +117,7 @@ def test_a_form_that_is_not_selected_never_reaches_the_partner_by_any_path(stack
 
 
 def test_deactivated_nothing_new_is_created_and_a_queued_job_finishes(stack, store):
-    update_settings(stack.wp, forms="all", form_settings={})
+    update_settings(stack.wp, forms="all")  # form A keeps its template and priority
     queued = stack.submit([])
     ref = f"wpforms:{stack.form}:{queued.entry_id}"
     assert [j["status"] for j in stack.jobs("reference = %s", ref)] == ["pending"]
@@ -153,6 +153,16 @@ def test_deactivated_nothing_new_is_created_and_a_queued_job_finishes(stack, sto
     assert stack.jobs("entry_id = %s", off.entry_id) == []
     explicit = formrelay(stack, "backfill", "--form", str(stack.form))
     assert explicit.returncode == 0 and said(explicit.stdout)[-1] == "created 1 jobs"
+    (job,) = stack.jobs("entry_id = %s", off.entry_id)
+    assert job["source"] == "backfill" and job["priority"] == 3  # form A's, kept from before
+    stack.start()
+    try:
+        done = wait_until(lambda: stack.completed(job["reference"]), 60, "the backfilled job")
+    finally:
+        stack.stop()
+    (sent,) = [r for r in stack.sim.records(bodies=True) if r["id"] == done["partner_record_id"]]
+    assert sent["body"] == {"template": "marked", "form_id": stack.form,
+                            "entry_id": off.entry_id, "fields": sent["body"]["fields"]}
 
 
 def _entry_date(stack: Stack, entry_id: int) -> datetime:
