@@ -137,7 +137,7 @@ def test_the_secret_has_its_own_option_that_is_not_autoloaded(bridge_site):  # n
 def test_a_secret_kept_in_the_settings_by_an_older_version_moves_on_admin_init(
         bridge_site):  # noqa: F811
     reset(bridge_site)
-    # What versions before 0.2 stored: the secret inside the autoloaded settings.
+    # What earlier builds stored: the secret inside the autoloaded settings.
     bridge_site.php("""
         global $wpdb;
         $old = array( 'sidecar_url' => 'http://127.0.0.1:9', 'shared_secret' => $snippet_args[0],

@@ -116,11 +116,10 @@ final class FormRelay_Settings_Publisher {
 	private static function publish( $active ) {
 		global $wpdb;
 		$suppressed = $wpdb->suppress_errors( true ); // No tables yet: the schema notice says so.
-		// The plugin's own table, read fresh on purpose (an object cache must not hide a change).
-		$stored = $wpdb->get_var( // phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching
+		$stored     = $wpdb->get_var(
 			$wpdb->prepare( "SELECT value FROM {$wpdb->prefix}formrelay_meta WHERE name = %s", self::META_NAME )
 		);
-		$failed = '' !== $wpdb->last_error;
+		$failed     = '' !== $wpdb->last_error;
 		if ( ! $failed ) {
 			$old   = is_string( $stored ) ? json_decode( $stored, true ) : null;
 			$since = is_array( $old ) && isset( $old['active_since'] ) && is_string( $old['active_since'] ) ? $old['active_since'] : '';
@@ -130,7 +129,7 @@ final class FormRelay_Settings_Publisher {
 			}
 			$value = wp_json_encode( self::document( FormRelay_Settings::get(), $active, $since ) );
 			if ( $value !== $stored ) {
-				$wpdb->query( // phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching
+				$wpdb->query(
 					$wpdb->prepare(
 						"INSERT INTO {$wpdb->prefix}formrelay_meta (name, value, updated_at) VALUES (%s, %s, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
 						self::META_NAME,

@@ -12,8 +12,8 @@
  * The shared secret, which signs the notify and dashboard requests (never shown
  * again), has an option of its own, `formrelay_bridge_secret`, not autoloaded:
  * it is read only when a request to the sidecar is signed, not on every page.
- * Versions before 0.2 kept it in the settings as `shared_secret`; it is moved
- * on admin_init (and read from there until then).
+ * Earlier builds kept it in the settings as `shared_secret`; it is moved on
+ * admin_init (and read from there until then).
  *
  * The constants FORMRELAY_SIDECAR_URL and FORMRELAY_SHARED_SECRET, when
  * defined and not empty, win over the option.
@@ -121,7 +121,7 @@ final class FormRelay_Settings {
 
 	/**
 	 * The secret stored as an option ('' = none): its own option, else where
-	 * versions before 0.2 kept it (until maybe_move_secret() has run).
+	 * earlier builds kept it (until maybe_move_secret() has run).
 	 *
 	 * @return string
 	 */
@@ -154,7 +154,7 @@ final class FormRelay_Settings {
 
 	/**
 	 * Upgrade (admin_init, activation): move a secret kept in the autoloaded
-	 * settings (before 0.2) into its own option. Costs nothing once moved: the
+	 * settings (earlier builds) into its own option. Costs nothing once moved: the
 	 * settings are autoloaded.
 	 *
 	 * @return void
