@@ -168,6 +168,14 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
         "form_settings": {str(intake.id): {"template": "intake.json.j2", "priority": 3}},
         "remove_data_on_uninstall": True,
     }
+    # The save through the page is published for the sidecar as well.
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT value FROM {wp.table_prefix}formrelay_meta"
+                    " WHERE name = 'delivery_settings'")
+        row = json.loads(cur.fetchone()[0])
+    assert (row["active"], row["forms"], row["form_settings"]) == (True, [intake.id], {
+        str(intake.id): {"template": "intake.json.j2", "priority": 3}})
 
     # An empty secret keeps the stored one; unticking the checkbox posts the hidden 0.
     page = get_page(admin, wp)
