@@ -5,6 +5,10 @@ running it twice, or next to the bridge capturing the same entry, creates
 each job once. The jobs carry no snapshot: the engine reads the entry from
 WPForms' tables when it delivers it. Reconciliation (the sweep) reuses this
 with skip_imported, leaving entries imported from a Lite backup alone.
+
+The plugin's delivery settings decide (sidecar.delivery_settings): only
+entries of delivered forms get a job, with the form's priority; nothing at
+all while the plugin is deactivated or has not published its settings.
 """
 
 from __future__ import annotations
@@ -14,9 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sidecar.delivery_settings import DeliverySettings, fallback
+from sidecar.errors import FormRelayError
 from sidecar.store import NewJob, Store
 
 Ring = Callable[[int, int], None]  # (job id, priority)
+
+
+class NotDelivering(FormRelayError):
+    """The plugin's settings say no job may be created now (deactivated, or unknown)."""
 
 
 @dataclass
@@ -25,16 +35,28 @@ class BackfillResult:
     created: int = 0
     by_form: Counter[int] = field(default_factory=Counter)
     entry_ids: list[int] = field(default_factory=list)
+    skipped: Counter[int] = field(default_factory=Counter)  # form id -> entries left alone
+    reasons: dict[int, str] = field(default_factory=dict)  # form id -> why
 
 
-def backfill(store: Store, ring: Ring | None, *, form_id: int | None = None,
-             since: datetime | None = None, dry_run: bool = False, skip_imported: bool = False,
-             max_attempts: int = 10, priority: int = 10, batch: int = 500,
-             after_id: int = 0) -> BackfillResult:
+def backfill(store: Store, ring: Ring | None, *, settings: DeliverySettings | None = None,
+             form_id: int | None = None, since: datetime | None = None, dry_run: bool = False,
+             skip_imported: bool = False, max_attempts: int = 10, batch: int = 500,
+             after_id: int = 0, count_skipped: bool = False) -> BackfillResult:
+    """Raises NotDelivering when the settings allow no job; `settings` None: the fallback
+    (every form). `count_skipped`: also count the entries of forms not delivered."""
+    rules = settings if settings is not None else fallback()
+    if not rules.creates_jobs:
+        raise NotDelivering(rules.refusal())
     result = BackfillResult()
+    if count_skipped and rules.forms is not None:
+        for form, n in store.entries_without_jobs_outside(rules.forms, form_id, since).items():
+            result.skipped[form] = n
+            result.reasons[form] = rules.selected(form)[1]
     after = after_id
     while True:
-        entries = store.entries_without_jobs(form_id, since, skip_imported, after, batch)
+        entries = store.entries_without_jobs(form_id, since, skip_imported, after, batch,
+                                             forms=rules.forms)
         for entry in entries:
             result.found += 1
             result.by_form[entry.form_id] += 1
@@ -43,7 +65,7 @@ def backfill(store: Store, ring: Ring | None, *, form_id: int | None = None,
                 continue
             job, created = store.enqueue(NewJob(
                 f"wpforms:{entry.form_id}:{entry.entry_id}", entry.form_id, entry.entry_id,
-                None, "backfill", priority, max_attempts))
+                None, "backfill", rules.priority(entry.form_id), max_attempts))
             if created:
                 result.created += 1
                 if ring is not None:

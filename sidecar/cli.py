@@ -86,9 +86,17 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
         print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         print(f"due now: {store.count_due()}")
         print(_delivery_line(store))
+        print("\n".join(_delivered_lines(store, cfg)))
     if have >= 2:  # the workers table came with schema version 2
         _print_workers(store, silent_after=2 * cfg.sweep_seconds)
     return 0 if have == want else 1
+
+
+def _delivered_lines(store: Store, cfg: config.Config) -> list[str]:
+    from sidecar import delivery_settings
+
+    rules = delivery_settings.load(store, cfg.form_templates)
+    return delivery_settings.describe(rules, _waiting(store))
 
 
 def _delivery_line(store: Store) -> str:
@@ -244,28 +252,42 @@ def _work(cfg: config.Config, store: Store, consumer: Any) -> None:
 
 
 def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
-    from sidecar.backfill import backfill
+    from sidecar import delivery_settings
+    from sidecar.backfill import NotDelivering, backfill
     from sidecar.errors import SubmissionError
     from sidecar.tasks import register
 
     store = _checked_store(cfg)
+    rules = delivery_settings.load(store, cfg.form_templates)
     ring = None
-    if not args.dry_run:
+    if not args.dry_run and rules.creates_jobs:
         tasks = register(build_huey(cfg), _no_engine)
         ring = tasks.ring_record
     try:
-        result = backfill(store, ring, form_id=args.form, since=args.since,
-                          dry_run=args.dry_run, max_attempts=cfg.max_attempts)
+        result = backfill(store, ring, settings=rules, form_id=args.form, since=args.since,
+                          dry_run=args.dry_run, max_attempts=cfg.max_attempts,
+                          count_skipped=True)
+    except NotDelivering as exc:
+        print(f"formrelay backfill: refused, no job created: {exc}"
+              f" ({_waiting(store)} queued jobs still finish)", file=sys.stderr)
+        return 1
     except SubmissionError as exc:
         raise StartupError(str(exc)) from None
     forms = ", ".join(f"form {k}: {v}" for k, v in sorted(result.by_form.items()))
     print(f"{result.found} stored entries without a job" + (f" ({forms})" if forms else ""))
+    for form, n in sorted(result.skipped.items()):
+        print(f"skipped {n} entries of form {form}: {result.reasons[form]}")
     if args.dry_run:
         print("dry run: no jobs created; entry ids: "
               + (" ".join(map(str, result.entry_ids)) or "none"))
     else:
         print(f"created {result.created} jobs")
     return 0
+
+
+def _waiting(store: Store) -> int:
+    counts = store.counts_by_status()
+    return sum(counts.get(s, 0) for s in ("pending", "retrying", "processing"))
 
 
 def _no_engine() -> NoReturn:
@@ -281,7 +303,9 @@ def _since(raw: str) -> datetime:
 
 def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", type=int, help="only entries of this form id")
-    parser.add_argument("--since", type=_since, help="only entries stored on or after (UTC)")
+    parser.add_argument("--since", type=_since,
+                        help="only entries stored on or after (UTC); entries from before the"
+                        " plugin's activation, which the sweep leaves alone, are included")
     parser.add_argument("--dry-run", action="store_true", help="count, create nothing")
 
 

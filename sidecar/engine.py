@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sidecar import delivery_settings
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
 from sidecar.errors import (
@@ -108,7 +109,8 @@ class Engine:
         job, snapshot = claimed
         try:
             submission, source = self._submission(job, snapshot)
-            payload = self.renderer.render(submission, _job_context(job, submission))
+            rules = None if submission.template else delivery_settings.load(self.store)
+            payload = self.renderer.render(submission, _job_context(job, submission), rules)
         except (SubmissionError, PayloadError) as exc:
             category = Category.PAYLOAD if isinstance(exc, PayloadError) else Category.SUBMISSION
             self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc),

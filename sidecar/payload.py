@@ -1,9 +1,12 @@
 """The record sent to the partner: a form's Jinja2 template, rendered and checked.
 
 Templates live in `<templates_dir>/payloads/`. A form's template is the one its
-snapshot names (the bridge's per-form setting), else FORMRELAY_FORM_TEMPLATES,
-else `default.json.j2`. The sandbox keeps a template from reaching Python
-internals; StrictUndefined turns a misspelt name into an error, not a hole.
+snapshot names (the bridge's per-form setting when it captured the entry), else
+the form's template in the plugin's published delivery settings (jobs without a
+snapshot: backfill, reconciliation), else FORMRELAY_FORM_TEMPLATES when the
+plugin has published none (a site without it), else `default.json.j2`.
+The sandbox keeps a template from reaching Python internals; StrictUndefined
+turns a misspelt name into an error, not a hole.
 HTML autoescaping is off because this is JSON: values go through `tojson`.
 """
 
@@ -17,6 +20,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from sidecar.delivery_settings import DeliverySettings
 from sidecar.errors import FormRelayError
 from sidecar.redact import Masker
 from sidecar.submission import FILE_FIELD, Submission
@@ -36,13 +40,18 @@ class PayloadRenderer:
             loader=jinja2.FileSystemLoader(templates_dir / "payloads"),
             undefined=jinja2.StrictUndefined, autoescape=False)  # JSON: see above
 
-    def template_for(self, submission: Submission) -> str:
-        name = submission.template or self.form_templates.get(submission.form_id)
-        return name or DEFAULT_TEMPLATE
+    def template_for(self, submission: Submission,
+                     settings: DeliverySettings | None = None) -> str:
+        if submission.template:
+            return submission.template
+        if settings is not None and settings.source == "plugin":  # the plugin decides
+            return settings.template(submission.form_id) or DEFAULT_TEMPLATE
+        return self.form_templates.get(submission.form_id) or DEFAULT_TEMPLATE
 
-    def render(self, submission: Submission, job: dict[str, Any]) -> dict[str, Any]:
+    def render(self, submission: Submission, job: dict[str, Any],
+               settings: DeliverySettings | None = None) -> dict[str, Any]:
         """The record as a JSON object, or PayloadError naming the template and the problem."""
-        name = self.template_for(submission)
+        name = self.template_for(submission, settings)
         if not TEMPLATE_NAME.match(name):
             raise PayloadError(f"payload template name {name!r} is not allowed")
         context = {

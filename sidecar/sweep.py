@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sidecar import delivery_settings
 from sidecar.backfill import backfill
 from sidecar.engine import ring_due
 from sidecar.errors import SubmissionError
@@ -55,8 +56,20 @@ def sweep(store: Store, tasks: Tasks, reconcile_days: int = 7,
 
 
 def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> int:
-    """Jobs for WPForms entries of the last `days` days that have none (missed captures)."""
+    """Jobs for WPForms entries of the last `days` days that have none (missed captures).
+
+    Only what the plugin's delivery settings deliver: entries of delivered forms,
+    stored on or after the plugin's activation (entries made while it was off are
+    left to an explicit `formrelay backfill`); nothing while it is deactivated or
+    has not published its settings.
+    """
+    rules = delivery_settings.load(store)
+    if not rules.creates_jobs:
+        log.debug("reconcile: no jobs created: %s", rules.refusal())
+        return 0
     since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+    if rules.active_since is not None:  # WPForms' entry dates are whole seconds
+        since = max(since, rules.active_since.replace(microsecond=0))
     try:
         mark = int(store.meta(WATERMARK) or 0)
         first = store.first_entry_since(since, mark)
@@ -64,8 +77,8 @@ def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> 
             return 0
         if first - 1 > mark:
             store.set_meta(WATERMARK, str(first - 1))
-        found = backfill(store, tasks.ring_record, since=since, skip_imported=True,
-                         max_attempts=max_attempts, after_id=first - 1)
+        found = backfill(store, tasks.ring_record, settings=rules, since=since,
+                         skip_imported=True, max_attempts=max_attempts, after_id=first - 1)
     except SubmissionError:  # no WPForms entry tables (Lite): nothing to reconcile
         return 0
     return found.created

@@ -22,6 +22,7 @@ define( 'FORMRELAY_BRIDGE_PATH', plugin_dir_path( __FILE__ ) );
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-sanitizer.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-publisher.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-sidecar-client.php';
@@ -35,11 +36,17 @@ require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-dashboard.php';
 // The tables: created on activation, upgraded after a plugin update.
 register_activation_hook( __FILE__, array( 'FormRelay_Schema', 'activate' ) );
 register_activation_hook( __FILE__, array( 'FormRelay_Settings', 'activate' ) );
+register_activation_hook( __FILE__, array( 'FormRelay_Settings_Publisher', 'activate' ) );
+register_deactivation_hook( __FILE__, array( 'FormRelay_Settings_Publisher', 'deactivate' ) );
 add_action( 'admin_init', array( 'FormRelay_Schema', 'maybe_upgrade' ) );
 add_action( 'admin_notices', array( 'FormRelay_Schema', 'render_notices' ) );
 
-// Settings: registered on every request, so every update is sanitized.
+// Settings: registered on every request, so every update is sanitized; every change is
+// published for the sidecar (formrelay_meta row delivery_settings); a secret kept in the
+// autoloaded settings by an older version moves to its own option.
 add_action( 'init', array( 'FormRelay_Settings', 'register' ) );
+add_action( 'admin_init', array( 'FormRelay_Settings', 'maybe_move_secret' ) );
+FormRelay_Settings_Publisher::register();
 
 // Capture: one job row per WPForms submission; the notify follows at shutdown.
 FormRelay_Capture::register();

@@ -6,7 +6,7 @@
  * the tables: everything stays unless an administrator ticked "Delete the
  * FormRelay tables ... when the plugin is deleted" (remove_data_on_uninstall).
  * Then the tables are dropped, children before parents (foreign keys), and
- * the plugin's options deleted.
+ * the plugin's options deleted (the settings and the secret's own option).
  *
  * @package FormRelay_Bridge
  */
@@ -23,6 +23,6 @@ foreach ( array( 'workers', 'log', 'documents', 'jobs', 'meta' ) as $formrelay_t
 	// DDL on the plugin's own table names (prefix + a constant): nothing to prepare.
 	$wpdb->query( "DROP TABLE IF EXISTS {$wpdb->prefix}formrelay_{$formrelay_table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared, WordPress.DB.DirectDatabaseQuery.SchemaChange
 }
-foreach ( array( 'formrelay_bridge_settings', 'formrelay_schema_version', 'formrelay_schema_error' ) as $formrelay_option ) {
+foreach ( array( 'formrelay_bridge_settings', 'formrelay_bridge_secret', 'formrelay_schema_version', 'formrelay_schema_error' ) as $formrelay_option ) {
 	delete_option( $formrelay_option );
 }

@@ -8,6 +8,7 @@ from typing import Any
 
 from sidecar.admin.context import Admin, NotFound, iso, iso_text, job_summary
 from sidecar.admin.filters import JobQuery, LogQuery
+from sidecar.delivery_settings import load as load_delivery_settings
 from sidecar.errors import SubmissionError
 from sidecar.states import JOB_STATUSES
 from sidecar.submission import decode_fields
@@ -37,6 +38,7 @@ def stats(admin: Admin) -> dict[str, Any]:
         "workers": workers,
         "hourly": [{"hour": iso(h.hour), "delivered": h.delivered, "failed": h.failed}
                    for h in store.hourly_outcomes()],
+        "delivery": load_delivery_settings(store).as_dict(),  # what is delivered
     }
 
 

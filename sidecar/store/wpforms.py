@@ -7,7 +7,7 @@ never writes to WPForms' tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,16 +45,70 @@ class WPFormsReader(StoreBase):
             row = cur.fetchone()
         return str(row["meta_value"]) if row and row["meta_value"] else None
 
+    def bridge_option_exists(self) -> bool:
+        """Whether WordPress has FormRelay Bridge's settings option (the plugin was set up).
+
+        False too when there is no options table (a database without WordPress).
+        """
+        try:
+            with self.db.transaction() as cur:
+                cur.execute(f"SELECT 1 AS found FROM {self.prefix}options"
+                            " WHERE option_name = 'formrelay_bridge_settings' LIMIT 1")
+                return cur.fetchone() is not None
+        except ProgrammingError as exc:
+            if exc.errno != errorcode.ER_NO_SUCH_TABLE:
+                raise
+            return False
+
     def entries_without_jobs(self, form_id: int | None = None, since: datetime | None = None,
                              skip_imported: bool = False, after_id: int = 0,
-                             limit: int = 500) -> list[Entry]:
+                             limit: int = 500, forms: Sequence[int] | None = None) -> list[Entry]:
         """Completed entries (status '') of published forms that no job refers to, by id.
 
         Page with `after_id` (the last entry id seen). Entries imported from Lite's
         backup fire no hook; reconciliation passes skip_imported to leave them alone.
+        `forms`: only entries of these forms (None: any form).
         """
-        where = ["e.status = ''", "e.entry_id > %s", "j.id IS NULL"]
-        args: list[object] = [after_id]
+        if forms is not None and not forms:
+            return []
+        where, args = self._without_jobs(form_id, since, skip_imported)
+        where.append("e.entry_id > %s")
+        args.append(after_id)
+        if forms is not None:
+            where.append(f"e.form_id IN ({', '.join(['%s'] * len(forms))})")
+            args.extend(forms)
+        with self._wpforms() as cur:
+            cur.execute(
+                f"SELECT e.entry_id, e.form_id, e.status, e.fields {self._from_entries()}"
+                f" WHERE {' AND '.join(where)} ORDER BY e.entry_id LIMIT %s", (*args, limit))
+            return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]))
+                    for r in cur.fetchall()]
+
+    def entries_without_jobs_outside(self, forms: Sequence[int], form_id: int | None = None,
+                                     since: datetime | None = None) -> dict[int, int]:
+        """{form id: count} of the entries `entries_without_jobs` would find in forms
+        other than `forms` (what backfill skips because those forms are not delivered)."""
+        where, args = self._without_jobs(form_id, since, False)
+        if forms:
+            where.append(f"e.form_id NOT IN ({', '.join(['%s'] * len(forms))})")
+            args.extend(forms)
+        with self._wpforms() as cur:
+            cur.execute(f"SELECT e.form_id, COUNT(*) AS n {self._from_entries()}"
+                        f" WHERE {' AND '.join(where)} GROUP BY e.form_id ORDER BY e.form_id",
+                        args)
+            return {int(r["form_id"]): int(r["n"]) for r in cur.fetchall()}
+
+    def _from_entries(self) -> str:
+        return (f"FROM {self.prefix}wpforms_entries e"
+                f" JOIN {self.prefix}posts p ON p.ID = e.form_id AND p.post_type = 'wpforms'"
+                "  AND p.post_status = 'publish'"
+                f" LEFT JOIN {self.t.jobs} j"
+                "  ON j.reference = CONCAT('wpforms:', e.form_id, ':', e.entry_id)")
+
+    def _without_jobs(self, form_id: int | None, since: datetime | None,
+                      skip_imported: bool) -> tuple[list[str], list[object]]:
+        where = ["e.status = ''", "j.id IS NULL"]
+        args: list[object] = []
         if form_id is not None:
             where.append("e.form_id = %s")
             args.append(form_id)
@@ -64,17 +118,7 @@ class WPFormsReader(StoreBase):
         if skip_imported:
             where.append(f"NOT EXISTS (SELECT 1 FROM {self.prefix}wpforms_entry_meta m"
                          " WHERE m.entry_id = e.entry_id AND m.type = 'backup_id')")
-        with self._wpforms() as cur:
-            cur.execute(
-                f"SELECT e.entry_id, e.form_id, e.status, e.fields"
-                f" FROM {self.prefix}wpforms_entries e"
-                f" JOIN {self.prefix}posts p ON p.ID = e.form_id AND p.post_type = 'wpforms'"
-                "  AND p.post_status = 'publish'"
-                f" LEFT JOIN {self.t.jobs} j"
-                "  ON j.reference = CONCAT('wpforms:', e.form_id, ':', e.entry_id)"
-                f" WHERE {' AND '.join(where)} ORDER BY e.entry_id LIMIT %s", (*args, limit))
-            return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]))
-                    for r in cur.fetchall()]
+        return where, args
 
     def first_entry_since(self, since: datetime, after_id: int) -> int | None:
         """The first WPForms entry id after `after_id` stored on or after `since`.

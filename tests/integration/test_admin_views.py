@@ -159,6 +159,34 @@ def test_a_paused_delivery_shows_its_cause_and_a_resume_button(admin, store):
     assert page.find("button", data_formrelay_action="resume", class_="button button-primary")
 
 
+def test_the_overview_says_what_is_delivered_and_when_the_plugin_is_off(admin, store):
+    def published(**doc: Any) -> None:
+        store.set_meta("delivery_settings", json.dumps({
+            "version": 1, "active_since": "2026-12-05 09:00:00.000", "form_settings": {
+                "12": {"template": "intake.json.j2", "priority": 5}}, **doc}))
+
+    published(active=True, forms=[12, 14])
+    page = view(admin, "overview")
+    assert "Forms 12, 14, as set in Settings > FormRelay" in page.words
+    assert "intake.json.j2" in page.words and not page.find("div", class_="formrelay-delivery-off")
+    assert admin.ok("/stats")["delivery"] == {
+        "source": "plugin", "active": True, "creates_jobs": True,
+        "active_since": "2026-12-05T09:00:00.000", "forms": [12, 14],
+        "form_settings": {"12": {"template": "intake.json.j2", "priority": 5}}, "problem": ""}
+
+    make_job(store, 1, "pending")
+    make_job(store, 2, "retrying")
+    published(active=False, forms="all")
+    page = view(admin, "overview")
+    assert page.find("div", class_="formrelay-delivery-off")
+    assert ("FormRelay Bridge is deactivated: no new jobs are created; 2 queued jobs finish."
+            in page.words)
+    store.set_meta("delivery_settings", "{not json")
+    page = view(admin, "overview")
+    assert "Delivery settings not published: no new jobs are created" in page.words
+    assert admin.ok("/stats")["delivery"]["creates_jobs"] is False
+
+
 # ---- the jobs list ------------------------------------------------------------------------
 
 def test_the_jobs_list_is_a_wordpress_list_table_wired_for_the_script(admin, store):

@@ -146,3 +146,94 @@ def test_the_command_refuses_without_wpforms_tables(scratch_dbs, tmp_path):
     bad = subprocess.run([formrelay_bin(), "backfill", "--since", "yesterday"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "must be a date" in bad.stderr
+
+
+# ---- the plugin's delivery settings decide (sidecar.delivery_settings) ----------------------
+
+def publish(store, forms: object = "all", active: bool = True,
+            since: str = "2000-01-01 00:00:00.000", form_settings: dict | None = None) -> None:
+    """What FormRelay Bridge writes (tests/fixtures/delivery_settings/README.md)."""
+    store.set_meta("delivery_settings", json.dumps({
+        "version": 1, "active": active, "active_since": since, "forms": forms,
+        "form_settings": form_settings or {}}))
+
+
+@pytest.fixture
+def bridge_option(store):
+    """WordPress' options table with FormRelay Bridge's settings row: the plugin is set up."""
+    with store.db.transaction() as cur:
+        cur.execute(f"CREATE TABLE {PREFIX}options (option_id bigint unsigned NOT NULL"
+                    " AUTO_INCREMENT PRIMARY KEY, option_name varchar(191) NOT NULL,"
+                    " option_value longtext NOT NULL, autoload varchar(20) NOT NULL)")
+        cur.execute(f"INSERT INTO {PREFIX}options (option_name, option_value, autoload)"
+                    " VALUES ('formrelay_bridge_settings', 'a:0:{}', 'yes')")
+    yield store
+    with store.db.transaction() as cur:
+        cur.execute(f"DROP TABLE {PREFIX}options")
+
+
+def priorities(store) -> dict[str, int]:
+    with store.db.transaction() as cur:
+        cur.execute(f"SELECT reference, priority FROM {PREFIX}formrelay_jobs")
+        return {r["reference"]: int(r["priority"]) for r in cur.fetchall()}
+
+
+def test_backfill_queues_only_delivered_forms_with_their_priority(site):
+    from sidecar import delivery_settings
+
+    publish(site, forms=[12], form_settings={"12": {"template": "i.j2", "priority": 3}})
+    rung: list[tuple[int, int]] = []
+    result = backfill(site, lambda j, p: rung.append((j, p)),
+                      settings=delivery_settings.load(site), count_skipped=True)
+    assert (result.found, result.created) == (3, 3)
+    assert priorities(site) == {"wpforms:12:1": 3, "wpforms:12:2": 3, "wpforms:12:3": 3}
+    assert [p for _, p in rung] == [3, 3, 3]
+    assert result.skipped == {14: 2}
+    assert result.reasons == {14: "form 14 is not among the delivered forms (12)"}
+
+
+def test_backfill_refuses_when_deactivated_or_unpublished(site, bridge_option):
+    from sidecar import delivery_settings
+    from sidecar.backfill import NotDelivering
+
+    unpublished = delivery_settings.load(site)
+    assert unpublished.source == "unknown"
+    with pytest.raises(NotDelivering, match="has not published"):
+        backfill(site, None, settings=unpublished)
+    publish(site, active=False)
+    with pytest.raises(NotDelivering, match="deactivated"):
+        backfill(site, None, settings=delivery_settings.load(site))
+    assert refs(site) == set()
+
+
+def test_the_command_says_what_it_skipped_and_refuses_when_deactivated(site, migrated_db,
+                                                                       tmp_path):
+    import subprocess
+
+    from tests.integration.test_cli import formrelay_bin
+    env = env_for(migrated_db.database, tmp_path)
+    publish(site, forms=[12], form_settings={"12": {"template": None, "priority": 4}})
+    done = subprocess.run([formrelay_bin(), "backfill"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if " INFO " not in line] == [
+        "3 stored entries without a job (form 12: 3)",
+        "skipped 2 entries of form 14: form 14 is not among the delivered forms (12)",
+        "created 3 jobs"]
+    assert set(priorities(site).values()) == {4}
+    status = subprocess.run([formrelay_bin(), "status"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert "delivered forms: forms 12 (the plugin's settings, active since" in status.stdout
+    assert "  form 12: template default, priority 4" in status.stdout
+
+    publish(site, forms="all", active=False)
+    off = subprocess.run([formrelay_bin(), "backfill", "--form", "14"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert off.returncode == 1 and off.stdout == ""
+    assert off.stderr.strip() == ("formrelay backfill: refused, no job created: the FormRelay"
+                                  " Bridge plugin is deactivated (3 queued jobs still finish)")
+    assert not any(r.startswith("wpforms:14:") for r in refs(site))
+    status = subprocess.run([formrelay_bin(), "status"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert ("delivered forms: NONE: the FormRelay Bridge plugin is deactivated: no new jobs"
+            " are created; 3 queued jobs finish") in status.stdout

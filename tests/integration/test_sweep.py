@@ -131,3 +131,45 @@ def test_sites_sharing_a_server_and_a_prefix_sweep_independently(store, scratch_
                 assert not again  # the same site: one sweeper at a time
     finally:
         other.db.close()
+
+
+def test_reconciliation_obeys_the_plugins_delivery_settings(wpforms_tables):
+    from tests.integration.test_backfill import publish
+    store = wpforms_tables
+    add_form(store, 12)
+    add_form(store, 14)
+    add_entry(store, 1, 12, date="2026-01-01 00:00:00")  # before the plugin's activation
+    add_entry(store, 2, 12)
+    add_entry(store, 3, 14)  # a form that is not delivered
+    add_entry(store, 4, 12)
+    sql(store, "UPDATE {p}wpforms_entries SET date = UTC_TIMESTAMP() - INTERVAL 2 DAY"
+               " WHERE entry_id = 1")
+    since = sql(store, "SELECT DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL 1 DAY,"
+                       " '%Y-%m-%d %H:%i:%s.000') AS t")[0]["t"]
+
+    publish(store, forms=[12], since=since, active=False)  # deactivated: nothing
+    assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
+
+    publish(store, forms=[12], since=since,
+            form_settings={"12": {"template": "intake.json.j2", "priority": 2}})
+    bell = RecordingDoorbell()
+    assert sweep(store, bell, reconcile_days=7).reconciled == 2
+    jobs = sql(store, "SELECT reference, priority FROM {p}formrelay_jobs ORDER BY id")
+    assert [(j["reference"], j["priority"]) for j in jobs] == [
+        ("wpforms:12:2", 2), ("wpforms:12:4", 2)]
+    assert len({job_id for _, job_id, _ in bell.rings}) == 2  # reconcile and ring_due ring
+
+
+def test_reconciliation_waits_for_a_plugin_that_has_not_published(wpforms_tables):
+    store = wpforms_tables
+    add_form(store, 12)
+    add_entry(store, 2, 12)
+    with store.db.transaction() as cur:
+        cur.execute(f"CREATE TABLE {PREFIX}options (option_name varchar(191) NOT NULL)")
+        cur.execute(f"INSERT INTO {PREFIX}options VALUES ('formrelay_bridge_settings')")
+    try:
+        assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
+        sql(store, "DELETE FROM {p}options")  # no plugin at all: the fallback, every form
+        assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 1
+    finally:
+        sql(store, "DROP TABLE {p}options")

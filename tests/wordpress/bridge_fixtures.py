@@ -89,10 +89,18 @@ def stored_settings(wp: LocalWordPress) -> Any:
     return json.loads(out)["v"]
 
 
+def stored_secret(wp: LocalWordPress) -> str:
+    """The shared secret stored as an option ('' when none): its own option."""
+    out = wp.php("echo wp_json_encode( get_option( $snippet_args[0], '' ) );",
+                 "formrelay_bridge_secret")
+    return str(json.loads(out))
+
+
 def reset_bridge(wp: LocalWordPress) -> None:
-    """The settings as activation leaves them (the defaults), no jobs."""
+    """The settings as activation leaves them (the defaults, no secret), no jobs."""
     wp.php(
-        "delete_option( 'formrelay_bridge_settings' ); FormRelay_Settings::activate();"
+        "delete_option( 'formrelay_bridge_settings' ); delete_option( 'formrelay_bridge_secret' );"
+        " FormRelay_Settings::activate();"
     )
     with wp.db() as conn:
         conn.cursor().execute(f"DELETE FROM `{wp.table_prefix}formrelay_jobs`")

@@ -24,6 +24,7 @@ from tests.wordpress.bridge_fixtures import (
     make_form,
     reset_bridge,
     settings_page_url,
+    stored_secret,
     stored_settings,
     update_settings,
 )
@@ -163,11 +164,18 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
     assert resp.status_code == 302 and "settings-updated=true" in resp.headers["location"]
     assert stored_settings(wp) == {
         "sidecar_url": "http://127.0.0.1:8787",
-        "shared_secret": SECRET,
         "forms": [intake.id],
         "form_settings": {str(intake.id): {"template": "intake.json.j2", "priority": 3}},
         "remove_data_on_uninstall": True,
     }
+    # The save through the page is published for the sidecar as well.
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT value FROM {wp.table_prefix}formrelay_meta"
+                    " WHERE name = 'delivery_settings'")
+        row = json.loads(cur.fetchone()[0])
+    assert (row["active"], row["forms"], row["form_settings"]) == (True, [intake.id], {
+        str(intake.id): {"template": "intake.json.j2", "priority": 3}})
 
     # An empty secret keeps the stored one; unticking the checkbox posts the hidden 0.
     page = get_page(admin, wp)
@@ -175,12 +183,12 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
                                        "forms_mode": "all"})
     assert resp.status_code == 302
     saved = stored_settings(wp)
-    assert saved["shared_secret"] == SECRET
+    assert stored_secret(wp) == SECRET
     assert saved["remove_data_on_uninstall"] is False and saved["forms"] == "all"
 
     # The remove box clears it.
     resp = form_post(admin, wp, get_page(admin, wp), {"clear_shared_secret": "1"})
-    assert resp.status_code == 302 and stored_settings(wp)["shared_secret"] == ""
+    assert resp.status_code == 302 and stored_secret(wp) == ""
 
 
 def test_bad_templates_and_priorities_are_refused_and_the_old_value_kept(wp, admin, forms):
@@ -201,7 +209,7 @@ def test_bad_templates_and_priorities_are_refused_and_the_old_value_kept(wp, adm
     assert resp.status_code == 302
     saved = stored_settings(wp)
     assert saved["form_settings"] == {str(intake.id): {"template": "intake.json.j2", "priority": 3}}
-    assert saved["shared_secret"] == "" and saved["sidecar_url"] == ""
+    assert stored_secret(wp) == "" and saved["sidecar_url"] == ""
     shown = follow(admin, wp, resp)
     for text in (f"The template of form {intake.id}", f"The priority of form {intake.id}",
                  f"The template of form {referral.id}", f"The priority of form {referral.id}",
@@ -282,8 +290,9 @@ def test_sidecar_urls_and_secrets(wp):
         """
         $results = array();
         foreach ( json_decode( $snippet_args[0], true ) as $input ) {
+            delete_option( FormRelay_Settings::SECRET_OPTION );
             $clean     = FormRelay_Settings::sanitize( $input );
-            $results[] = array( $clean['sidecar_url'], $clean['shared_secret'],
+            $results[] = array( $clean['sidecar_url'], FormRelay_Settings::stored_secret(),
                 wp_list_pluck( get_settings_errors( 'formrelay_bridge_settings' ), 'code' ) );
             $GLOBALS['wp_settings_errors'] = array();
         }
@@ -351,7 +360,7 @@ def test_saving_without_the_nonce_is_refused(wp, admin):
                           timeout=30)
         assert resp.status_code == 403, resp.status_code
         assert "The link you followed has expired" in resp.text
-    assert stored_settings(wp)["shared_secret"] == SECRET
+    assert stored_secret(wp) == SECRET
 
 
 def test_saving_needs_manage_options(wp, admin):
@@ -373,7 +382,7 @@ def test_saving_needs_manage_options(wp, admin):
     resp = editor.post(f"{wp.url}/wp-admin/options.php", data=data, allow_redirects=False,
                        timeout=30)
     assert resp.status_code == 403
-    assert stored_settings(wp)["shared_secret"] == SECRET
+    assert stored_secret(wp) == SECRET
 
 
 # ------------------------------------------------------- wp-config constants
@@ -438,7 +447,7 @@ def test_uninstall_removes_data_only_when_asked(make_wordpress):
         cur = conn.cursor()
         cur.execute(f"SELECT autoload FROM `{prefix}options` WHERE option_name = %s", (OPTION,))
         assert cur.fetchall() == [("yes",)]
-    assert stored_settings(wp) == {"sidecar_url": "", "shared_secret": "", "forms": "all",
+    assert stored_settings(wp) == {"sidecar_url": "", "forms": "all",
                                    "form_settings": [], "remove_data_on_uninstall": False}
     all_tables = sorted(f"{prefix}formrelay_{t}"
                         for t in ("documents", "jobs", "log", "meta", "workers"))
@@ -451,7 +460,8 @@ def test_uninstall_removes_data_only_when_asked(make_wordpress):
     kept = json.loads(wp.php(UNINSTALL, PLUGIN_FILE, user=wp.admin_user, admin=True))
 
     assert sorted(kept["tables"]) == all_tables
-    assert kept["options"] == ["formrelay_bridge_settings", "formrelay_schema_version"]
+    assert kept["options"] == ["formrelay_bridge_secret", "formrelay_bridge_settings",
+                               "formrelay_schema_version"]
     with wp.db() as conn:
         cur = conn.cursor()
         cur.execute(f"SELECT COUNT(*) FROM `{prefix}formrelay_jobs`")

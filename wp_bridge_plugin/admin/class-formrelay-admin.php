@@ -148,7 +148,7 @@ final class FormRelay_Admin {
 			self::constant_note( FormRelay_Settings::SECRET_CONSTANT );
 			return;
 		}
-		$is_set = '' !== FormRelay_Settings::get()['shared_secret'];
+		$is_set = '' !== FormRelay_Settings::stored_secret();
 		printf(
 			'<input type="password" id="formrelay_shared_secret" name="%1$s" value="" class="regular-text" autocomplete="new-password" />',
 			esc_attr( FormRelay_Settings::OPTION . '[shared_secret]' )

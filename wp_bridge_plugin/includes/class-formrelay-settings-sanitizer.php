@@ -23,7 +23,8 @@ final class FormRelay_Settings_Sanitizer {
 	 * Keys missing from the input keep their stored value, so a partial
 	 * update_option() and the form (whose disabled inputs are not posted)
 	 * both work; its own output is a valid input (WordPress may run it twice).
-	 * An empty secret keeps the stored one; `clear_shared_secret` removes it.
+	 * A `shared_secret` is stored in its own option (FormRelay_Settings::store_secret());
+	 * an empty one keeps the stored one; `clear_shared_secret` removes it.
 	 * A bad value is refused with a settings error and the old value kept.
 	 *
 	 * @param mixed $input The posted (unslashed) or updated value.
@@ -45,8 +46,9 @@ final class FormRelay_Settings_Sanitizer {
 			}
 		}
 
+		// The secret goes to its own option (not autoloaded), never into the settings.
 		if ( ! empty( $input['clear_shared_secret'] ) ) {
-			$new['shared_secret'] = '';
+			FormRelay_Settings::store_secret( '' );
 		} elseif ( isset( $input['shared_secret'] ) && is_string( $input['shared_secret'] ) && '' !== $input['shared_secret'] ) {
 			$secret = $input['shared_secret'];
 			if ( strlen( $secret ) < FormRelay_Settings::MIN_SECRET_BYTES || preg_match( '/[\x00-\x1f\x7f]/', $secret ) ) {
@@ -59,7 +61,7 @@ final class FormRelay_Settings_Sanitizer {
 					)
 				);
 			} else {
-				$new['shared_secret'] = $secret;
+				FormRelay_Settings::store_secret( $secret );
 			}
 		}
 

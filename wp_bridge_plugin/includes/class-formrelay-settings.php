@@ -2,13 +2,18 @@
 /**
  * FormRelay Bridge's settings: one option, overridden by wp-config.php constants.
  *
- * The option `formrelay_bridge_settings` holds:
+ * The option `formrelay_bridge_settings` (autoloaded) holds:
  *
  * - `sidecar_url` (string): where the sidecar listens, e.g. http://127.0.0.1:8787;
- * - `shared_secret` (string): signs the notify requests (never shown again);
  * - `forms`: 'all' or a list of form ids whose submissions are queued;
  * - `form_settings`: form id => array( 'template' => 'x.j2' or '', 'priority' => 0..100 );
  * - `remove_data_on_uninstall` (bool): whether uninstall.php drops the tables.
+ *
+ * The shared secret, which signs the notify and dashboard requests (never shown
+ * again), has an option of its own, `formrelay_bridge_secret`, not autoloaded:
+ * it is read only when a request to the sidecar is signed, not on every page.
+ * Earlier builds kept it in the settings as `shared_secret`; it is moved on
+ * admin_init (and read from there until then).
  *
  * The constants FORMRELAY_SIDECAR_URL and FORMRELAY_SHARED_SECRET, when
  * defined and not empty, win over the option.
@@ -27,6 +32,7 @@ defined( 'ABSPATH' ) || exit;
 final class FormRelay_Settings {
 
 	const OPTION           = 'formrelay_bridge_settings';
+	const SECRET_OPTION    = 'formrelay_bridge_secret';
 	const GROUP            = 'formrelay_bridge';
 	const TEMPLATE_PATTERN = '/^[A-Za-z0-9_.-]+\.j2$/';
 	const DEFAULT_PRIORITY = 10;
@@ -39,12 +45,11 @@ final class FormRelay_Settings {
 	/**
 	 * The settings when nothing is stored.
 	 *
-	 * @return array{sidecar_url: string, shared_secret: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
 	 */
 	public static function defaults() {
 		return array(
 			'sidecar_url'              => '',
-			'shared_secret'            => '',
 			'forms'                    => 'all',
 			'form_settings'            => array(),
 			'remove_data_on_uninstall' => false,
@@ -79,12 +84,13 @@ final class FormRelay_Settings {
 	 */
 	public static function activate() {
 		add_option( self::OPTION, self::defaults(), '', 'yes' );
+		self::maybe_move_secret();
 	}
 
 	/**
 	 * The stored settings, every key present and well-typed.
 	 *
-	 * @return array{sidecar_url: string, shared_secret: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
 	 */
 	public static function get() {
 		return self::normalize( get_option( self::OPTION, array() ) );
@@ -110,7 +116,59 @@ final class FormRelay_Settings {
 	 */
 	public static function shared_secret() {
 		$constant = self::constant_value( self::SECRET_CONSTANT );
-		return null !== $constant ? $constant : self::get()['shared_secret'];
+		return null !== $constant ? $constant : self::stored_secret();
+	}
+
+	/**
+	 * The secret stored as an option ('' = none): its own option, else where
+	 * earlier builds kept it (until maybe_move_secret() has run).
+	 *
+	 * @return string
+	 */
+	public static function stored_secret() {
+		$secret = get_option( self::SECRET_OPTION, '' );
+		if ( is_string( $secret ) && '' !== $secret ) {
+			return $secret;
+		}
+		$legacy = get_option( self::OPTION, array() );
+		return is_array( $legacy ) && isset( $legacy['shared_secret'] ) && is_string( $legacy['shared_secret'] ) ? $legacy['shared_secret'] : '';
+	}
+
+	/**
+	 * Store the secret in its own option, not autoloaded ('' removes it).
+	 *
+	 * @param string $secret The new secret, or ''.
+	 * @return void
+	 */
+	public static function store_secret( $secret ) {
+		if ( '' === $secret ) {
+			delete_option( self::SECRET_OPTION );
+			return;
+		}
+		if ( false === get_option( self::SECRET_OPTION, false ) ) {
+			add_option( self::SECRET_OPTION, $secret, '', 'no' );
+		} else {
+			update_option( self::SECRET_OPTION, $secret, false );
+		}
+	}
+
+	/**
+	 * Upgrade (admin_init, activation): move a secret kept in the autoloaded
+	 * settings (earlier builds) into its own option. Costs nothing once moved: the
+	 * settings are autoloaded.
+	 *
+	 * @return void
+	 */
+	public static function maybe_move_secret() {
+		$stored = get_option( self::OPTION );
+		if ( ! is_array( $stored ) || ! array_key_exists( 'shared_secret', $stored ) ) {
+			return;
+		}
+		if ( is_string( $stored['shared_secret'] ) && '' !== $stored['shared_secret'] && '' === (string) get_option( self::SECRET_OPTION, '' ) ) {
+			self::store_secret( $stored['shared_secret'] );
+		}
+		unset( $stored['shared_secret'] );
+		update_option( self::OPTION, $stored ); // The sanitizer's output never holds a secret.
 	}
 
 	/**
@@ -208,7 +266,7 @@ final class FormRelay_Settings {
 	 * A value read from the database, with every key present and well-typed.
 	 *
 	 * @param mixed $value The stored option.
-	 * @return array{sidecar_url: string, shared_secret: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
 	 */
 	private static function normalize( $value ) {
 		$settings = self::defaults();
@@ -217,9 +275,6 @@ final class FormRelay_Settings {
 		}
 		if ( isset( $value['sidecar_url'] ) && is_string( $value['sidecar_url'] ) ) {
 			$settings['sidecar_url'] = $value['sidecar_url'];
-		}
-		if ( isset( $value['shared_secret'] ) && is_string( $value['shared_secret'] ) ) {
-			$settings['shared_secret'] = $value['shared_secret'];
 		}
 		// Anything but a list means all forms: a damaged option must not stop capture.
 		if ( isset( $value['forms'] ) && is_array( $value['forms'] ) ) {
