@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sidecar.store.base import StoreBase
+from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
+ENDED = ("completed", "failed", "cancelled")
 
 
 class Maintenance(StoreBase):
@@ -54,25 +56,65 @@ class Maintenance(StoreBase):
                 " LIMIT %s", (limit,))
             return [int(r["id"]) for r in cur.fetchall()]
 
-    def drop_old_snapshots(self, days: int) -> int:
-        """Forget the submitted values of jobs completed more than `days` ago."""
-        return self._in_batches(
-            f"UPDATE {self.t.jobs} SET snapshot = NULL WHERE status = 'completed'"
-            " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY AND snapshot IS NOT NULL"
-            " LIMIT %s", days)
+    def drop_ended_values(self, status: str, days: int) -> tuple[int, int]:
+        """Forget the submitted values of `status` jobs that ended more than `days` ago.
 
-    def delete_old_jobs(self, days: int) -> int:
-        """Delete jobs completed more than `days` ago (their documents and logs go with them).
+        The snapshot goes (NULL), values_dropped_at is set, and the documents'
+        original names are blanked (a file name is a value). Returns (jobs,
+        documents renamed). The keep_values index holds the jobs of a status
+        that still have values in the order they ended, so each batch reads
+        only rows it changes. A job's updated_at is when it ended: nothing
+        changes an ended job's row but a new transition (a retry, a restart).
+        """
+        if status not in ENDED:
+            raise ValueError(f"not an ended status: {status!r}")
+        jobs = documents = 0
+        while True:
+            with self.db.transaction() as cur:
+                cur.execute(
+                    f"SELECT id FROM {self.t.jobs} FORCE INDEX (keep_values)"
+                    " WHERE status = %s AND values_dropped_at IS NULL"
+                    " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
+                    " ORDER BY status, values_dropped_at, updated_at LIMIT %s FOR UPDATE",
+                    (status, days, RETENTION_BATCH))
+                ids = [int(r["id"]) for r in cur.fetchall()]
+                if ids:
+                    marks = ", ".join(["%s"] * len(ids))
+                    cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
+                                f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})",
+                                ids)
+                    cur.execute(f"UPDATE {self.t.documents} SET original_name = ''"
+                                f" WHERE job_id IN ({marks}) AND original_name <> ''", ids)
+                    documents += int(cur.rowcount)
+            jobs += len(ids)
+            if len(ids) < RETENTION_BATCH:
+                return jobs, documents
 
-        Failed jobs are kept until someone resolves them.
+    def delete_old_jobs(self, days: int) -> tuple[int, int]:
+        """Delete jobs completed more than `days` ago (their documents and logs go with them),
+        and the log rows of no job (sweeps, pauses, retention) older than that: (jobs, rows).
+
+        Failed and cancelled jobs are kept until someone resolves them (their values
+        go after FORMRELAY_KEEP_FAILED_DAYS). Only completed jobs have completed_at
+        (a restart clears it), so the `completed` index holds just them; rows of no
+        job are read through the `job` index, where they are the NULL prefix.
         """
         jobs = self._in_batches(
             f"DELETE FROM {self.t.jobs} WHERE status = 'completed'"
             " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s", days)
-        self._in_batches(
+        rows = self._in_batches(
             f"DELETE FROM {self.t.log} WHERE job_id IS NULL"
-            " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s", days)
-        return jobs
+            " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY ORDER BY job_id, id LIMIT %s",
+            days)
+        return jobs, rows
+
+    def file_removed(self, document_id: int, job_id: int, entry: LogEntry) -> None:
+        """Record that the document's file left the uploads directory, with its log row."""
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            cur.execute(f"UPDATE {self.t.documents} SET file_removed_at = %s WHERE id = %s",
+                        (now, document_id))
+            self._log(cur, job_id, document_id, entry, None, now)
 
     def _in_batches(self, statement: str, days: int) -> int:
         """Run a bounded statement until it touches fewer rows than a batch.
