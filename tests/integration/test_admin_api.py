@@ -420,7 +420,7 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
                    snapshot=snapshot_of({"1": ("Name", "Jane Secretvalue"),
                                          "2": ("Email", "jane@secret.example")}))
     detail = admin.ok(f"/jobs/{job}")
-    assert set(detail) == {"job", "fields", "documents", "timeline"}
+    assert set(detail) == {"job", "retention", "fields", "documents", "timeline"}
     assert set(detail["job"]) == JOB_KEYS | {"source", "priority", "key_generation"}
     assert detail["fields"] == [{"id": "1", "name": "Name", "type": "text"},
                                 {"id": "2", "name": "Email", "type": "text"}]
@@ -429,7 +429,7 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
     assert [d["name"] for d in detail["documents"]] == ["doc0.pdf", "doc1.pdf"]
     assert set(detail["documents"][0]) == {"id", "position", "name", "status", "detected_type",
                                            "size", "attempts", "max_attempts", "last_error",
-                                           "partner_document_id"}
+                                           "partner_document_id", "file_removed_at"}
     events = [e["event"] for e in detail["timeline"]]
     assert events[0] == "job.created" and "job.record_sent" in events
     assert set(detail["timeline"][0]) == {"id", "created_at", "level", "event", "message",
