@@ -14,6 +14,19 @@ from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
 ENDED = ("completed", "failed", "cancelled")
+# Retention's reads, each bounded and on the index that holds just its rows (the
+# tests EXPLAIN them): parameters (status, days, limit), (days, limit), (days, limit).
+VALUES_TO_DROP = (
+    "SELECT id FROM {jobs} FORCE INDEX (keep_values)"
+    " WHERE status = %s AND values_dropped_at IS NULL"
+    " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
+    " LIMIT %s FOR UPDATE")
+OLD_COMPLETED_JOBS = (
+    "SELECT id FROM {jobs} FORCE INDEX (completed) WHERE status = 'completed'"
+    " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
+OLD_LOG_ROWS = (
+    "SELECT id FROM {log} FORCE INDEX (job) WHERE job_id IS NULL"
+    " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
 
 
 class Maintenance(StoreBase):
@@ -26,12 +39,19 @@ class Maintenance(StoreBase):
         """
         conn = self.db.connect()
         cur = conn.cursor()
+        held = False
         try:
             cur.execute("SELECT GET_LOCK(%s, 0)", (self.lock_name(name),))
             (got,) = cur.fetchone()  # type: ignore[misc]
-            yield got == 1
+            held = got == 1
+            yield held
         finally:
-            conn.close()  # closing the session releases the lock
+            try:  # released now: the server ends a closed session a moment later
+                if held:
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (self.lock_name(name),))
+                    cur.fetchall()
+            finally:
+                conn.close()  # closing the session releases the lock in any case
 
     def meta(self, name: str) -> str | None:
         with self.db.transaction() as cur:
@@ -71,12 +91,8 @@ class Maintenance(StoreBase):
         jobs = documents = 0
         while True:
             with self.db.transaction() as cur:
-                cur.execute(
-                    f"SELECT id FROM {self.t.jobs} FORCE INDEX (keep_values)"
-                    " WHERE status = %s AND values_dropped_at IS NULL"
-                    " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
-                    " ORDER BY status, values_dropped_at, updated_at LIMIT %s FOR UPDATE",
-                    (status, days, RETENTION_BATCH))
+                cur.execute(VALUES_TO_DROP.format(jobs=self.t.jobs),
+                            (status, days, RETENTION_BATCH))
                 ids = [int(r["id"]) for r in cur.fetchall()]
                 if ids:
                     marks = ", ".join(["%s"] * len(ids))
@@ -99,13 +115,8 @@ class Maintenance(StoreBase):
         (a restart clears it), so the `completed` index holds just them; rows of no
         job are read through the `job` index, where they are the NULL prefix.
         """
-        jobs = self._in_batches(
-            f"DELETE FROM {self.t.jobs} WHERE status = 'completed'"
-            " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s", days)
-        rows = self._in_batches(
-            f"DELETE FROM {self.t.log} WHERE job_id IS NULL"
-            " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY ORDER BY job_id, id LIMIT %s",
-            days)
+        jobs = self._delete_in_batches(self.t.jobs, OLD_COMPLETED_JOBS, days)
+        rows = self._delete_in_batches(self.t.log, OLD_LOG_ROWS, days)
         return jobs, rows
 
     def file_removed(self, document_id: int, job_id: int, entry: LogEntry) -> None:
@@ -116,16 +127,19 @@ class Maintenance(StoreBase):
                         (now, document_id))
             self._log(cur, job_id, document_id, entry, None, now)
 
-    def _in_batches(self, statement: str, days: int) -> int:
-        """Run a bounded statement until it touches fewer rows than a batch.
-
-        Each batch is its own short transaction, so no lock is held for long.
-        """
+    def _delete_in_batches(self, table: str, select: str, days: int) -> int:
+        """Delete the rows `select` finds, a batch per short transaction, until fewer
+        than a batch are left. The ids are read first, on the index named there (a
+        DELETE takes no index hint)."""
         total = 0
         while True:
             with self.db.transaction() as cur:
-                cur.execute(statement, (days, RETENTION_BATCH))
-                changed = int(cur.rowcount)
-            total += changed
-            if changed < RETENTION_BATCH:
+                cur.execute(select.format(jobs=self.t.jobs, log=self.t.log),
+                            (days, RETENTION_BATCH))
+                ids = [int(r["id"]) for r in cur.fetchall()]
+                if ids:
+                    cur.execute(f"DELETE FROM {table} WHERE id IN"
+                                f" ({', '.join(['%s'] * len(ids))})", ids)
+            total += len(ids)
+            if len(ids) < RETENTION_BATCH:
                 return total
