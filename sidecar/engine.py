@@ -140,7 +140,10 @@ class Engine:
                    f" {job.values_dropped_at:%Y-%m-%d}")
         if job.entry_id <= 0:
             raise SubmissionError(f"{why}, and the entry was not stored (entry id 0)")
-        entry = self.store.wpforms_entry(job.entry_id)
+        try:
+            entry = self.store.wpforms_entry(job.entry_id)
+        except SubmissionError as exc:  # e.g. WPForms Lite: say first why it was needed
+            raise SubmissionError(f"{why}, and {exc}") from None
         if entry is None:
             raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} does not exist")
         if entry.status:
