@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import magic
@@ -67,8 +67,8 @@ class CheckedFile:
     size: int
     mime: str
     sha256: str
-    dev: int = 0
-    ino: int = 0
+    dev: int = field(default=0, compare=False)  # where the checked bytes were, not what
+    ino: int = field(default=0, compare=False)  # they were: equal checks stay equal
 
 
 _magic: magic.Magic | None = None

@@ -36,7 +36,7 @@ _REASONS = {
     errno.EPERM: "permission denied (the file or its directory is protected)",
     errno.ENOENT: "the file is gone already",
     errno.ENOTDIR: "the file's directory changed since the check",
-    errno.ELOOP: "the file's directory changed since the check (a symlink)",
+    errno.ELOOP: "the file's directory changed since the check",
     errno.EBUSY: "the file is busy",
 }
 SWAPPED = "the file was replaced since it was checked (another inode); it was left in place"
