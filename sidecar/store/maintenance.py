@@ -14,6 +14,9 @@ from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
 ENDED = ("completed", "failed", "cancelled")
+# Documents whose file is never read again (a retry resumes failed and cancelled ones):
+# their path goes with their name, as WPForms' stored file name holds the person's.
+DONE_WITH_FILE = "('uploaded', 'rejected')"
 # Retention's reads, each bounded and on the index that holds just its rows (the
 # tests EXPLAIN them): parameters (status, days, limit), (days, limit), (days, limit).
 VALUES_TO_DROP = (
@@ -80,8 +83,10 @@ class Maintenance(StoreBase):
         """Forget the submitted values of `status` jobs that ended more than `days` ago.
 
         The snapshot goes (NULL), values_dropped_at is set, and the documents'
-        original names are blanked (a file name is a value). Returns (jobs,
-        documents renamed). The keep_values index holds the jobs of a status
+        original names are blanked (a file name is a value), and the paths of
+        those uploaded or rejected (WPForms' stored name holds the person's; a
+        failed or cancelled document keeps its path for a retry). Returns
+        (jobs, documents changed). The keep_values index holds the jobs of a status
         that still have values in the order they ended, so each batch reads
         only rows it changes. A job's updated_at is when it ended: nothing
         changes an ended job's row but a new transition (a retry, a restart).
@@ -99,8 +104,10 @@ class Maintenance(StoreBase):
                     cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
                                 f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})",
                                 ids)
-                    cur.execute(f"UPDATE {self.t.documents} SET original_name = ''"
-                                f" WHERE job_id IN ({marks}) AND original_name <> ''", ids)
+                    cur.execute(f"UPDATE {self.t.documents} SET original_name = '',"
+                                f" path = IF(status IN {DONE_WITH_FILE}, '', path)"
+                                f" WHERE job_id IN ({marks}) AND (original_name <> ''"
+                                f" OR (status IN {DONE_WITH_FILE} AND path <> ''))", ids)
                     documents += int(cur.rowcount)
             jobs += len(ids)
             if len(ids) < RETENTION_BATCH:

@@ -85,6 +85,8 @@ def test_failed_and_cancelled_jobs_lose_their_values_after_the_window(store):
     for status in ("failed", "cancelled"):
         add_jobs(store, f"{status}-old", status, 31, documents=2)
         add_jobs(store, f"{status}-new", status, 29, documents=2)
+    sql(store, "UPDATE {p}formrelay_documents d JOIN {p}formrelay_jobs j ON j.id = d.job_id"
+               " SET d.status = 'uploaded' WHERE d.position = 0")  # the partner has these
     for status in ("pending", "retrying", "processing"):  # waiting: kept however old
         add_jobs(store, f"{status}-old", status, 400)
     add_jobs(store, "completed-new", "completed", 6)
@@ -96,6 +98,13 @@ def test_failed_and_cancelled_jobs_lose_their_values_after_the_window(store):
         "failed-old-0": DROPPED, "cancelled-old-0": DROPPED,
         "failed-new-0": KEPT, "cancelled-new-0": KEPT, "completed-new-0": KEPT,
         "pending-old-0": KEPT, "retrying-old-0": KEPT, "processing-old-0": KEPT}
+    paths = sql(store, "SELECT j.reference, d.status, d.path FROM {p}formrelay_documents d"
+                       " JOIN {p}formrelay_jobs j ON j.id = d.job_id WHERE j.reference IN"
+                       " ('failed-old-0', 'failed-new-0') ORDER BY j.id, d.position")
+    assert [(r["reference"], r["status"], r["path"]) for r in paths] == [
+        ("failed-old-0", "uploaded", ""),  # its stored name holds the person's: gone
+        ("failed-old-0", "failed", "/u/x.pdf"),  # a retry needs it
+        ("failed-new-0", "uploaded", "/u/x.pdf"), ("failed-new-0", "failed", "/u/x.pdf")]
     dropped_at = sql(store, "SELECT TIMESTAMPDIFF(SECOND, values_dropped_at, UTC_TIMESTAMP(3))"
                             " AS age FROM {p}formrelay_jobs WHERE reference = 'failed-old-0'")
     assert 0 <= dropped_at[0]["age"] < 600
