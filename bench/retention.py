@@ -1,10 +1,11 @@
 """What the hourly cleaner (sidecar.sweep.clean) costs on a big history.
 
 A scratch `fr_bench_*` database gets --jobs jobs (statuses spread as on a real
-site, ended over the last 120 days, one document each) and 10 log rows per job.
-The script runs the cleaner once (the first run after an upgrade: everything
-past its window at once) and then again (a steady hour with nothing to do) and
-prints each run's wall time, its counts and the plan of every retention read.
+site, ended over the last 120 days, one document each), 10 log rows per job and
+as many rows of no job (one every 100 s). The script runs the cleaner once (the
+first run after an upgrade: everything past its window at once), then 7 times
+more (hours with nothing to do), and prints the first run's wall time, the
+median of the others, their counts and the plan of every retention read.
 Targets: the first run <= 60 s for 100,000 jobs; a run with nothing to do <= 50 ms.
 
     .venv/bin/python bench/retention.py [--jobs 100000]
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,6 +39,7 @@ PREFIX = "wp_"
 STATUSES = ("completed",) * 85 + ("failed",) * 6 + ("cancelled",) * 2 + ("retrying",) * 4 + (
     "pending",) * 3
 FIRST_TARGET_S, IDLE_TARGET_MS = 60.0, 50.0
+IDLE_RUNS = 7
 
 
 def settings(name: str) -> DbSettings:
@@ -69,6 +72,10 @@ def fill(store: Store, jobs: int) -> None:
             f"INSERT INTO {t.log} (job_id, level, event, message, created_at)"
             f" SELECT j.id, 'info', 'record.sent', 'partner record created', j.updated_at"
             f" FROM {t.jobs} j JOIN {numbers(10)} k")
+        cur.execute(  # sweeps, pauses: rows of no job, one every ~100 s over 120 days
+            f"INSERT INTO {t.log} (job_id, level, event, message, created_at)"
+            " SELECT NULL, 'info', 'lease.expired', 'released',"
+            f" UTC_TIMESTAMP(3) - INTERVAL n.n * 100 SECOND FROM {numbers(jobs)} n")
         cur.execute(f"ANALYZE TABLE {t.jobs}, {t.documents}, {t.log}")
         cur.fetchall()
 
@@ -101,7 +108,7 @@ def main() -> int:
         store = Store(db, PREFIX)
         started = time.monotonic()
         fill(store, args.jobs)
-        print(f"filled {args.jobs} jobs, {args.jobs} documents, {10 * args.jobs} log rows"
+        print(f"filled {args.jobs} jobs, {args.jobs} documents, {11 * args.jobs} log rows"
               f" in {time.monotonic() - started:.1f} s")
         for line in plans(store):
             print("plan:", line)
@@ -109,11 +116,15 @@ def main() -> int:
         started = time.monotonic()
         first = clean(store, windows)
         first_s = time.monotonic() - started
-        started = time.monotonic()
-        idle = clean(store, windows)
-        idle_ms = (time.monotonic() - started) * 1000
+        idle_runs = []
+        for _ in range(IDLE_RUNS):
+            started = time.monotonic()
+            idle = clean(store, windows)
+            idle_runs.append((time.monotonic() - started) * 1000)
+        idle_ms = statistics.median(idle_runs)
         print(f"first run: {first_s:.2f} s (target <= {FIRST_TARGET_S:.0f} s): {first}")
-        print(f"run with nothing to do: {idle_ms:.1f} ms (target <= {IDLE_TARGET_MS:.0f} ms):"
+        print(f"run with nothing to do: median {idle_ms:.1f} ms of {IDLE_RUNS}"
+              f" (target <= {IDLE_TARGET_MS:.0f} ms):"
               f" {idle}")
         print("command: .venv/bin/python bench/retention.py --jobs", args.jobs)
         return 0 if first_s <= FIRST_TARGET_S and idle_ms <= IDLE_TARGET_MS else 1
