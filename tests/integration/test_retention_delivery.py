@@ -6,6 +6,7 @@ must not: off, a read-only mount, a protected directory, a file swapped after up
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,13 @@ from sidecar.retention import Retention
 from sidecar.states import Event, EventKind, Status
 from sidecar.sweep import clean
 from tests.conftest import PREFIX
-from tests.integration.delivery import Delivery, build_delivery, snapshot, text_fields
+from tests.integration.delivery import (
+    Delivery,
+    build_delivery,
+    modern_file_field,
+    snapshot,
+    text_fields,
+)
 from tests.integration.test_backfill import add_entry
 
 pytestmark = [pytest.mark.db, pytest.mark.sim]
@@ -94,6 +101,30 @@ def test_a_retried_job_without_values_is_delivered_from_its_wpforms_entry(
     (sent,) = [r for r in delivery.store.job_log(job_id) if r["event"] == "record.sent"]
     assert (f"from WPForms entry 42 (the submitted values were deleted by retention on"
             f" {dropped_on(delivery, job_id)})") in sent["message"]
+
+
+def test_names_read_anew_from_the_entry_are_dropped_again_when_the_job_fails_again(
+        delivery, sim, uploads, wpforms_tables):
+    (doc_file,) = pdfs(uploads, "Jane_Doe_scan.pdf")
+    url = f"https://site.test/wp-content/uploads/{doc_file.relative_to(uploads)}"
+    fields = {**text_fields(), "4": modern_file_field(4, ["Jane_Doe_scan.pdf"], [url])}
+    sql(delivery.store, "INSERT INTO {p}wpforms_entries (entry_id, form_id, post_id, user_id,"
+                        " status, type, fields, meta, date, date_modified, ip_address,"
+                        " user_agent, user_uuid) VALUES (44, 12, 0, 0, '', '', %s, '',"
+                        " UTC_TIMESTAMP(), UTC_TIMESTAMP(), '', '', '')", json.dumps(fields))
+    sim.script({"kind": "record", "status": 422})
+    job_id = delivery.enqueue("wpforms:12:44", snapshot(12, 44, text_fields(), uploads,
+                                                        [doc_file]), 44)
+    delivery.drain()
+    fail_then_drop_values(delivery, job_id)  # failed in the record step: no documents yet
+    sim.script({"kind": "document", "status": 422})
+    retry(delivery, job_id)  # the record goes from the entry; its document is refused
+    (doc,) = delivery.store.documents(job_id)
+    assert (doc.status, doc.original_name) == (Status.FAILED, "Jane_Doe_scan.pdf")
+    assert delivery.store.get_job(job_id).values_dropped_at is None  # it holds a name again
+    fail_then_drop_values(delivery, job_id)
+    (doc,) = delivery.store.documents(job_id)
+    assert doc.original_name == ""
 
 
 def test_a_document_retried_after_its_name_was_blanked_is_still_delivered(
