@@ -175,6 +175,7 @@ class Heartbeat:
 
 
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
+    from sidecar.retention import Retention
     from sidecar.signing import MemoryReplayGuard, RedisReplayGuard
     from sidecar.web import create_app
 
@@ -182,6 +183,7 @@ def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
               else MemoryReplayGuard())
     return create_app(store, cfg.shared_secret, tasks.ring_record, replay,
                       ring_document=tasks.ring_document, silent_after=2 * cfg.sweep_seconds,
+                      retention=Retention.from_config(cfg),
                       templates_dir=cfg.templates_dir)
 
 

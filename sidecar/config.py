@@ -123,6 +123,15 @@ def _form_templates(raw: str) -> dict[int, str]:
     return mapping
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be on or off (true/false, yes/no, 1/0)")
+
+
 def _worker_type(raw: str) -> str:
     if raw not in ("thread", "process"):
         raise ValueError("must be thread or process")
@@ -177,6 +186,10 @@ SETTINGS: tuple[Setting, ...] = (
             default="7"),
     Setting("keep_completed_days", "FORMRELAY_KEEP_COMPLETED_DAYS", _int_range(1, 3650),
             default="30"),
+    Setting("keep_failed_days", "FORMRELAY_KEEP_FAILED_DAYS", _int_range(1, 3650),
+            default="30"),
+    Setting("delete_delivered_files", "FORMRELAY_DELETE_DELIVERED_FILES", _flag,
+            default="off", empty=False),
     Setting("pause_after", "FORMRELAY_PAUSE_AFTER", _int_range(1, 1000), default="5"),
     Setting("probe_min_seconds", "FORMRELAY_PROBE_MIN_SECONDS", _float_range(0.1, 3600),
             default="30"),
@@ -247,6 +260,8 @@ class Config:
     reconcile_days: int
     keep_snapshot_days: int
     keep_completed_days: int
+    keep_failed_days: int
+    delete_delivered_files: bool
     pause_after: int
     probe_min_seconds: float
     probe_max_seconds: float

@@ -37,6 +37,7 @@ from sidecar.errors import (
 )
 from sidecar.failures import MaskerSource, masker_for, reason
 from sidecar.file_checks import FilePolicy, check_file
+from sidecar.file_removal import remove_delivered
 from sidecar.partner_client import Accepted, PartnerClient
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
@@ -77,6 +78,7 @@ class EngineSettings:
     max_attempts: int = 10
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     files: FilePolicy = field(default_factory=FilePolicy)
+    delete_delivered_files: bool = False  # remove an uploaded document's file (file_removal)
 
 
 class Engine:
@@ -140,9 +142,15 @@ class Engine:
         submission, why = from_snapshot(snapshot)
         if submission is not None:
             return submission, "snapshot"
+        if job.values_dropped_at is not None and not snapshot:
+            why = ("the submitted values were deleted by retention on"
+                   f" {job.values_dropped_at:%Y-%m-%d}")
         if job.entry_id <= 0:
             raise SubmissionError(f"{why}, and the entry was not stored (entry id 0)")
-        entry = self.store.wpforms_entry(job.entry_id)
+        try:
+            entry = self.store.wpforms_entry(job.entry_id)
+        except SubmissionError as exc:  # e.g. WPForms Lite: say first why it was needed
+            raise SubmissionError(f"{why}, and {exc}") from None
         if entry is None:
             raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} does not exist")
         if entry.status:
@@ -174,7 +182,7 @@ class Engine:
             return
         try:
             checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
-                                 doc.original_name)
+                                 doc.original_name or None)  # blanked by retention: no name
         except RejectedFile as exc:
             self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc),
                                                       category=Category.REJECTED_FILE),
@@ -194,9 +202,11 @@ class Engine:
                 record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
                 key), lambda: self._job_masker(job), facts)
         if accepted is not None:
-            self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
-                         f"partner document {accepted.id}, {checked.size} bytes, {checked.mime}",
-                         duration_ms=elapsed, facts=facts)
+            done = self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
+                                f"partner document {accepted.id}, {checked.size} bytes,"
+                                f" {checked.mime}", duration_ms=elapsed, facts=facts)
+            if done is not None and self.settings.delete_delivered_files:
+                remove_delivered(self.store, self.settings.uploads_dir, checked, job.id, doc.id)
 
     def _job_masker(self, job: Job) -> Masker | None:
         """All the job's values and documents' names (read only when a partner text needs it)."""

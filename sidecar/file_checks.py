@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import magic
@@ -60,12 +60,15 @@ class FilePolicy:
 
 @dataclass(frozen=True)
 class CheckedFile:
-    """A document that passed: its real path, size, libmagic type and hex SHA-256."""
+    """A document that passed: its real path, size, libmagic type and hex SHA-256, and the
+    device and inode of the descriptor checked (file removal unlinks only that file)."""
 
     path: Path
     size: int
     mime: str
     sha256: str
+    dev: int = field(default=0, compare=False)  # where the checked bytes were, not what
+    ino: int = field(default=0, compare=False)  # they were: equal checks stay equal
 
 
 _magic: magic.Magic | None = None
@@ -237,4 +240,5 @@ def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
         os.close(fd)
     if hashed != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
         raise RejectedFile("file changed while it was being checked")
-    return CheckedFile(path=real, size=before.st_size, mime=mime, sha256=sha256)
+    return CheckedFile(path=real, size=before.st_size, mime=mime, sha256=sha256,
+                       dev=before.st_dev, ino=before.st_ino)

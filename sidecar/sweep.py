@@ -19,7 +19,8 @@ from sidecar import delivery_settings
 from sidecar.backfill import backfill
 from sidecar.engine import ring_due
 from sidecar.errors import SubmissionError
-from sidecar.store import Store
+from sidecar.retention import Retention
+from sidecar.store import LogEntry, Store
 from sidecar.tasks import Tasks
 
 log = logging.getLogger("formrelay.sweep")
@@ -84,13 +85,56 @@ def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> 
     return found.created
 
 
-def clean(store: Store, keep_snapshot_days: int, keep_completed_days: int) -> tuple[int, int]:
-    """Retention: (snapshots dropped, completed jobs deleted). Failed jobs are kept."""
+@dataclass
+class CleanResult:
+    ran: bool = False  # False: another process holds the cleaner's lock
+    completed_dropped: int = 0  # completed jobs whose values were dropped
+    failed_dropped: int = 0
+    cancelled_dropped: int = 0
+    names_blanked: int = 0  # documents whose original name was blanked
+    jobs_deleted: int = 0
+    log_rows_deleted: int = 0  # log rows of no job
+
+
+def clean(store: Store, retention: Retention) -> CleanResult:
+    """Retention, in batches of 500 rows (sidecar.retention says what is kept how long).
+
+    Each step that changed something writes one log row of no job with its counts.
+    """
+    result = CleanResult()
     with store.named_lock("formrelay_clean") as mine:
         if not mine:
-            return 0, 0
-        dropped = store.drop_old_snapshots(keep_snapshot_days)
-        deleted = store.delete_old_jobs(keep_completed_days)
-    if dropped or deleted:
-        log.info("retention: %d snapshots dropped, %d completed jobs deleted", dropped, deleted)
-    return dropped, deleted
+            return result
+        result.ran = True
+        failed, failed_names = store.drop_ended_values("failed", retention.keep_failed_days)
+        cancelled, cancelled_names = store.drop_ended_values("cancelled",
+                                                             retention.keep_failed_days)
+        result.failed_dropped, result.cancelled_dropped = failed, cancelled
+        if failed or cancelled:
+            _note(store, "retention.values_dropped",
+                  f"submitted values dropped from {failed} failed and {cancelled} cancelled"
+                  f" jobs that ended over {retention.keep_failed_days} days ago"
+                  f" (FORMRELAY_KEEP_FAILED_DAYS); {failed_names + cancelled_names}"
+                  " document names blanked")
+        completed, completed_names = store.drop_ended_values("completed",
+                                                             retention.keep_snapshot_days)
+        result.completed_dropped = completed
+        result.names_blanked = failed_names + cancelled_names + completed_names
+        if completed:
+            _note(store, "retention.values_dropped",
+                  f"submitted values dropped from {completed} completed jobs that ended over"
+                  f" {retention.keep_snapshot_days} days ago (FORMRELAY_KEEP_SNAPSHOT_DAYS);"
+                  f" {completed_names} document names blanked")
+        result.jobs_deleted, result.log_rows_deleted = store.delete_old_jobs(
+            retention.keep_completed_days)
+        if result.jobs_deleted or result.log_rows_deleted:
+            _note(store, "retention.jobs_deleted",
+                  f"{result.jobs_deleted} completed jobs (with their documents and log) and"
+                  f" {result.log_rows_deleted} log rows of no job deleted, older than"
+                  f" {retention.keep_completed_days} days (FORMRELAY_KEEP_COMPLETED_DAYS)")
+    return result
+
+
+def _note(store: Store, event: str, message: str) -> None:
+    """A log row of no job (counts only), and the same line on stdout."""
+    store.log(LogEntry(event, message, level="info"))

@@ -24,6 +24,7 @@ from sidecar.file_checks import FilePolicy
 from sidecar.partner_client import PartnerClient, PartnerSettings
 from sidecar.pause import Pause, fingerprint
 from sidecar.payload import PayloadRenderer
+from sidecar.retention import Retention
 from sidecar.store import Database, DbSettings, Store
 from sidecar.throttle import Limits, Throttle
 
@@ -92,7 +93,7 @@ def _periodic(huey: Huey, engine: Callable[[], Engine], tasks: Tasks, cfg: Confi
 
     @huey.periodic_task(hourly(cfg.sweep_seconds), name="formrelay.clean")  # type: ignore[untyped-decorator]
     def clean_task() -> None:
-        sweep.clean(engine().store, cfg.keep_snapshot_days, cfg.keep_completed_days)
+        sweep.clean(engine().store, Retention.from_config(cfg))
 
 
 def every_check(now: datetime) -> bool:
@@ -116,7 +117,8 @@ def build_engine(cfg: Config, tasks: Tasks) -> Engine:
         uploads_dir=cfg.uploads_dir, lease_seconds=cfg.lease_seconds,
         max_attempts=cfg.max_attempts,
         retry=RetryPolicy(cfg.backoff_base, cfg.backoff_factor, cfg.backoff_cap),
-        files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types))
+        files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types),
+        delete_delivered_files=cfg.delete_delivered_files)
     pause = Pause(store, Policy(cfg.pause_after, cfg.probe_min_seconds, cfg.probe_max_seconds),
                   fingerprint(cfg.partner_token))
     # A step waits for a slot holding its lease: give it back well before that runs out.

@@ -21,6 +21,7 @@ from sidecar import __version__
 from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
 from sidecar.config import REPO_TEMPLATES
+from sidecar.retention import Retention
 from sidecar.signing import BadSignature, ReplayGuard, verify
 from sidecar.store import Store
 from sidecar.store.schema import current_version
@@ -31,12 +32,14 @@ Ring = Callable[[int, int], None]  # (job id, priority)
 
 def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard, *,
                ring_document: Ring | None = None, silent_after: float = 120.0,
-               templates_dir: Path | None = None) -> Flask:
+               templates_dir: Path | None = None, retention: Retention | None = None) -> Flask:
     """`ring` rings a job, `ring_document` a document (None: the sweep does);
-    `silent_after`: seconds after which the dashboard flags a worker silent."""
+    `silent_after`: seconds after which the dashboard flags a worker silent;
+    `retention`: the settings the job view quotes (default: config.py's defaults)."""
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
-    mount(app, Admin(store, ring, ring_document, silent_after), secret, replay,
+    mount(app, Admin(store, ring, ring_document, silent_after, retention or Retention()),
+          secret, replay,
           templates_dir or REPO_TEMPLATES)
 
     @app.get("/healthz")

@@ -4,7 +4,7 @@ that become HTTP answers."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.pause import Pause
+from sidecar.retention import Retention
 from sidecar.store import Store
 
 Ring = Callable[[int, int], None]  # (id, priority)
@@ -45,6 +46,7 @@ class Admin:
     ring_record: Ring
     ring_document: Ring | None = None  # None: the sweep rings documents
     silent_after: float = 120.0  # a worker not seen for longer is flagged silent
+    retention: Retention = field(default_factory=Retention)  # the job view says when values go
 
     def pause(self) -> Pause:
         return Pause(self.store, Policy())

@@ -10,6 +10,7 @@ from sidecar.admin.context import Admin, NotFound, iso, iso_text, job_summary
 from sidecar.admin.filters import JobQuery, LogQuery
 from sidecar.delivery_settings import load as load_delivery_settings
 from sidecar.errors import SubmissionError
+from sidecar.retention import values_kept
 from sidecar.states import JOB_STATUSES
 from sidecar.submission import decode_fields
 
@@ -71,6 +72,7 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
         "detected_type": d.detected_type, "size": d.size, "attempts": d.attempts,
         "max_attempts": d.max_attempts, "last_error": d.last_error,
         "error_category": d.error_category, "partner_document_id": d.partner_document_id,
+        "file_removed_at": iso(d.file_removed_at),
     } for d in store.documents(job_id)]
     timeline = [{
         "id": int(e["id"]), "created_at": iso(e["created_at"]), "level": e["level"],
@@ -78,7 +80,19 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
         "http_status": e["http_status"], "duration_ms": e["duration_ms"], "actor": e["actor"],
         "document_id": e["document_id"],
     } for e in store.job_log(job_id)]
-    return {"job": summary, "fields": fields, "documents": documents, "timeline": timeline}
+    return {"job": summary, "retention": _retention(admin, row), "fields": fields,
+            "documents": documents, "timeline": timeline}
+
+
+def _retention(admin: Admin, row: dict[str, Any]) -> dict[str, Any]:
+    """When the job's submitted values go (or went), and whether delivered files are removed."""
+    kept = values_kept(admin.retention, str(row["status"]), row["updated_at"],
+                       row.get("values_dropped_at"))
+    return {"values_kept_until": iso(kept["kept_until"]),
+            "values_dropped_at": iso(kept["dropped_at"]), "setting": kept["setting"],
+            "days": kept["days"], "keep_snapshot_days": admin.retention.keep_snapshot_days,
+            "keep_failed_days": admin.retention.keep_failed_days,
+            "delete_delivered_files": admin.retention.delete_delivered_files}
 
 
 def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:

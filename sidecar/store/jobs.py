@@ -94,6 +94,9 @@ class JobStore(StoreBase):
                     [(job_id, d.field_id, d.position, d.original_name, d.path, d.size,
                       d.max_attempts, now, now, now) for d in documents],
                 )
+                if job.values_dropped_at is not None:  # names read anew (from WPForms):
+                    cur.execute(f"UPDATE {self.t.jobs} SET values_dropped_at = NULL"  # retention
+                                " WHERE id = %s", (job_id,))  # drops them again when it ends
             if event.kind == EventKind.RESTART:  # from scratch: documents are found anew
                 cur.execute(f"DELETE FROM {self.t.documents} WHERE job_id = %s", (job_id,))
             elif event.kind in (EventKind.RETRY, EventKind.CANCEL):

@@ -10,8 +10,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sidecar.store.base import StoreBase
+from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
+ENDED = ("completed", "failed", "cancelled")
+# Documents whose file is never read again (a retry resumes failed and cancelled ones):
+# their path goes with their name, as WPForms' stored file name holds the person's.
+DONE_WITH_FILE = "('uploaded', 'rejected')"
+# Retention's reads, each bounded and on the index that holds just its rows (the
+# tests EXPLAIN them): parameters (status, days, limit), (days, limit), (days, limit).
+VALUES_TO_DROP = (
+    "SELECT id FROM {jobs} FORCE INDEX (keep_values)"
+    " WHERE status = %s AND values_dropped_at IS NULL"
+    " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
+    " LIMIT %s FOR UPDATE")
+OLD_COMPLETED_JOBS = (
+    "SELECT id FROM {jobs} FORCE INDEX (completed) WHERE status = 'completed'"
+    " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
+OLD_LOG_ROWS = (
+    "SELECT id FROM {log} FORCE INDEX (job) WHERE job_id IS NULL"
+    " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
 
 
 class Maintenance(StoreBase):
@@ -24,12 +42,19 @@ class Maintenance(StoreBase):
         """
         conn = self.db.connect()
         cur = conn.cursor()
+        held = False
         try:
             cur.execute("SELECT GET_LOCK(%s, 0)", (self.lock_name(name),))
             (got,) = cur.fetchone()  # type: ignore[misc]
-            yield got == 1
+            held = got == 1
+            yield held
         finally:
-            conn.close()  # closing the session releases the lock
+            try:  # released now: the server ends a closed session a moment later
+                if held:
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (self.lock_name(name),))
+                    cur.fetchall()
+            finally:
+                conn.close()  # closing the session releases the lock in any case
 
     def meta(self, name: str) -> str | None:
         with self.db.transaction() as cur:
@@ -54,36 +79,74 @@ class Maintenance(StoreBase):
                 " LIMIT %s", (limit,))
             return [int(r["id"]) for r in cur.fetchall()]
 
-    def drop_old_snapshots(self, days: int) -> int:
-        """Forget the submitted values of jobs completed more than `days` ago."""
-        return self._in_batches(
-            f"UPDATE {self.t.jobs} SET snapshot = NULL WHERE status = 'completed'"
-            " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY AND snapshot IS NOT NULL"
-            " LIMIT %s", days)
+    def drop_ended_values(self, status: str, days: int) -> tuple[int, int]:
+        """Forget the submitted values of `status` jobs that ended more than `days` ago.
 
-    def delete_old_jobs(self, days: int) -> int:
-        """Delete jobs completed more than `days` ago (their documents and logs go with them).
-
-        Failed jobs are kept until someone resolves them.
+        The snapshot goes (NULL), values_dropped_at is set, and the documents'
+        original names are blanked (a file name is a value), and the paths of
+        those uploaded or rejected (WPForms' stored name holds the person's; a
+        failed or cancelled document keeps its path for a retry). Returns
+        (jobs, documents changed). The keep_values index holds the jobs of a status
+        that still have values in the order they ended, so each batch reads
+        only rows it changes. A job's updated_at is when it ended: nothing
+        changes an ended job's row but a new transition (a retry, a restart).
         """
-        jobs = self._in_batches(
-            f"DELETE FROM {self.t.jobs} WHERE status = 'completed'"
-            " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s", days)
-        self._in_batches(
-            f"DELETE FROM {self.t.log} WHERE job_id IS NULL"
-            " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s", days)
-        return jobs
+        if status not in ENDED:
+            raise ValueError(f"not an ended status: {status!r}")
+        jobs = documents = 0
+        while True:
+            with self.db.transaction() as cur:
+                cur.execute(VALUES_TO_DROP.format(jobs=self.t.jobs),
+                            (status, days, RETENTION_BATCH))
+                ids = [int(r["id"]) for r in cur.fetchall()]
+                if ids:
+                    marks = ", ".join(["%s"] * len(ids))
+                    cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
+                                f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})",
+                                ids)
+                    cur.execute(f"UPDATE {self.t.documents} SET original_name = '',"
+                                f" path = IF(status IN {DONE_WITH_FILE}, '', path)"
+                                f" WHERE job_id IN ({marks}) AND (original_name <> ''"
+                                f" OR (status IN {DONE_WITH_FILE} AND path <> ''))", ids)
+                    documents += int(cur.rowcount)
+            jobs += len(ids)
+            if len(ids) < RETENTION_BATCH:
+                return jobs, documents
 
-    def _in_batches(self, statement: str, days: int) -> int:
-        """Run a bounded statement until it touches fewer rows than a batch.
+    def delete_old_jobs(self, days: int) -> tuple[int, int]:
+        """Delete jobs completed more than `days` ago (their documents and logs go with them),
+        and the log rows of no job (sweeps, pauses, retention) older than that: (jobs, rows).
 
-        Each batch is its own short transaction, so no lock is held for long.
+        Failed and cancelled jobs are kept until someone resolves them (their values
+        go after FORMRELAY_KEEP_FAILED_DAYS). Only completed jobs have completed_at
+        (a restart clears it), so the `completed` index holds just them; rows of no
+        job are read through the `job` index, where they are the NULL prefix.
         """
+        jobs = self._delete_in_batches(self.t.jobs, OLD_COMPLETED_JOBS, days)
+        rows = self._delete_in_batches(self.t.log, OLD_LOG_ROWS, days)
+        return jobs, rows
+
+    def file_removed(self, document_id: int, job_id: int, entry: LogEntry) -> None:
+        """Record that the document's file left the uploads directory, with its log row."""
+        with self.db.transaction() as cur:
+            now = self.now(cur)
+            cur.execute(f"UPDATE {self.t.documents} SET file_removed_at = %s WHERE id = %s",
+                        (now, document_id))
+            self._log(cur, job_id, document_id, entry, None, now)
+
+    def _delete_in_batches(self, table: str, select: str, days: int) -> int:
+        """Delete the rows `select` finds, a batch per short transaction, until fewer
+        than a batch are left. The ids are read first, on the index named there (a
+        DELETE takes no index hint)."""
         total = 0
         while True:
             with self.db.transaction() as cur:
-                cur.execute(statement, (days, RETENTION_BATCH))
-                changed = int(cur.rowcount)
-            total += changed
-            if changed < RETENTION_BATCH:
+                cur.execute(select.format(jobs=self.t.jobs, log=self.t.log),
+                            (days, RETENTION_BATCH))
+                ids = [int(r["id"]) for r in cur.fetchall()]
+                if ids:
+                    cur.execute(f"DELETE FROM {table} WHERE id IN"
+                                f" ({', '.join(['%s'] * len(ids))})", ids)
+            total += len(ids)
+            if len(ids) < RETENTION_BATCH:
                 return total

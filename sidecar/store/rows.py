@@ -62,6 +62,7 @@ class Job(_Row):
     completed_at: datetime | None
     failed_at: datetime | None
     updated_at: datetime
+    values_dropped_at: datetime | None = None  # retention dropped the submitted values
 
     @property
     def state(self) -> State:
@@ -102,6 +103,7 @@ class Document(_Row):
     created_at: datetime
     uploaded_at: datetime | None
     updated_at: datetime
+    file_removed_at: datetime | None = None  # the file left uploads after delivery
 
     @property
     def state(self) -> State:

@@ -420,7 +420,7 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
                    snapshot=snapshot_of({"1": ("Name", "Jane Secretvalue"),
                                          "2": ("Email", "jane@secret.example")}))
     detail = admin.ok(f"/jobs/{job}")
-    assert set(detail) == {"job", "fields", "documents", "timeline"}
+    assert set(detail) == {"job", "retention", "fields", "documents", "timeline"}
     assert set(detail["job"]) == JOB_KEYS | {"source", "priority", "key_generation"}
     assert detail["fields"] == [{"id": "1", "name": "Name", "type": "text"},
                                 {"id": "2", "name": "Email", "type": "text"}]
@@ -429,7 +429,8 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
     assert "doc0.pdf" not in text and "doc1" not in text  # file names are values: Reveal only
     assert set(detail["documents"][0]) == {"id", "position", "status", "detected_type",
                                            "size", "attempts", "max_attempts", "last_error",
-                                           "error_category", "partner_document_id"}
+                                           "error_category", "partner_document_id",
+                                           "file_removed_at"}
     revealed = admin.post(f"/jobs/{job}/fields").get_json()
     assert revealed["documents"] == [{"id": d["id"], "name": f"doc{n}.pdf"}
                                      for n, d in enumerate(detail["documents"])]

@@ -1,5 +1,5 @@
 """The sweep and the cleaner on MariaDB: lost doorbells, expired leases, stuck jobs,
-missed entries, one sweeper at a time, and retention in batches."""
+missed entries, one sweeper at a time (retention: test_retention.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from sidecar.states import Event, EventKind, Status
 from sidecar.store import Database, NewDocument, NewJob, Store
-from sidecar.sweep import WATERMARK, clean, sweep
+from sidecar.sweep import WATERMARK, sweep
 from tests.conftest import PREFIX
 from tests.integration.delivery import RecordingDoorbell, text_fields
 from tests.integration.test_backfill import add_entry, add_form
@@ -97,27 +97,6 @@ def test_the_sweep_reconciles_recent_entries_without_a_job(wpforms_tables):
         ("wpforms:12:5", "wpforms"), ("wpforms:12:2", "backfill")]
     assert store.meta(WATERMARK) == "1"  # the next sweep starts after the old entry
     assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
-
-
-def test_the_cleaner_keeps_failed_jobs_and_removes_old_completed_ones_in_batches(store):
-    rows = [(f"old-{i}", "completed", 40) for i in range(1200)]
-    rows += [("recent", "completed", 10), ("fresh", "completed", 1), ("failed-old", "failed", 90)]
-    with store.db.transaction() as cur:
-        cur.executemany(
-            f"INSERT INTO {PREFIX}formrelay_jobs (reference, form_id, snapshot, status, phase,"
-            " completed_at, created_at, updated_at) VALUES (%s, 1, '{\"x\": 1}', %s, 'done',"
-            " UTC_TIMESTAMP(3) - INTERVAL %s DAY, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))", rows)
-    old_id = sql(store, "SELECT id FROM {p}formrelay_jobs WHERE reference = 'old-7'")[0]["id"]
-    sql(store, "INSERT INTO {p}formrelay_log (job_id, level, event, message, created_at)"
-               " VALUES (%s, 'info', 'record.sent', '', UTC_TIMESTAMP(3))", old_id)
-    dropped, deleted = clean(store, keep_snapshot_days=7, keep_completed_days=30)
-    assert deleted == 1200
-    left = {r["reference"]: r["snapshot"] for r in
-            sql(store, "SELECT reference, snapshot FROM {p}formrelay_jobs")}
-    assert left == {"recent": None, "fresh": '{"x": 1}', "failed-old": '{"x": 1}'}
-    assert dropped == 1201  # the 1,200 old ones (then deleted) and "recent"
-    assert sql(store, "SELECT COUNT(*) AS n FROM {p}formrelay_log WHERE job_id = %s",
-               old_id)[0]["n"] == 0
 
 
 def test_sites_sharing_a_server_and_a_prefix_sweep_independently(store, scratch_dbs):
