@@ -42,9 +42,12 @@ class BackfillResult:
 def backfill(store: Store, ring: Ring | None, *, settings: DeliverySettings | None = None,
              form_id: int | None = None, since: datetime | None = None, dry_run: bool = False,
              skip_imported: bool = False, max_attempts: int = 10, batch: int = 500,
-             after_id: int = 0, count_skipped: bool = False) -> BackfillResult:
+             after_id: int = 0, count_skipped: bool = False,
+             since_selected: bool = False) -> BackfillResult:
     """Raises NotDelivering when the settings allow no job; `settings` None: the fallback
-    (every form). `count_skipped`: also count the entries of forms not delivered."""
+    (every form). `count_skipped`: also count the entries of forms not delivered.
+    `since_selected` (reconciliation): leave alone entries stored before their form was
+    delivered (before the plugin's activation or the form's selection)."""
     rules = settings if settings is not None else fallback()
     if not rules.creates_jobs:
         raise NotDelivering(rules.refusal())
@@ -58,6 +61,8 @@ def backfill(store: Store, ring: Ring | None, *, settings: DeliverySettings | No
         entries = store.entries_without_jobs(form_id, since, skip_imported, after, batch,
                                              forms=rules.forms)
         for entry in entries:
+            if since_selected and _before_selection(rules, entry.form_id, entry.date):
+                continue
             result.found += 1
             result.by_form[entry.form_id] += 1
             result.entry_ids.append(entry.entry_id)
@@ -73,3 +78,9 @@ def backfill(store: Store, ring: Ring | None, *, settings: DeliverySettings | No
         if len(entries) < batch:
             return result
         after = entries[-1].entry_id
+
+
+def _before_selection(rules: DeliverySettings, form_id: int, stored: datetime | None) -> bool:
+    since = rules.since(form_id)
+    # WPForms dates entries in whole seconds: an entry of the selection's second counts.
+    return since is not None and stored is not None and stored < since.replace(microsecond=0)

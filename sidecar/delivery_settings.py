@@ -45,6 +45,8 @@ class DeliverySettings:
     forms: tuple[int, ...] | None = None  # None: every form
     form_settings: Mapping[int, FormSetting] = field(default_factory=dict)
     problem: str = ""  # why the state is unknown
+    # When each form's delivery began: form id, or "*" for forms delivered as "all forms".
+    selected_since: Mapping[str, datetime] = field(default_factory=dict)
 
     @property
     def creates_jobs(self) -> bool:
@@ -69,6 +71,15 @@ class DeliverySettings:
             return True, f"form {form_id} is among the delivered forms"
         return False, (f"form {form_id} is not among the delivered forms ("
                        + (", ".join(map(str, self.forms)) or "none") + ")")
+
+    def since(self, form_id: int) -> datetime | None:
+        """Since when the form's entries are delivered: the later of the plugin's
+        activation and the form's selection (None: no limit, e.g. the fallback)."""
+        chosen = self.selected_since.get(str(form_id))
+        if chosen is None and self.forms is None:
+            chosen = self.selected_since.get("*")
+        found = [t for t in (self.active_since, chosen) if t is not None]
+        return max(found) if found else None
 
     def template(self, form_id: int) -> str | None:
         one = self.form_settings.get(form_id)
@@ -133,6 +144,8 @@ def parse(text: str) -> DeliverySettings:
         if forms != "all" and not (isinstance(forms, list) and all(
                 isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in forms)):
             raise ValueError("forms is neither 'all' nor a list of form ids")
+        chosen = {str(k): datetime.fromisoformat(v)
+                   for k, v in (doc.get("selected_since") or {}).items()}
         settings: dict[int, FormSetting] = {}
         for key, one in (doc.get("form_settings") or {}).items():
             template, priority = one.get("template"), one.get("priority", DEFAULT_PRIORITY)
@@ -144,7 +157,8 @@ def parse(text: str) -> DeliverySettings:
                        f" ({type(exc).__name__}: {exc}); open wp-admin once so that it"
                        " publishes them again; until then no job is created")
     return DeliverySettings("plugin", active, since,
-                            None if forms == "all" else tuple(sorted(set(forms))), settings)
+                            None if forms == "all" else tuple(sorted(set(forms))), settings,
+                            selected_since=chosen)
 
 
 class SettingsStore(Protocol):

@@ -60,9 +60,10 @@ def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> 
     """Jobs for WPForms entries of the last `days` days that have none (missed captures).
 
     Only what the plugin's delivery settings deliver: entries of delivered forms,
-    stored on or after the plugin's activation (entries made while it was off are
-    left to an explicit `formrelay backfill`); nothing while it is deactivated or
-    has not published its settings.
+    stored on or after the plugin's activation and the form's selection (entries
+    made while the plugin was off or the form was not delivered are left to an
+    explicit `formrelay backfill`); nothing while it is deactivated or has not
+    published its settings.
     """
     rules = delivery_settings.load(store)
     if not rules.creates_jobs:
@@ -79,7 +80,8 @@ def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> 
         if first - 1 > mark:
             store.set_meta(WATERMARK, str(first - 1))
         found = backfill(store, tasks.ring_record, settings=rules, since=since,
-                         skip_imported=True, max_attempts=max_attempts, after_id=first - 1)
+                         skip_imported=True, max_attempts=max_attempts, after_id=first - 1,
+                         since_selected=True)
     except SubmissionError:  # no WPForms entry tables (Lite): nothing to reconcile
         return 0
     return found.created

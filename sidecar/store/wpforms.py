@@ -26,6 +26,7 @@ class Entry:
     form_id: int
     status: str
     fields: str  # JSON text, as WPForms stored it
+    date: datetime | None = None  # when WPForms stored it (UTC, whole seconds)
 
 
 class WPFormsReader(StoreBase):
@@ -79,10 +80,10 @@ class WPFormsReader(StoreBase):
             args.extend(forms)
         with self._wpforms() as cur:
             cur.execute(
-                f"SELECT e.entry_id, e.form_id, e.status, e.fields {self._from_entries()}"
+                f"SELECT e.entry_id, e.form_id, e.status, e.fields, e.date {self._from_entries()}"
                 f" WHERE {' AND '.join(where)} ORDER BY e.entry_id LIMIT %s", (*args, limit))
-            return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]))
-                    for r in cur.fetchall()]
+            return [Entry(int(r["entry_id"]), int(r["form_id"]), str(r["status"]), str(r["fields"]),
+                          r["date"]) for r in cur.fetchall()]
 
     def entries_without_jobs_outside(self, forms: Sequence[int], form_id: int | None = None,
                                      since: datetime | None = None) -> dict[int, int]:
