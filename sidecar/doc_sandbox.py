@@ -8,8 +8,8 @@ the wait is not counted against the bounds):
 
 - CPU time: a per-check ITIMER_PROF raises `_OverTime` in the worker (a
   BaseException, so no parser's `except Exception` swallows it);
-- memory: a per-check RLIMIT_AS (the worker's whole address space), so an
-  allocation past it raises MemoryError;
+- memory: a per-check RLIMIT_AS, the worker's address space at rest plus the
+  bound, so an allocation past it raises MemoryError;
 - wall clock, the backstop for a parser stuck in native code or a stopped
   worker: the caller waits `3 x cpu + 5` seconds, then kills the worker.
 
@@ -20,7 +20,9 @@ that hit a bound, died or answered nonsense is killed and replaced; one that did
 The worker gets the caller's open descriptor over a socket (SCM_RIGHTS): the
 same open file, never the path reopened. It reads it with pread, so the shared
 file offset is not moved. Its stdout and stderr go to /dev/null and logging is
-off in it: a parser's messages may quote the file.
+off in it: a parser's messages may quote the file. Its environment is only
+what Python needs (no partner token, shared secret or database password), and
+it inherits no other descriptor (no database connection).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import threading
 import warnings
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -47,6 +50,8 @@ POOL_SIZE = 2
 RECYCLE_AFTER = 500
 START_SECONDS = 30.0
 _MESSAGE = 4096
+_ENV_KEPT = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONHOME", "VIRTUAL_ENV", "TMPDIR",
+                       "PYTHONPATH"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ def over_memory(label: str, bounds: Bounds) -> str:
 
 # --- the caller's side -------------------------------------------------------------
 
+def _worker_env() -> dict[str, str]:
+    """Only what Python needs to find this package: no token, secret or DSN from ours."""
+    here = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+    return env
+
+
 class _Worker:
     """One worker process and the caller's end of its socket."""
 
@@ -81,7 +94,7 @@ class _Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sidecar.doc_sandbox", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_worker_env())
         except OSError as exc:
             mine.close()
             raise ConfigError([f"the document checker cannot be started ({exc.strerror})"]
@@ -240,13 +253,21 @@ class _PreadFile(io.RawIOBase):
         return self._pos
 
 
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
 def _one(fd: int, request: dict[str, Any], hard: int) -> dict[str, Any]:
     from sidecar.doc_structure import structure_problem
 
     size = int(request["size"])
     reader = io.BufferedReader(_PreadFile(fd, size), 64 * 1024)
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (int(request["memory"]), hard))
+        budget = _address_space() + int(request["memory"])  # on top of what the worker holds
+        if hard != resource.RLIM_INFINITY:
+            budget = min(budget, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (budget, hard))
         signal.setitimer(signal.ITIMER_PROF, float(request["cpu"]))
         try:
             reason = structure_problem(reader, size, str(request["mime"]),
