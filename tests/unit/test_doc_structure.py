@@ -401,3 +401,18 @@ def test_a_worker_killed_while_idle_is_replaced_without_rejecting_anything(
         assert time.monotonic() < deadline, "a killed worker never exited"
         time.sleep(0.01)
     assert check_file(path, uploads, POLICY).mime == "image/png"
+
+
+# --- every document the project itself generates as valid --------------------------
+
+@pytest.mark.parametrize("kind", ["pdf", "jpeg", "png", "tiff", "heic"])
+def test_the_samples_pass_at_every_size_the_demo_tests_and_chaos_use(kind: str,
+                                                                    tmp_path: Path) -> None:
+    """Chaos draws 1,536-8,192 bytes; tests and the demo use 1-70 KB; the bench 200 KB."""
+    mime, label = samples.EXPECTED_MIME[kind], kind.upper()
+    low = samples.MIN_SIZES[kind]
+    for size in sorted({low, low + 1, low + 3, 1023, 1536, 2000, 3001, 4096, 8192, 16_400,
+                        70_000, 200_000} - set(range(low))):
+        path = samples.WRITERS[kind](tmp_path / f"{size}{samples.EXTENSIONS[kind]}", size)
+        with path.open("rb") as f:
+            assert structure_problem(f, size, mime, label, 64_000_000) is None, size
