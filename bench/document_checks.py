@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image  # noqa: E402
-from pypdf import PdfWriter  # noqa: E402
-from pypdf.generic import DecodedStreamObject, NameObject  # noqa: E402
+from PIL import Image
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
 
-from devstack import samples  # noqa: E402
-from sidecar import file_checks  # noqa: E402
-from sidecar.file_checks import MIB, FilePolicy, check_file  # noqa: E402
+from devstack import samples
+from sidecar import file_checks
+from sidecar.file_checks import MIB, FilePolicy, check_file
 
 POLICY = FilePolicy()
 
@@ -184,7 +184,8 @@ def main() -> int:
             result = check_file(path, uploads, POLICY, name)
             full = _timed(lambda p=path, n=name: check_file(p, uploads, POLICY, n), args.runs)
             structure = _structure_timed(_structure_only(path, uploads), args.runs)
-            print(f"{kind:<17} {file_checks._human(result.size):>9} {statistics.median(full):>9.1f} "
+            shown = file_checks._human(result.size)
+            print(f"{kind:<17} {shown:>9} {statistics.median(full):>9.1f} "
                   f"{_p95(full):>9.1f} {statistics.median(structure):>10.1f} "
                   f"{_p95(structure):>10.1f} {_worker_peak_mib():>8.1f}Mi")
             path.unlink()
