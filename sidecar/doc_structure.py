@@ -85,7 +85,7 @@ def pdf_tail(f: BinaryIO, size: int) -> int | None:
 def pdf_problem(f: BinaryIO, size: int) -> str | None:
     """See the module docstring; pypdf is imported here, in the checker process only."""
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
 
     tail = pdf_tail(f, size)
     if tail is None:
@@ -95,10 +95,11 @@ def pdf_problem(f: BinaryIO, size: int) -> str | None:
     f.seek(0)
     try:
         reader = PdfReader(f, strict=True)
+    except MemoryError:
+        raise  # the sandbox's bound, reported as such
     except RecursionError:
         return "PDF is damaged (objects nested too deeply)"
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            OSError, UnicodeError):
+    except Exception:  # pypdf raises PdfReadError, ValueError, KeyError...: the text is not shown
         return "PDF is damaged (bad cross-reference table or trailer)"
     if any(offset > size for table in reader.xref.values() for offset in table.values()
            if isinstance(offset, int)):
@@ -110,9 +111,11 @@ def pdf_problem(f: BinaryIO, size: int) -> str | None:
         for page in reader.pages:
             if page.get("/Type") not in (None, "/Page"):
                 return "PDF is damaged (page tree unreadable)"
+    except MemoryError:
+        raise
     except RecursionError:
         return "PDF is damaged (objects nested too deeply)"
-    except (FileNotDecryptedError, NotImplementedError):
+    except (FileNotDecryptedError, DependencyError, NotImplementedError):
         return "PDF is encrypted (its structure cannot be checked)"
     except Exception:  # any parse failure of the page tree; the text is not shown
         return "PDF is damaged (page tree unreadable)"

@@ -12,6 +12,7 @@ import io
 import os
 import signal
 import struct
+import sys
 import tempfile
 import time
 import zlib
@@ -26,8 +27,9 @@ from pypdf import PdfWriter
 
 from devstack import samples
 from sidecar import file_checks
+from sidecar.doc_sandbox import Bounds, Sandbox
 from sidecar.doc_structure import PDF_TAIL_ALLOWANCE, pdf_tail, structure_problem
-from sidecar.errors import RejectedFile
+from sidecar.errors import ConfigError, RejectedFile
 from sidecar.file_checks import FilePolicy, check_file
 from sidecar.heif_boxes import heif_problem
 
@@ -150,6 +152,32 @@ def test_a_pdf_cut_short_by_a_broken_upload_is_refused(keep: float, uploads: Pat
     whole = pypdf_bytes(40)
     path = put(uploads, "Referral.pdf", whole[:int(len(whole) * keep)])
     assert rejected(path, uploads) == "PDF is truncated (no cross-reference table)"
+
+
+def xref_stream_pdf() -> bytes:
+    """PDF 1.5 style: the cross-reference table is a compressed XRef stream."""
+    out, offsets = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n"), []
+    for number, body in enumerate(ONE_PAGE, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    rows = b"\x00" + bytes(4) + b"\xff\xff" + b"".join(
+        b"\x01" + struct.pack(">IH", at, 0) for at in [*offsets, xref_at])
+    data = zlib.compress(rows)
+    out += (b"4 0 obj\n<< /Type /XRef /Size 5 /W [1 4 2] /Root 1 0 R /Filter /FlateDecode"
+            b" /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (len(data), data))
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def test_a_pdf_with_a_compressed_xref_stream_passes_and_fails_when_broken(
+        uploads: Path) -> None:
+    data = xref_stream_pdf()
+    assert check_file(put(uploads, "a.pdf", data), uploads, POLICY).size == len(data)
+    stream = data.index(b"stream\n") + len(b"stream\n")
+    broken = data[:stream] + bytes(8) + data[stream + 8:]  # the xref stream no longer inflates
+    assert rejected(put(uploads, "b.pdf", broken), uploads) == \
+        "PDF is damaged (bad cross-reference table or trailer)"
 
 
 def test_a_pdf_whose_xref_points_past_its_end_is_truncated(uploads: Path) -> None:
@@ -339,6 +367,27 @@ def test_the_check_reads_the_open_descriptor_not_the_path_again(
 
 
 # --- the bounds --------------------------------------------------------------------
+
+def test_a_checker_that_cannot_start_is_a_config_error_not_a_rejection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No document is at fault: the engine releases the step and delivery waits."""
+    pool = Sandbox()
+    fd = os.open(samples.write_pdf(tmp_path / "a.pdf", 2000), os.O_RDONLY)
+    bounds = Bounds(1.0, 256 * 1024 * 1024, 1000)
+    try:
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+        with pytest.raises(ConfigError, match="cannot be started"):
+            pool.check(fd, 2000, "application/pdf", "PDF", bounds)
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, never says ready
+        with pytest.raises(ConfigError, match="did not start"):
+            pool.check(fd, 2000, "application/pdf", "PDF", bounds)
+        monkeypatch.undo()
+        assert pool.check(fd, 2000, "application/pdf", "PDF", bounds) is None
+        assert len(pool.pids()) == 1  # the failed starts left no slot taken
+    finally:
+        pool.close()
+        os.close(fd)
+
 
 def huge_xref_pdf() -> bytes:
     """One page and a million free xref entries: about a second of pypdf's CPU time."""
