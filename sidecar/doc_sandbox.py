@@ -14,7 +14,9 @@ the wait is not counted against the bounds):
   worker: the caller waits `3 x cpu + 5` seconds, then kills the worker.
 
 Each of the three gives the document a reason that names the bound. A worker
-that hit a bound, died or answered nonsense is killed and replaced; one that did
+that hit a bound, died or answered nonsense is killed and replaced (one that
+dies on a file it was handed first rejects that file; one that had answered
+before may have died while idle, so the file goes to the next); one that did
 `RECYCLE_AFTER` checks leaves, so its memory does not creep.
 
 The worker gets the caller's open descriptor over a socket (SCM_RIGHTS): the
@@ -102,6 +104,7 @@ class _Worker:
         finally:
             theirs.close()
         self.sock = mine
+        self.answered = 0
         try:
             mine.settimeout(START_SECONDS)
             ready = mine.recv(_MESSAGE)
@@ -187,7 +190,7 @@ class Sandbox:
         """Why the open file `fd` is refused, or None. ConfigError if no worker starts."""
         request = {"size": size, "mime": mime, "label": label, "cpu": bounds.cpu_seconds,
                    "memory": bounds.memory_bytes, "max_pixels": bounds.max_pixels}
-        for attempt in (1, 2):
+        while True:  # each pass takes a worker out of the pool or starts a new one
             worker = self._take()
             try:
                 answer = worker.ask(fd, request, bounds.wall_seconds())
@@ -198,17 +201,17 @@ class Sandbox:
                 self._give_back(worker, keep=False)
                 raise
             self._give_back(worker, keep=answer is not None and not answer.get("exit"))
-            if answer is None:  # died: while idle, or on this file (then it dies again)
-                if attempt == 1:
+            if answer is None:
+                if worker.answered:  # it may have died while idle: try the next one
                     continue
                 return f"{label} could not be checked (the checker stopped on it)"
+            worker.answered += 1
             if answer.get("over") == "time":
                 return over_time(label, bounds)
             if answer.get("over") == "memory":
                 return over_memory(label, bounds)
             reason = answer.get("reason")
             return reason if isinstance(reason, str) else None
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         with self._cond:
