@@ -158,6 +158,8 @@ class Sandbox:
     def _take(self) -> _Worker:
         with self._cond:
             if self._pid != os.getpid():  # forked: the inherited workers are the parent's
+                for inherited in self._all:
+                    inherited.sock.close()  # our copy only: the parent's end stays open
                 self._idle, self._all, self._starting = [], [], 0
                 self._pid = os.getpid()
             while not self._idle and len(self._all) + self._starting >= self.size:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import signal
 import struct
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
@@ -458,6 +460,54 @@ def test_workers_killed_while_idle_are_replaced_without_rejecting_anything(
     finally:
         pool.close()
         os.close(fd)
+
+
+def test_many_threads_share_the_pool_and_each_gets_its_own_answer(uploads: Path) -> None:
+    good = {kind: put(uploads, f"ok{samples.EXTENSIONS[kind]}", sample(kind))
+            for kind in ("pdf", "jpeg", "png", "tiff", "heic")}
+    cut = {kind: put(uploads, f"cut{samples.EXTENSIONS[kind]}", sample(kind)[:-300])
+           for kind in ("pdf", "jpeg", "png", "heic")}
+    expected = {path: None for path in good.values()}
+    expected.update({cut["pdf"]: "PDF is truncated (no cross-reference table)",
+                     cut["jpeg"]: "JPEG is truncated", cut["png"]: "PNG is truncated",
+                     cut["heic"]: "HEIC is truncated (a box runs past the end of the file)"})
+
+    def outcome(path: Path) -> str | None:
+        try:
+            check_file(path, uploads, POLICY)
+        except RejectedFile as exc:
+            return str(exc)
+        return None
+
+    jobs = list(expected) * 12
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        answers = list(threads.map(outcome, jobs))
+    assert answers == [expected[path] for path in jobs]
+    assert len(file_checks._SANDBOX.pids()) <= file_checks._SANDBOX.size
+
+
+def _check_in_child(path: str, uploads: str, out: multiprocessing.Queue[object]) -> None:
+    try:
+        check_file(Path(path), Path(uploads), POLICY)
+        out.put(("ok", file_checks._SANDBOX.pids()))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        out.put(("error", repr(exc)))
+
+
+def test_a_forked_process_starts_its_own_workers(uploads: Path) -> None:
+    """Huey's process workers fork: they must not talk to the parent's checker workers."""
+    path = put(uploads, "a.pdf", sample("pdf"))
+    check_file(path, uploads, POLICY)
+    parents = set(file_checks._SANDBOX.pids())
+    context = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue[object] = context.Queue()
+    child = context.Process(target=_check_in_child, args=(str(path), str(uploads), out))
+    child.start()
+    status, detail = out.get(timeout=60)
+    child.join(timeout=60)
+    assert status == "ok", detail
+    assert detail and not set(detail) & parents
+    assert set(file_checks._SANDBOX.pids()) == parents  # the parent's are untouched
 
 
 # --- every document the project itself generates as valid --------------------------
