@@ -7,7 +7,9 @@ bytes; padding is streamed, so a 50 MiB sample costs no more memory than a 2 KiB
 one. Asking for a size below a type's smallest sample (see `MIN_SIZES`)
 raises ValueError.
 
-What libmagic 5.44 reports for each (`EXPECTED_MIME`), and what a decoder says:
+What libmagic 5.44 reports for each (`EXPECTED_MIME`), and what a decoder says.
+Every document sample passes the sidecar's structural check
+(`sidecar/doc_structure.py`) at every size (tests/unit/test_doc_structure.py):
 
 - `write_pdf`: a one-page blank PDF 1.4 with a correct xref table; padding is a
   run of `%` comment lines after the header. application/pdf.

@@ -4,7 +4,11 @@
 (each component with O_NOFOLLOW, from the uploads directory down) and takes the
 size, the type and the SHA-256 from that one descriptor, so a file swapped
 after the path check is not the one that gets judged. The type comes from the
-bytes (libmagic), never from the name; the names must agree with it.
+bytes (libmagic), never from the name; the names must agree with it. Then the
+file must be, all through, what its type claims: `sidecar.doc_structure` parses
+it (pypdf, Pillow, an ISO-BMFF box walk) in a worker process of
+`sidecar.doc_sandbox`, handed the same descriptor, under the CPU-time, memory
+and pixel bounds of the policy.
 
 Reasons in `RejectedFile` name no path and no content: only sizes, the detected
 type and an extension from a fixed list (a user's "Jane.Doe" is not shown).
@@ -23,6 +27,8 @@ from pathlib import Path
 
 import magic
 
+from sidecar.doc_sandbox import Bounds, Sandbox
+from sidecar.doc_structure import CHECKED_TYPES
 from sidecar.errors import ConfigError, RejectedFile
 
 KIB = 1024
@@ -51,11 +57,19 @@ _MIME_SHAPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}")
 
 @dataclass(frozen=True)
 class FilePolicy:
-    """What a document may be: its size in bytes, inclusive, and its detected types."""
+    """What a document may be: its size in bytes, inclusive, and its detected types.
+
+    The structural check may spend `check_cpu_seconds` of CPU time and
+    `check_memory_mib` of address space (the whole checker process) on one
+    document; an image may have at most `max_pixels` pixels per frame.
+    """
 
     min_bytes: int = KIB
     max_bytes: int = 25 * MIB
     allowed_types: frozenset[str] = frozenset(LABELS)
+    check_cpu_seconds: float = 10.0
+    check_memory_mib: int = 768
+    max_pixels: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,18 @@ def _check_extension(name: str, mime: str, whose: str) -> None:
         raise RejectedFile(f"{shown} of the {whose} does not match type {mime}")
 
 
+_SANDBOX = Sandbox()
+
+
+def _check_structure(fd: int, size: int, mime: str, policy: FilePolicy) -> None:
+    if mime not in CHECKED_TYPES:
+        return
+    bounds = Bounds(policy.check_cpu_seconds, policy.check_memory_mib * MIB, policy.max_pixels)
+    reason = _SANDBOX.check(fd, size, mime, LABELS.get(mime, mime), bounds)
+    if reason is not None:
+        raise RejectedFile(reason)
+
+
 def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
                declared_name: str | None = None) -> CheckedFile:
     """Check one document, or raise RejectedFile with a reason a person can act on.
@@ -234,6 +260,7 @@ def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
         _check_extension(real.name, mime, "stored file name")
         if declared_name is not None:
             _check_extension(declared_name, mime, "original file name")
+        _check_structure(fd, before.st_size, mime, policy)
         sha256, hashed = sha256_fd(fd)
         after = os.fstat(fd)
     finally:

@@ -23,6 +23,7 @@ import re
 import secrets
 import socket
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack import samples
 from devstack.wordpress import LocalWordPress
 from tests.wordpress.conftest import BRIDGE_SLUG, BRIDGE_SOURCE, running_site
 
@@ -205,8 +207,15 @@ def media_upload(wp: LocalWordPress, user_name: str, content: bytes) -> dict[str
     }
 
 
-PDF = b"%PDF-1.4\n" + b"%" + bytes(range(128, 160)) + b"\n1 0 obj <<>> endobj\n" * 40 + b"%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1500
+def _sample(kind: str, size: int) -> bytes:
+    """A sample that passes the sidecar's structural checks (a header alone would not)."""
+    with tempfile.TemporaryDirectory() as d:
+        return samples.WRITERS[kind](Path(d) / kind, size).read_bytes()
+
+
+PDF = _sample("pdf", 1400)
+PNG = _sample("png", 1508)
+CARD_PNG = _sample("png", 1200)
 
 
 @dataclass

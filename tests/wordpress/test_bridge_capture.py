@@ -17,6 +17,7 @@ import pytest
 from devstack.wordpress.logs import log_size, read_log
 from devstack.wordpress.php import php_literal
 from tests.wordpress.bridge_fixtures import (
+    CARD_PNG,
     PDF,
     PNG,
     Submission,
@@ -59,7 +60,7 @@ def assert_clean(run) -> None:
 def test_modern_classic_and_media_library_files(wp, form):
     m1 = upload(wp, form, "Referral.pdf", PDF)
     m2 = upload(wp, form, "scan.png", PNG)
-    card = upload(wp, form, "card.png", PNG[:1200])
+    card = upload(wp, form, "card.png", CARD_PNG)
     letter = media_upload(wp, "letter.pdf", PDF + b"more")
     sub = (
         Submission.basic(form, 34)
