@@ -39,6 +39,25 @@ def test_the_contract_fixtures(case):
         assert rules.priority(int(form)) == want, form
 
 
+def test_since_is_the_later_of_activation_and_the_forms_selection():
+    listed = ds.parse(published({"version": 1, "active": True, "forms": [12, 14],
+                                 "form_settings": {},
+                                 "selected_since": {"12": "2026-12-01 08:00:00.000",
+                                                    "14": "2026-12-06 10:00:00.500"}}))
+    assert listed.since(12) == datetime(2026, 12, 5, 9, 0, 0, 250000)  # activation is later
+    assert listed.since(14) == datetime(2026, 12, 6, 10, 0, 0, 500000)  # chosen later
+    everything = ds.parse(published({"version": 1, "active": True, "forms": "all",
+                                     "form_settings": {},
+                                     "selected_since": {"*": "2026-12-07 00:00:00.000",
+                                                        "12": "2026-12-05 10:00:00.000"}}))
+    assert everything.since(12) == datetime(2026, 12, 5, 10)  # delivered before "all"
+    assert everything.since(99) == datetime(2026, 12, 7)  # covered by "all" since then
+    older = ds.parse(published({"version": 1, "active": True, "forms": [12],
+                                "form_settings": {}}))  # a row without selected_since
+    assert older.since(12) == older.active_since
+    assert ds.fallback().since(12) is None
+
+
 def test_reasons_name_the_delivered_forms():
     rules = ds.parse(published({"version": 1, "active": True, "forms": [12, 14],
                                 "form_settings": {}}))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.samples import write_pdf
 from sidecar import config
 from sidecar.errors import ConfigError
 from sidecar.file_checks import CheckedFile, FilePolicy, check_file
@@ -73,7 +74,7 @@ def uploads(tmp_path: Path) -> Path:
 
 def checked(uploads: Path, name: str = "scan.pdf") -> CheckedFile:
     path = uploads / "wpforms" / "12-abc" / name
-    path.write_bytes(b"%PDF-1.4\n" + b"0" * 2048 + b"\n%%EOF\n")
+    write_pdf(path)
     return check_file(path, uploads, FilePolicy())
 
 

@@ -115,6 +115,23 @@ def test_a_form_that_is_not_selected_never_reaches_the_partner_by_any_path(stack
     assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
     assert all(e not in [j["entry_id"] for j in stack.jobs()] for e in b_entries)
 
+    # Choosing B now delivers B from now on: its entries stored before stay undelivered.
+    update_settings(stack.wp, forms=[a, b])
+    assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 0
+    assert stack.jobs("form_id = %s", b) == []
+    later = submit_b(stack, b, "Bix")
+    assert [j["entry_id"] for j in stack.jobs("form_id = %s", b)] == [later]  # captured
+    with stack.wp.db() as conn:  # as if its capture had been missed
+        conn.cursor().execute(f"DELETE FROM {stack.wp.table_prefix}formrelay_jobs"
+                              " WHERE form_id = %s", (b,))
+        conn.commit()
+    assert sweep(store, RecordingDoorbell(), reconcile_days=7).reconciled == 1
+    assert [j["entry_id"] for j in stack.jobs("form_id = %s", b)] == [later]
+    with stack.wp.db() as conn:  # the next test counts the queue: leave it as found
+        conn.cursor().execute(f"DELETE FROM {stack.wp.table_prefix}formrelay_jobs"
+                              " WHERE form_id = %s", (b,))
+        conn.commit()
+
 
 def test_deactivated_nothing_new_is_created_and_a_queued_job_finishes(stack, store):
     update_settings(stack.wp, forms="all")  # form A keeps its template and priority

@@ -71,8 +71,37 @@ def test_a_settings_save_publishes_the_contract(bridge_site, case):  # noqa: F81
     update_settings(bridge_site, **spec["option"])
     row = published(bridge_site)
     assert row is not None
-    assert SINCE.match(row.pop("active_since"))
+    since = row.pop("active_since")
+    assert SINCE.match(since)
+    chosen = row.pop("selected_since")
+    forms = spec["published"]["forms"]
+    assert set(chosen) == ({"*"} if forms == "all" else {str(f) for f in forms})
+    assert all(SINCE.match(t) and t >= since for t in chosen.values())
     assert row == spec["published"]
+
+
+def test_a_form_keeps_its_selection_time_and_an_added_one_gets_now(bridge_site):  # noqa: F811
+    reset(bridge_site)
+    update_settings(bridge_site, forms=[3])
+    first = published(bridge_site)
+    assert first is not None
+    update_settings(bridge_site, forms=[3, 4])
+    both = published(bridge_site)
+    assert both is not None
+    assert both["selected_since"]["3"] == first["selected_since"]["3"]
+    assert both["selected_since"]["4"] >= first["selected_since"]["3"]
+    update_settings(bridge_site, forms="all")
+    every = published(bridge_site)
+    assert every is not None
+    assert every["selected_since"]["3"] == first["selected_since"]["3"]
+    assert every["selected_since"]["4"] == both["selected_since"]["4"]
+    assert every["selected_since"]["*"] >= both["selected_since"]["4"]
+    update_settings(bridge_site, forms=[4, 9])  # 3 leaves; 9 was covered by "all"
+    again = published(bridge_site)
+    assert again is not None
+    assert set(again["selected_since"]) == {"4", "9"}
+    assert again["selected_since"]["4"] == both["selected_since"]["4"]
+    assert again["selected_since"]["9"] == every["selected_since"]["*"]
 
 
 def test_active_since_survives_saves_and_deactivation_turns_delivery_off(bridge_site):  # noqa: F811
