@@ -1,6 +1,6 @@
 <?php
 /**
- * wp-admin → FormRelay: the dashboard page (admin.php?page=formrelay).
+ * The wp-admin → FormRelay dashboard page (admin.php?page=formrelay).
  *
  * The sidecar renders every view (docs/dashboard.md); this page fetches the
  * one asked for (`view=overview|jobs|job|logs`) server-side with a signed

@@ -38,7 +38,7 @@ final class FormRelay_Fragment {
 		if ( null !== $allowed ) {
 			return $allowed;
 		}
-		$global = array(
+		$global   = array(
 			'class'            => true,
 			'id'               => true,
 			'style'            => true,
@@ -61,7 +61,7 @@ final class FormRelay_Fragment {
 			'aria-disabled'    => true,
 			'data-*'           => true,
 		);
-		$svg    = array(
+		$svg      = array(
 			'fill'              => true,
 			'stroke'            => true,
 			'stroke-width'      => true,
@@ -75,7 +75,7 @@ final class FormRelay_Fragment {
 			'text-anchor'       => true,
 			'dominant-baseline' => true,
 		);
-		$extra  = array(
+		$extra    = array(
 			'form'     => array(
 				'action'     => true,
 				'method'     => true,

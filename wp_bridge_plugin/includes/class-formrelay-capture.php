@@ -99,7 +99,8 @@ final class FormRelay_Capture {
 
 		// A failed query must neither print nor log the query (it holds the values).
 		$suppressed = $wpdb->suppress_errors( true );
-		$result     = $wpdb->query(
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
+		$result = $wpdb->query(
 			$wpdb->prepare(
 				"INSERT INTO {$wpdb->prefix}formrelay_jobs (reference, source, form_id, entry_id, snapshot, status, phase, priority, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (%s, 'wpforms', %d, %d, %s, 'pending', 'record', %d, 0, %d, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
 				$reference,
@@ -110,8 +111,8 @@ final class FormRelay_Capture {
 				self::MAX_ATTEMPTS
 			)
 		);
-		$errno      = false === $result ? self::mysql_errno() : 0;
-		$job_id     = false === $result ? 0 : (int) $wpdb->insert_id;
+		$errno  = false === $result ? self::mysql_errno() : 0;
+		$job_id = false === $result ? 0 : (int) $wpdb->insert_id;
 		$wpdb->suppress_errors( $suppressed );
 
 		if ( false === $result ) {

@@ -172,8 +172,8 @@ final class FormRelay_Notify {
 				),
 			)
 		);
-		$errno  = 0;
-		$errstr = '';
+		$errno   = 0;
+		$errstr  = '';
 		// A refused or timed-out connect is expected (a stopped sidecar): no PHP warning.
 		set_error_handler( array( __CLASS__, 'ignore_error' ) ); // phpcs:ignore WordPress.PHP.DevelopmentFunctions.error_log_set_error_handler
 		try {

@@ -52,15 +52,15 @@ final class FormRelay_REST {
 			'sanitize_callback' => 'absint',
 		);
 		$routes = array(
-			'/stats'                                     => array( 'GET', 'get_stats', array() ),
-			'/jobs'                                      => array( 'GET', 'get_jobs', array() ),
-			'/jobs/retry'                                => array( 'POST', 'post_bulk_retry', array() ),
-			'/jobs/(?P<id>\d+)'                          => array( 'GET', 'get_job', array( 'id' => $id ) ),
+			'/stats'                                 => array( 'GET', 'get_stats', array() ),
+			'/jobs'                                  => array( 'GET', 'get_jobs', array() ),
+			'/jobs/retry'                            => array( 'POST', 'post_bulk_retry', array() ),
+			'/jobs/(?P<id>\d+)'                      => array( 'GET', 'get_job', array( 'id' => $id ) ),
 			'/jobs/(?P<id>\d+)/(?P<action>retry|restart|cancel)' => array( 'POST', 'post_job_action', array( 'id' => $id ) ),
-			'/jobs/(?P<id>\d+)/fields'                   => array( 'POST', 'post_fields', array( 'id' => $id ) ),
-			'/logs'                                      => array( 'GET', 'get_logs', array() ),
-			'/resume'                                    => array( 'POST', 'post_resume', array() ),
-			'/view/(?P<name>overview|jobs|job|logs)'     => array( 'GET', 'get_view', array() ),
+			'/jobs/(?P<id>\d+)/fields'               => array( 'POST', 'post_fields', array( 'id' => $id ) ),
+			'/logs'                                  => array( 'GET', 'get_logs', array() ),
+			'/resume'                                => array( 'POST', 'post_resume', array() ),
+			'/view/(?P<name>overview|jobs|job|logs)' => array( 'GET', 'get_view', array() ),
 		);
 		foreach ( $routes as $route => $spec ) {
 			register_rest_route(

@@ -23,11 +23,7 @@
 
 defined( 'ABSPATH' ) || exit;
 
-/**
- * A schema step failed; the message says which and why (never any row data).
- */
-class FormRelay_Schema_Exception extends RuntimeException {
-}
+require_once __DIR__ . '/class-formrelay-schema-exception.php';
 
 /**
  * Reads and applies the FormRelay migrations.
@@ -74,7 +70,7 @@ final class FormRelay_Schema {
 			}
 			$version = (int) $m[1];
 			if ( isset( $found[ $version ] ) ) {
-				throw new FormRelay_Schema_Exception(
+				self::fail(
 					sprintf( 'Two schema files have version %d: %s and %s.', $version, basename( $found[ $version ] ), basename( $path ) )
 				);
 			}
@@ -132,7 +128,8 @@ final class FormRelay_Schema {
 	 */
 	public static function current_version() {
 		global $wpdb;
-		$table  = $wpdb->prefix . self::META_TABLE;
+		$table = $wpdb->prefix . self::META_TABLE;
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables; read fresh, never cached.
 		$exists = $wpdb->get_var(
 			$wpdb->prepare(
 				'SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s',
@@ -140,22 +137,22 @@ final class FormRelay_Schema {
 			)
 		);
 		if ( '' !== $wpdb->last_error ) {
-			throw new FormRelay_Schema_Exception( 'Could not check for table ' . $table . ': ' . $wpdb->last_error );
+			self::fail( 'Could not check for table ' . $table . ': ' . $wpdb->last_error );
 		}
 		if ( 0 === (int) $exists ) {
 			return 0;
 		}
-		// The table name is the WordPress prefix plus a constant: no user input.
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching, WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- the plugin's own tables; read fresh, never cached; the table is the prefix plus a constant (identifier placeholders need WordPress 6.2).
 		$value = $wpdb->get_var( $wpdb->prepare( "SELECT value FROM {$table} WHERE name = %s", self::VERSION_KEY ) );
 		if ( '' !== $wpdb->last_error ) {
-			throw new FormRelay_Schema_Exception( 'Could not read the schema version from ' . $table . ': ' . $wpdb->last_error );
+			self::fail( 'Could not read the schema version from ' . $table . ': ' . $wpdb->last_error );
 		}
 		if ( null === $value ) {
 			return 0;
 		}
 		$value = trim( (string) $value );
 		if ( ! ctype_digit( $value ) ) {
-			throw new FormRelay_Schema_Exception(
+			self::fail(
 				sprintf( 'The schema_version in %s is not a number (%d characters).', $table, strlen( $value ) )
 			);
 		}
@@ -178,62 +175,10 @@ final class FormRelay_Schema {
 		// Errors are collected from $wpdb->last_error; printing them would
 		// count as "unexpected output" during activation.
 		$suppressed = $wpdb->suppress_errors( true );
-		$locked     = false;
 		try {
-			$migrations = self::migrations();
-			if ( ! $migrations ) {
-				throw new FormRelay_Schema_Exception( 'No schema files (NNNN_*.sql) found in ' . self::schema_dir() . '.' );
-			}
-			$known = (int) max( array_keys( $migrations ) );
-
-			$got = $wpdb->get_var( $wpdb->prepare( 'SELECT GET_LOCK(%s, %d)', self::LOCK_NAME, self::LOCK_TIMEOUT ) );
-			if ( '1' !== (string) $got ) {
-				throw new FormRelay_Schema_Exception(
-					sprintf(
-						'Could not get the database lock "%s" within %d seconds; is another FormRelay migration running?%s',
-						self::LOCK_NAME,
-						self::LOCK_TIMEOUT,
-						'' !== $wpdb->last_error ? ' ' . $wpdb->last_error : ''
-					)
-				);
-			}
-			$locked = true;
-
-			$current = self::current_version();
-			if ( $current <= $known ) {
-				foreach ( $migrations as $version => $path ) {
-					if ( $version <= $current ) {
-						continue;
-					}
-					$sql = file_get_contents( $path ); // phpcs:ignore WordPress.WP.AlternativeFunctions.file_get_contents_file_get_contents -- a local file.
-					if ( false === $sql ) {
-						throw new FormRelay_Schema_Exception( 'Could not read schema file ' . basename( $path ) . '.' );
-					}
-					foreach ( self::statements( $sql, $wpdb->prefix ) as $index => $statement ) {
-						// DDL from the plugin's own files: no user values to prepare.
-						$wpdb->query( $statement ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
-						if ( '' !== $wpdb->last_error ) {
-							throw new FormRelay_Schema_Exception(
-								sprintf( '%s, statement %d (%s): %s', basename( $path ), $index + 1, self::summary( $statement ), $wpdb->last_error )
-							);
-						}
-					}
-					$wpdb->query(
-						$wpdb->prepare(
-							"INSERT INTO {$wpdb->prefix}formrelay_meta (name, value, updated_at) VALUES ('schema_version', %s, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
-							(string) $version
-						)
-					);
-					if ( '' !== $wpdb->last_error ) {
-						throw new FormRelay_Schema_Exception(
-							sprintf( 'Could not record schema version %d: %s', $version, $wpdb->last_error )
-						);
-					}
-					$current = $version;
-				}
-			}
-			// When $current > $known the database is newer than this plugin:
-			// nothing is changed; the stored version drives the admin notice.
+			$current = self::migrate_locked();
+			// When $current > the known version the database is newer than this
+			// plugin: nothing is changed; the stored version drives the admin notice.
 			update_option( self::OPTION_VERSION, (string) $current );
 			delete_option( self::OPTION_ERROR );
 			return true;
@@ -243,17 +188,107 @@ final class FormRelay_Schema {
 			error_log( 'FormRelay Bridge: schema install failed: ' . self::$last_error ); // phpcs:ignore WordPress.PHP.DevelopmentFunctions.error_log_error_log
 			return false;
 		} finally {
-			if ( $locked ) {
-				$wpdb->query( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', self::LOCK_NAME ) );
-			}
 			$wpdb->suppress_errors( $suppressed );
 		}
 	}
 
 	/**
+	 * Under the migration lock, apply every migration newer than the database.
+	 *
+	 * @throws FormRelay_Schema_Exception When a file, the lock or a statement fails.
+	 * @return int The database's schema version afterwards.
+	 */
+	private static function migrate_locked() {
+		global $wpdb;
+		$migrations = self::migrations();
+		if ( ! $migrations ) {
+			self::fail( 'No schema files (NNNN_*.sql) found in ' . self::schema_dir() . '.' );
+		}
+		$known = (int) max( array_keys( $migrations ) );
+
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- a named lock, nothing to cache.
+		$got = $wpdb->get_var( $wpdb->prepare( 'SELECT GET_LOCK(%s, %d)', self::LOCK_NAME, self::LOCK_TIMEOUT ) );
+		if ( '1' !== (string) $got ) {
+			self::fail(
+				sprintf(
+					'Could not get the database lock "%s" within %d seconds; is another FormRelay migration running?%s',
+					self::LOCK_NAME,
+					self::LOCK_TIMEOUT,
+					'' !== $wpdb->last_error ? ' ' . $wpdb->last_error : ''
+				)
+			);
+		}
+		try {
+			$current = self::current_version();
+			if ( $current > $known ) {
+				return $current;
+			}
+			foreach ( $migrations as $version => $path ) {
+				if ( $version > $current ) {
+					self::apply( $version, $path );
+					$current = $version;
+				}
+			}
+			return $current;
+		} finally {
+			// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- a named lock, nothing to cache.
+			$wpdb->query( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', self::LOCK_NAME ) );
+		}
+	}
+
+	/**
+	 * Run one migration file's statements, then record its version.
+	 *
+	 * @param int    $version The file's number.
+	 * @param string $path    The file.
+	 * @throws FormRelay_Schema_Exception When the file cannot be read or a statement fails.
+	 * @return void
+	 */
+	private static function apply( $version, $path ) {
+		global $wpdb;
+		$sql = file_get_contents( $path ); // phpcs:ignore WordPress.WP.AlternativeFunctions.file_get_contents_file_get_contents -- a local file.
+		if ( false === $sql ) {
+			self::fail( 'Could not read schema file ' . basename( $path ) . '.' );
+		}
+		foreach ( self::statements( $sql, $wpdb->prefix ) as $index => $statement ) {
+			// DDL from the plugin's own files: no user values to prepare.
+			$wpdb->query( $statement ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared, WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching
+			if ( '' !== $wpdb->last_error ) {
+				self::fail(
+					sprintf( '%s, statement %d (%s): %s', basename( $path ), $index + 1, self::summary( $statement ), $wpdb->last_error )
+				);
+			}
+		}
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own table, written once per migration.
+		$wpdb->query(
+			$wpdb->prepare(
+				"INSERT INTO {$wpdb->prefix}formrelay_meta (name, value, updated_at) VALUES ('schema_version', %s, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
+				(string) $version
+			)
+		);
+		if ( '' !== $wpdb->last_error ) {
+			self::fail(
+				sprintf( 'Could not record schema version %d: %s', $version, $wpdb->last_error )
+			);
+		}
+	}
+
+	/**
+	 * Stop a schema step. The message is plain text for the PHP error log and
+	 * the option behind the admin notice, which escapes it when shown.
+	 *
+	 * @param string $message Which step failed and why (no row data).
+	 * @throws FormRelay_Schema_Exception Always.
+	 * @return never
+	 */
+	private static function fail( $message ) {
+		throw new FormRelay_Schema_Exception( $message ); // phpcs:ignore WordPress.Security.EscapeOutput.ExceptionNotEscaped -- plain text; render_notices() escapes it.
+	}
+
+	/**
 	 * Activation hook: install the schema or stop activation with the reason.
 	 *
-	 * wp_die() leaves the plugin inactive and shows the message (with a link
+	 * Calling wp_die() leaves the plugin inactive and shows the message (with a link
 	 * back) instead of a white screen or a half-installed plugin.
 	 *
 	 * @return void
@@ -361,10 +396,11 @@ final class FormRelay_Schema {
 	private static function peek_version() {
 		global $wpdb;
 		$suppressed = $wpdb->suppress_errors( true );
-		$value      = $wpdb->get_var(
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables; read fresh, never cached.
+		$value  = $wpdb->get_var(
 			$wpdb->prepare( "SELECT value FROM {$wpdb->prefix}formrelay_meta WHERE name = %s", self::VERSION_KEY )
 		);
-		$failed     = '' !== $wpdb->last_error;
+		$failed = '' !== $wpdb->last_error;
 		$wpdb->suppress_errors( $suppressed );
 		if ( $failed || null === $value || ! ctype_digit( trim( (string) $value ) ) ) {
 			return 0;

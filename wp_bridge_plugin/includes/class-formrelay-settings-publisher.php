@@ -181,10 +181,11 @@ final class FormRelay_Settings_Publisher {
 	private static function publish( $active ) {
 		global $wpdb;
 		$suppressed = $wpdb->suppress_errors( true ); // No tables yet: the schema notice says so.
-		$stored     = $wpdb->get_var(
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
+		$stored = $wpdb->get_var(
 			$wpdb->prepare( "SELECT value FROM {$wpdb->prefix}formrelay_meta WHERE name = %s", self::META_NAME )
 		);
-		$failed     = '' !== $wpdb->last_error;
+		$failed = '' !== $wpdb->last_error;
 		if ( ! $failed ) {
 			$old   = is_string( $stored ) ? json_decode( $stored, true ) : null;
 			$since = is_array( $old ) && isset( $old['active_since'] ) && is_string( $old['active_since'] ) ? $old['active_since'] : '';
@@ -196,6 +197,7 @@ final class FormRelay_Settings_Publisher {
 			$settings = FormRelay_Settings::get();
 			$value    = wp_json_encode( self::document( $settings, $active, $since, self::selected_since( $settings['forms'], $old, $now ) ) );
 			if ( $value !== $stored ) {
+				// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
 				$wpdb->query(
 					$wpdb->prepare(
 						"INSERT INTO {$wpdb->prefix}formrelay_meta (name, value, updated_at) VALUES (%s, %s, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",

@@ -87,15 +87,15 @@ final class FormRelay_Sidecar_Client {
 		$response = wp_remote_request(
 			$origin . $path_and_query,
 			array(
-				'method'                     => $method,
-				'headers'                    => $headers,
-				'body'                       => 'GET' === $method ? null : $body,
-				'timeout'                    => self::TIMEOUT,
-				'redirection'                => 0,
-				'httpversion'                => '1.1',
-				'user-agent'                 => 'FormRelay-Bridge/' . FORMRELAY_BRIDGE_VERSION,
-				'limit_response_size'        => self::MAX_RESPONSE_BYTES,
-				'formrelay_connect_timeout'  => self::CONNECT_TIMEOUT_MS,
+				'method'                    => $method,
+				'headers'                   => $headers,
+				'body'                      => 'GET' === $method ? null : $body,
+				'timeout'                   => self::TIMEOUT,
+				'redirection'               => 0,
+				'httpversion'               => '1.1',
+				'user-agent'                => 'FormRelay-Bridge/' . FORMRELAY_BRIDGE_VERSION,
+				'limit_response_size'       => self::MAX_RESPONSE_BYTES,
+				'formrelay_connect_timeout' => self::CONNECT_TIMEOUT_MS,
 			)
 		);
 		if ( is_wp_error( $response ) ) {
