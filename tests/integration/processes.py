@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
+from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
 from tests.integration.test_cli import formrelay_bin
 
 
@@ -25,6 +27,23 @@ def start_worker(env: dict[str, str], own_group: bool = False) -> subprocess.Pop
     """`formrelay worker`; with `own_group`, in a process group of its own (for killpg)."""
     return subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=own_group)
+
+
+def run_worker_until(env: dict[str, str], done: Callable[[], bool], what: str,
+                     timeout: float = 60) -> str:
+    """Run `formrelay worker` until `done()`, stop it with SIGINT (exit 0), return its output."""
+    worker = start_worker(env)
+    try:
+        def finished() -> bool:
+            assert worker.poll() is None, "the worker exited"
+            return done()
+
+        wait_until(finished, timeout, what)
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        output = stop(worker)
+    return output
 
 
 def status(env: dict[str, str]) -> str:

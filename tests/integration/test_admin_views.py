@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 
@@ -366,9 +367,9 @@ def test_everything_shown_is_escaped_in_every_view(admin, store):
 
 # ---- over real HTTP -----------------------------------------------------------------------
 
-@pytest.fixture
-def http(store: Store) -> Iterator[str]:
-    app = create_app(store, SECRET, lambda j, p: None, MemoryReplayGuard())
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The sidecar's WSGI app on a free port over real HTTP (waitress); yields its URL."""
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     closing = threading.Event()
 
@@ -382,9 +383,17 @@ def http(store: Store) -> Iterator[str]:
     threading.Thread(target=run, daemon=True).start()
     url = f"http://127.0.0.1:{server.effective_port}"
     wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 10, "the sidecar")
-    yield url
-    closing.set()
-    server.close()
+    try:
+        yield url
+    finally:
+        closing.set()
+        server.close()
+
+
+@pytest.fixture
+def http(store: Store) -> Iterator[str]:
+    with serving(create_app(store, SECRET, lambda j, p: None, MemoryReplayGuard())) as url:
+        yield url
 
 
 def signed_request(url: str, method: str, path_and_query: str, body: bytes = b"",

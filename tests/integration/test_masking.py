@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 
 import pytest
 
 from devstack.samples import write_pdf
 from sidecar.states import Event, EventKind, Status
 from sidecar.store import NewJob
-from tests.conftest import wait_until
 from tests.integration.delivery import snapshot
-from tests.integration.processes import start_worker, worker_env
+from tests.integration.processes import run_worker_until, worker_env
 from tests.integration.test_admin_views import http, signed_request
 
 pytestmark = [pytest.mark.db, pytest.mark.sim]
@@ -66,21 +64,9 @@ def test_echoed_values_and_file_names_are_masked_everywhere_but_reveal(
                {"kind": "document", "echo": True})
     env = worker_env(migrated_db.database, sim.url, uploads, tmp_path,
                      FORMRELAY_BACKOFF_BASE="0.2", FORMRELAY_WORKERS="1")
-    worker = start_worker(env)  # it rings the due jobs when it starts
-    try:
-        def both_failed() -> bool:
-            assert worker.poll() is None, "the worker exited"
-            return all(store.get_job(j).status == Status.FAILED
-                       for j in (first.id, second.id))
-
-        wait_until(both_failed, 60, "both jobs failed")
-        worker.send_signal(signal.SIGINT)
-        assert worker.wait(timeout=30) == 0
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-        stdout = worker.stdout.read() if worker.stdout else ""
+    stdout = run_worker_until(env, lambda: all(  # it rings the due jobs when it starts
+        store.get_job(j).status == Status.FAILED for j in (first.id, second.id)),
+        "both jobs failed")
 
     # The partner did echo them (else this test proves nothing).
     assert sim.stats()["forced"]["script"] == 4

@@ -5,14 +5,11 @@ counts; the job view (real HTTP, signed) says when a job's values go or went."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import requests
-from waitress.server import create_server
 
 from sidecar.retention import Retention
 from sidecar.signing import MemoryReplayGuard
@@ -25,9 +22,9 @@ from sidecar.store.maintenance import (
 )
 from sidecar.sweep import clean
 from sidecar.web import create_app
-from tests.conftest import PREFIX, wait_until
+from tests.conftest import PREFIX
 from tests.integration.test_admin_api import SECRET, sql
-from tests.integration.test_admin_views import Page, signed_request
+from tests.integration.test_admin_views import Page, serving, signed_request
 
 pytestmark = pytest.mark.db
 
@@ -211,22 +208,8 @@ def http(store: Store) -> Iterator[str]:
     app = create_app(store, SECRET, lambda j, p: None, MemoryReplayGuard(),
                      retention=Retention(keep_snapshot_days=7, keep_completed_days=30,
                                          keep_failed_days=45))
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    closing = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not closing.is_set():
-                raise
-
-    threading.Thread(target=run, daemon=True).start()
-    url = f"http://127.0.0.1:{server.effective_port}"
-    wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 10, "the sidecar")
-    yield url
-    closing.set()
-    server.close()
+    with serving(app) as url:
+        yield url
 
 
 def updated(store: Store, job_id: int) -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import subprocess
 
 import pytest
 
@@ -16,9 +14,9 @@ from sidecar.queue import build_huey
 from sidecar.states import Status
 from sidecar.store import NewJob
 from sidecar.tasks import register
-from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
 from tests.integration.delivery import snapshot, text_fields
-from tests.integration.test_cli import formrelay_bin
+from tests.integration.processes import run_worker_until
 
 pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 
@@ -56,20 +54,11 @@ def test_a_worker_delivers_rung_jobs_once(store, migrated_db, sim, uploads, tmp_
     silent, _ = store.enqueue(NewJob("wpforms:12:silent", 12, 99,  # its notify was lost:
                                      snapshot(12, 99, text_fields(), uploads, [])))
     jobs.append(silent.id)  # the worker rings due work when it starts
-    worker = subprocess.Popen([formrelay_bin(), "worker"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
     try:
-        def all_done() -> bool:
-            assert worker.poll() is None, "the worker exited"
-            return all(store.get_job(j).status == Status.COMPLETED for j in jobs)
-
-        wait_until(all_done, 60, "every job completed by the worker")
-        worker.send_signal(signal.SIGINT)
-        assert worker.wait(timeout=30) == 0
+        output = run_worker_until(env, lambda: all(
+            store.get_job(j).status == Status.COMPLETED for j in jobs),
+            "every job completed by the worker")
     finally:
-        if worker.poll() is None:
-            worker.kill()
-        output = worker.stdout.read() if worker.stdout else ""
         huey.storage.flush_all()
     stats = sim.stats()
     assert stats["records_created"] == 4 and stats["documents_created"] == 6
