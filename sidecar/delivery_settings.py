@@ -16,6 +16,8 @@ this one definition. Three states:
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -173,3 +175,21 @@ def load(store: SettingsStore, templates: Mapping[int, str] | None = None) -> De
     if text is not None:
         return parse(text)
     return unknown() if store.bridge_option_exists() else fallback(templates)
+
+
+class Cached:
+    """`load(store)` read at most once per `ttl` seconds (the engine renders many jobs:
+    a settings change reaches rendering within `ttl`, without a query per job)."""
+
+    def __init__(self, store: SettingsStore, ttl: float = 5.0) -> None:
+        self.store, self.ttl = store, ttl
+        self._lock = threading.Lock()
+        self._value: DeliverySettings | None = None
+        self._read_at = 0.0
+
+    def get(self) -> DeliverySettings:
+        with self._lock:
+            now = time.monotonic()
+            if self._value is None or now - self._read_at >= self.ttl:
+                self._value, self._read_at = load(self.store), now
+            return self._value

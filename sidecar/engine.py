@@ -88,6 +88,7 @@ class Engine:
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
                  throttle: Throttle | None = None) -> None:
         self.store, self.client, self.renderer = store, client, renderer
+        self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
         self.pause, self.throttle = pause, throttle
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -111,7 +112,7 @@ class Engine:
         job, snapshot = claimed
         try:
             submission, source = self._submission(job, snapshot)
-            rules = None if submission.template else delivery_settings.load(self.store)
+            rules = None if submission.template else self.delivery.get()
             payload = self.renderer.render(submission, _job_context(job, submission), rules)
         except (SubmissionError, PayloadError) as exc:
             category = Category.PAYLOAD if isinstance(exc, PayloadError) else Category.SUBMISSION

@@ -144,3 +144,26 @@ def test_the_template_rule(tmp_path):
     assert renderer.template_for(sub(14), ds.fallback()) == "env14.json.j2"
     assert renderer.template_for(sub(14), ds.unknown()) == "env14.json.j2"
     assert renderer.template_for(sub(99), None) == DEFAULT_TEMPLATE
+
+
+class CountingStore:
+    def __init__(self, text: str | None) -> None:
+        self.text, self.reads = text, 0
+
+    def meta(self, name: str) -> str | None:
+        self.reads += 1
+        return self.text
+
+    def bridge_option_exists(self) -> bool:
+        return True
+
+
+def test_the_engines_copy_reads_the_row_once_per_ttl():
+    store = CountingStore(published({"version": 1, "active": True, "forms": [12],
+                                     "form_settings": {}}))
+    cached = ds.Cached(store, ttl=3600)
+    assert [cached.get().forms for _ in range(5)] == [(12,)] * 5
+    assert store.reads == 1
+    store.text = published({"version": 1, "active": True, "forms": [14], "form_settings": {}})
+    fresh = ds.Cached(store, ttl=0)  # no caching: every call reads the row
+    assert fresh.get().forms == (14,) and fresh.get().forms == (14,) and store.reads == 3
