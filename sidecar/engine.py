@@ -185,9 +185,7 @@ class Engine:
             checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
                                  doc.original_name or None)  # blanked by retention: no name
         except RejectedFile as exc:
-            self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc),
-                                                      category=Category.REJECTED_FILE),
-                         "document")
+            self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             return
         except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
             release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
@@ -245,8 +243,7 @@ class Engine:
             verdict, seen = (Gate.OPEN, Breaker()) if self.pause is None else self.pause.check()
             if not granted or verdict is Gate.SHUT:
                 self._report(job.id, document_id, owner, Event(
-                    K.RELEASE, "waited for the partner: paused or busy", 1.0,
-                    category=Category.PAUSED), step)
+                    K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
                 self._ring(job, document_id, 1.0)
                 return None, 0
             started = time.monotonic()

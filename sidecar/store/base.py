@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sidecar.errors import Category
 from sidecar.events import emit
 from sidecar.states import (
     Event,
@@ -36,10 +37,10 @@ LEVELS = {Status.FAILED: "error", Status.REJECTED: "error", Status.RETRYING: "wa
 OUTCOMES = {EventKind.RECORD_SENT: "sent", EventKind.UPLOADED: "uploaded",
             EventKind.REJECTED: "rejected", EventKind.RETRYABLE_ERROR: "retry",
             EventKind.PERMANENT_ERROR: "failed", EventKind.RELEASE: "paused"}
-# The category of an error whose event names none (sidecar.errors.Category values).
-CATEGORIES = {EventKind.LEASE_EXPIRED: "lease_expired", EventKind.CANCEL: "cancelled",
-              EventKind.RELEASE: "paused", EventKind.REJECTED: "rejected_file",
-              EventKind.DOCUMENTS_DONE: "documents"}
+# The category of an error whose event names none.
+CATEGORIES = {EventKind.LEASE_EXPIRED: Category.LEASE_EXPIRED, EventKind.CANCEL: Category.CANCELLED,
+              EventKind.RELEASE: Category.PAUSED, EventKind.REJECTED: Category.REJECTED_FILE,
+              EventKind.DOCUMENTS_DONE: Category.DOCUMENTS}
 
 
 @dataclass(frozen=True)
@@ -201,4 +202,5 @@ def _category(event: Event, new: State, current: Job | Document) -> str | None:
     retry), else the event's, else the one its kind implies, else unchanged."""
     if new.last_error is None:
         return None
-    return event.category or CATEGORIES.get(event.kind) or current.error_category
+    found = event.category or CATEGORIES.get(event.kind)
+    return str(found) if found else current.error_category
