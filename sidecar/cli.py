@@ -25,6 +25,7 @@ from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError
 from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
+from sidecar.states import WAITING
 from sidecar.store import Database, DbSettings, Store
 from sidecar.store.schema import check, current_version, latest_version, migrate
 
@@ -289,7 +290,7 @@ def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
 
 def _waiting(store: Store) -> int:
     counts = store.counts_by_status()
-    return sum(counts.get(s, 0) for s in ("pending", "retrying", "processing"))
+    return sum(counts.get(str(s), 0) for s in WAITING)
 
 
 def _no_engine() -> NoReturn:

@@ -11,7 +11,7 @@ from sidecar.admin.filters import JobQuery, LogQuery
 from sidecar.delivery_settings import load as load_delivery_settings
 from sidecar.errors import SubmissionError
 from sidecar.retention import values_kept
-from sidecar.states import JOB_STATUSES
+from sidecar.states import JOB_STATUSES, WAITING
 from sidecar.submission import decode_fields
 
 RETENTION_GONE = "the submitted values were deleted by retention"
@@ -31,7 +31,7 @@ def stats(admin: Admin) -> dict[str, Any]:
     age = store.oldest_waiting_seconds()
     return {
         "counts": counts,
-        "waiting": counts["pending"] + counts["retrying"] + counts["processing"],
+        "waiting": sum(counts[str(s)] for s in WAITING),
         "oldest_waiting_seconds": None if age is None else round(age, 1),
         "pause": {"paused": pause.paused, "cause": pause.cause, "since": iso_text(pause.paused_at),
                   "sticky": pause.sticky, "next_probe_at": iso_text(pause.next_probe_at),

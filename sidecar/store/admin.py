@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sidecar.states import WAITING
 from sidecar.store.base import StoreBase
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ WALKS_DATES = {"id": "PRIMARY", "attempts": "attempts", "next_attempt": "next_at
                "updated": "updated"}
 # What a search's lookups read for the filters and the orders above.
 SEARCH_COLUMNS = "id, status, form_id, created_at, attempts, next_attempt_at, updated_at"
-WAITING = ("pending", "retrying", "processing")
 MAX_SEARCH_ID = 2**63 - 1
 LOG_SEARCH_WINDOW = 20_000  # newest log rows a search reads before asking the FULLTEXT index
 
@@ -177,7 +177,7 @@ class AdminStore(StoreBase):
             f"SELECT MIN(created_at) AS t FROM {self.t.jobs} WHERE status = %s" for _ in WAITING)
         with self.db.transaction() as cur:
             cur.execute("SELECT TIMESTAMPDIFF(MICROSECOND, MIN(t), UTC_TIMESTAMP(3)) / 1000000"
-                        f" AS age FROM ({mins}) oldest", WAITING)
+                        f" AS age FROM ({mins}) oldest", tuple(map(str, WAITING)))
             age = cur.fetchone()["age"]
         return None if age is None else max(0.0, float(age))
 
