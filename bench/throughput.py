@@ -195,7 +195,8 @@ class Bench:
                "FORMRELAY_PARTNER_URL": f"{sim_root}/api", "FORMRELAY_UPLOADS_DIR":
                str(self.uploads), "FORMRELAY_REDIS_URL": REDIS_URL,
                "FORMRELAY_QUEUE_NAME": queue, "FORMRELAY_WORKERS": str(threads),
-               "FORMRELAY_WORKER_TYPE": WORKER_TYPE[0], **(extra or {})}
+               "FORMRELAY_WORKER_TYPE": WORKER_TYPE[0],
+               "FORMRELAY_SHARED_SECRET": secrets.token_hex(16), **(extra or {})}
         huey = build_huey(config.load("migrate", env))
         tasks = register(huey, lambda: None)  # type: ignore[arg-type, return-value]
         try:

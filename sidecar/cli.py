@@ -318,7 +318,9 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar.tasks import register
 
     store = _checked_store(cfg)
-    app = _app(cfg, store, register(build_huey(cfg), _no_engine))
+    huey = build_huey(cfg)
+    app = _app(cfg, store, register(huey, _no_engine))
+    log.info("queue: %s", describe(huey))
     host, _, port = cfg.listen.rpartition(":")
     log.info("http listening on %s", cfg.listen)
     serve(app, host=host.strip("[]"), port=int(port), threads=8)

@@ -63,9 +63,31 @@ def _http_url(raw: str) -> str:
 
 
 def _redis_url(raw: str) -> str:
-    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+    """redis://[[user]:password@]host[:port][/db], rediss:// (TLS) the same, or
+    unix://[[user]:password@]/path/to.sock[?db=N]. Errors never quote the URL."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # ValueError when it is not a number in range
+    except ValueError:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL with a valid port") from None
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ValueError(f"must name a host: {parts.scheme}://[:password@]host[:port][/db]")
+        if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise ValueError("must end with a database number (/0) or nothing")
+    elif parts.scheme == "unix":
+        if not parts.path.startswith("/") or parts.hostname or port is not None:
+            raise ValueError("must be unix:///path/to/redis.sock (or unix://:password@/path...)")
+    else:
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return raw
+
+
+def redis_location(url: str) -> str:
+    """The Redis URL as start-up lines and errors may show it: no user, no password."""
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2] + parts.path
+    return f"{parts.scheme}://{where} ({'with' if parts.password else 'no'} password)"
 
 
 def _host_port(raw: str) -> str:
@@ -222,16 +244,17 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS))
 
-# What each command cannot start without (beyond settings that have defaults).
+# What each command cannot start without (beyond settings that have defaults). The shared
+# secret signs plugin requests (web) and queue messages (every command that rings a job).
 DATABASE = ("db_user", "db_name")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": DATABASE,
     "status": DATABASE,
-    "backfill": DATABASE,
-    "resume": DATABASE,
+    "backfill": (*DATABASE, "shared_secret"),
+    "resume": (*DATABASE, "shared_secret"),
     "partner-sim": (),
     "web": (*DATABASE, "shared_secret"),
-    "worker": (*DATABASE, "partner_url", "uploads_dir"),
+    "worker": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
     "run": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
 }
 

@@ -4,6 +4,9 @@ With no FORMRELAY_REDIS_URL the queue is embedded (SQLite under the data
 directory: one host, no extra service); with it, Redis, so any number of
 `formrelay worker` processes on any number of hosts share one queue. Both
 honour task priority. Huey keeps no results: outcomes are rows in MySQL.
+Messages are signed with a key derived from FORMRELAY_SHARED_SECRET and checked
+before they are unpickled (sidecar.queue_signing), so every process that uses
+the queue needs the secret.
 """
 
 from __future__ import annotations
@@ -11,26 +14,33 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from huey import Huey, PriorityRedisHuey, SqliteHuey
+from huey import Huey
 from huey.consumer import WORKER_PROCESS, Consumer, ProcessEnvironment, Scheduler
 
 from sidecar.config import Config
+from sidecar.errors import ConfigError
+from sidecar.queue_signing import QueueSerializer, SignedRedisQueue, SignedSqliteQueue
 
 
 def build_huey(config: Config, name: str | None = None) -> Huey:
     """The queue named by FORMRELAY_QUEUE_NAME, so several sites can share one Redis."""
+    if not config.shared_secret:
+        raise ConfigError(["FORMRELAY_SHARED_SECRET is required: it signs the queue's messages"])
     name = name or config.queue_name
+    serializer = QueueSerializer(config.shared_secret)
     if config.redis_url:
-        return PriorityRedisHuey(name, url=config.redis_url, results=False)
+        return SignedRedisQueue(name, url=config.redis_url, results=False,
+                                serializer=serializer)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(config.data_dir / "queue.sqlite3"), results=False)
+    return SignedSqliteQueue(name, filename=str(config.data_dir / "queue.sqlite3"),
+                             results=False, serializer=serializer)
 
 
 def describe(huey: Huey) -> str:
-    """Where the queue lives, for start-up lines (no credentials)."""
-    if isinstance(huey, PriorityRedisHuey):
-        return "redis"
-    return f"sqlite ({huey.storage.filename})"
+    """Where the queue lives, for start-up lines: never a password (see redis_location)."""
+    if isinstance(huey, SignedRedisQueue):
+        return f"redis {huey.location}, signed"
+    return f"sqlite ({huey.storage.filename}), signed"
 
 
 class ChildProcesses(ProcessEnvironment):  # type: ignore[misc]

@@ -23,6 +23,8 @@ from sidecar.store.schema import migrate
 TEST_DB_HOST = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306")
 TEST_DB_USER = os.environ.get("FORMRELAY_TEST_DB_USER", "root")
 TEST_DB_PASSWORD = os.environ.get("FORMRELAY_TEST_DB_PASSWORD", "")
+# Signs the queue's messages (sidecar.queue_signing) in tests that start workers.
+QUEUE_SECRET = "test-queue-secret-0123456789"
 PREFIX = "wp_"
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import PREFIX, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
+from tests.conftest import PREFIX, QUEUE_SECRET, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
 
 
 def _env_float(name: str, default: float, low: float, high: float) -> float:
@@ -123,5 +123,6 @@ def worker_env(plan: Plan, db_name: str, partner_url: str, redis_url: str, uploa
         "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD, "WORDPRESS_DB_NAME": db_name,
         "WORDPRESS_TABLE_PREFIX": PREFIX, "FORMRELAY_PARTNER_URL": partner_url,
         "FORMRELAY_REDIS_URL": redis_url, "FORMRELAY_UPLOADS_DIR": str(uploads),
-        "FORMRELAY_DATA_DIR": str(data_dir), **plan.worker_settings(),
+        "FORMRELAY_DATA_DIR": str(data_dir), "FORMRELAY_SHARED_SECRET": QUEUE_SECRET,
+        **plan.worker_settings(),
     }

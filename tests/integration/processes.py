@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+from tests.conftest import QUEUE_SECRET, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
 from tests.integration.test_cli import formrelay_bin
 
 
@@ -19,6 +19,7 @@ def worker_env(db_name: str, partner_url: str, uploads: Path, tmp_path: Path,
         "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
         "WORDPRESS_DB_NAME": db_name, "FORMRELAY_PARTNER_URL": partner_url,
         "FORMRELAY_UPLOADS_DIR": str(uploads), "FORMRELAY_DATA_DIR": str(tmp_path / "data"),
+        "FORMRELAY_SHARED_SECRET": QUEUE_SECRET,
         "FORMRELAY_WORKERS": "2", "FORMRELAY_RECONCILE_DAYS": "0", **more,
     }
 

@@ -105,8 +105,9 @@ def test_a_backfilled_job_is_delivered_from_the_wpforms_entry(site, delivery, si
 def env_for(database: str, data_dir) -> dict[str, str]:
     import os
 
-    from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
+    from tests.conftest import QUEUE_SECRET, TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
     return {"PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
+            "FORMRELAY_SHARED_SECRET": QUEUE_SECRET,
             "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
             "WORDPRESS_DB_NAME": database, "FORMRELAY_DATA_DIR": str(data_dir)}
 
