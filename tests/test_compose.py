@@ -10,8 +10,11 @@ environment, and the image gets every file the package needs.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -80,10 +83,8 @@ def mounts_of(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def sample_value(raw: str) -> str:
     """What an interpolated value becomes once its variable is set (secrets long enough)."""
     match = INTERPOLATION.match(raw)
-    if not match:
-        assert "${" not in raw and "$" not in raw.replace("$$", ""), (
-            f"partial interpolation in {raw!r} is not supported by this test")
-        return raw
+    if not match:  # e.g. redis://:${FORMRELAY_REDIS_PASSWORD:?...}@redis:6379/0
+        return re.sub(r"\$\{[^}]*\}", lambda m: sample_value(m.group(0)), raw)
     name = match["name"]
     if name == "FORMRELAY_PARTNER_URL":
         return "https://partner.example/api"
@@ -135,7 +136,8 @@ def test_sidecar_services_share_one_environment(compose):
     envs = [env_of(svc) for svc in sidecar_services(compose).values()]
     assert all(env == envs[0] for env in envs), "sidecar services differ in environment"
     env = envs[0]
-    assert env["FORMRELAY_REDIS_URL"].startswith("redis://redis:")
+    assert env["FORMRELAY_REDIS_URL"].startswith(("redis://:", "rediss://:"))
+    assert env["FORMRELAY_REDIS_URL"].rpartition("@")[2].startswith("redis:")
     assert env["WORDPRESS_DB_HOST"].split(":")[0] == "db"
     assert "FORMRELAY_LISTEN" in env
 
@@ -259,6 +261,57 @@ def test_secrets_are_interpolated_not_literal(compose):
             elif match["op"] in (":-", "-"):
                 assert not match["arg"], f"{name}: {var} has a literal default"
     assert set(REQUIRED_SECRETS) <= seen
+
+
+def test_redis_requires_the_password_the_sidecar_sends(compose):
+    """Redis runs with requirepass from a required variable; the sidecar's URL carries it."""
+    redis = compose["services"]["redis"]
+    required = "${FORMRELAY_REDIS_PASSWORD:?set FORMRELAY_REDIS_PASSWORD}"
+    assert env_of(redis)["REDISCLI_AUTH"] == required  # redis-cli (healthcheck) reads it
+    assert '--requirepass "$$REDISCLI_AUTH"' in " ".join(command_of(redis))
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+    for name, svc in sidecar_services(compose).items():
+        url = env_of(svc)["FORMRELAY_REDIS_URL"]
+        assert url == f"redis://:{required}@redis:6379/0", name
+        assert config.redis_location(sample_value(url)) == "redis://redis:6379/0 (with password)"
+
+
+def test_redis_is_off_the_wordpress_network(compose):
+    """Two networks: WordPress and its database on one, Redis on another (internal: no
+    way out), the sidecar's web and workers on both, so only they can reach Redis."""
+    services = compose["services"]
+
+    def networks(name: str) -> set[str]:
+        nets = services[name].get("networks")
+        assert nets, f"{name} names no network (it would join the default one)"
+        return set(nets)
+
+    declared = compose.get("networks") or {}
+    assert networks("redis") == {"queue"} and declared["queue"].get("internal") is True
+    assert networks("wordpress") == {"site"} and networks("db") == {"site"}
+    assert networks("migrate") == {"site"}
+    for name in ("web", "worker"):
+        assert networks(name) == {"site", "queue"}, name
+    for name in services:
+        assert networks(name) <= set(declared), f"{name} uses an undeclared network"
+
+
+def test_compose_config_validates_and_needs_the_redis_password():
+    """`docker-compose config` (where installed) accepts the file with the variables set, and
+    refuses it, naming the variable, without FORMRELAY_REDIS_PASSWORD."""
+    tool = shutil.which("docker-compose")
+    if not tool:
+        pytest.skip("docker-compose is not installed here")
+    env = {"PATH": os.environ["PATH"], "WORDPRESS_DB_PASSWORD": "x" * 16,
+           "FORMRELAY_SHARED_SECRET": "x" * 32, "FORMRELAY_PARTNER_URL": "https://p.example",
+           "FORMRELAY_REDIS_PASSWORD": "abc123"}
+    ok = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    env.pop("FORMRELAY_REDIS_PASSWORD")
+    refused = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "set FORMRELAY_REDIS_PASSWORD" in refused.stderr
 
 
 # ------------------------------------------------------------------ the image
