@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sidecar.errors import ConfigError
+from sidecar.payload import is_template_name
 
 Parser = Callable[[str], Any]
-_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.j2$")
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -139,7 +139,7 @@ def _form_templates(raw: str) -> dict[int, str]:
     mapping: dict[int, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         form, sep, name = item.partition("=")
-        if not sep or not form.strip().isdigit() or not _TEMPLATE_NAME.match(name.strip()):
+        if not sep or not form.strip().isdigit() or not is_template_name(name.strip()):
             raise ValueError("must be form_id=template.json.j2 pairs separated by commas")
         mapping[int(form)] = name.strip()
     return mapping

@@ -151,6 +151,11 @@ def test_delivery_settings_defaults_and_parsing(tmp_path):
     ("FORMRELAY_DOCUMENT_PATH", "/patients/documents", "must contain {id}"),
     ("FORMRELAY_RECORD_PATH", "patients", "must be a path starting with /"),
     ("FORMRELAY_FORM_TEMPLATES", "12=../../etc/passwd", "form_id=template.json.j2 pairs"),
+    ("FORMRELAY_FORM_TEMPLATES", "12=default.json/../x.j2", "form_id=template.json.j2 pairs"),
+    ("FORMRELAY_FORM_TEMPLATES", "12=a.j2\nb.j2", "form_id=template.json.j2 pairs"),
+    ("FORMRELAY_REDIS_URL", "redis://:pw@/0", "must name a host"),
+    ("FORMRELAY_REDIS_URL", "redis://:pw@h:70000/0", "with a valid port"),
+    ("FORMRELAY_REDIS_URL", "http://h:6379", "redis://, rediss:// or unix://"),
     ("FORMRELAY_PARTNER_AUTH", "basic", "bearer, none or header:"),
     ("FORMRELAY_DOCUMENT_TYPES", "pdf", "comma-separated list of MIME types"),
     ("FORMRELAY_BACKOFF_FACTOR", "0.5", "must be between 1 and 10"),
@@ -161,3 +166,23 @@ def test_delivery_settings_are_validated(tmp_path, name, value, problem):
     with pytest.raises(ConfigError) as err:
         config.load("run", base_env(tmp_path) | {name: value})
     assert len(err.value.problems) == 1 and problem in err.value.problems[0]
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("redis://:s3cret-pw@redis:6379/0", "redis://redis:6379/0 (with password)"),
+    ("redis://fr-user:s3cret-pw@redis:6379/2", "redis://redis:6379/2 (with password)"),
+    ("rediss://fr-user:s3cret-pw@redis.example:6380", "rediss://redis.example:6380 (with"
+     " password)"),
+    ("unix://:s3cret-pw@/run/redis.sock?db=1", "unix:///run/redis.sock (with password)"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0 (no password)"),
+])
+def test_redis_urls_with_credentials_parse_and_show_none(tmp_path, url, shown):
+    cfg = config.load("run", base_env(tmp_path) | {"FORMRELAY_REDIS_URL": url})
+    assert cfg.redis_url == url and "s3cret" not in repr(cfg)
+    assert config.redis_location(url) == shown
+
+
+def test_a_bad_redis_url_is_refused_without_echoing_it(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        config.load("run", base_env(tmp_path) | {"FORMRELAY_REDIS_URL": "redis://:s3cret@/x"})
+    assert "s3cret" not in str(err.value.problems)

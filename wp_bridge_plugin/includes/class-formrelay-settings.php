@@ -34,7 +34,7 @@ final class FormRelay_Settings {
 	const OPTION           = 'formrelay_bridge_settings';
 	const SECRET_OPTION    = 'formrelay_bridge_secret';
 	const GROUP            = 'formrelay_bridge';
-	const TEMPLATE_PATTERN = '/^[A-Za-z0-9_.-]+\.j2$/';
+	const TEMPLATE_PATTERN = '/^[A-Za-z0-9_.-]+\.j2\z/'; // \z: no trailing newline.
 	const DEFAULT_PRIORITY = 10;
 	const MIN_PRIORITY     = 0;
 	const MAX_PRIORITY     = 100;
