@@ -13,6 +13,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# Dependencies first, from the lock: pinned versions, every file's hash checked (a layer
+# that stays cached until requirements.lock changes; `make lock` refreshes it).
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 # sidecar/schema_sql is a link to ../wp_bridge_plugin/schema and its *.sql files
 # are package data: the link's target must be in the image before `pip install`.
@@ -21,7 +25,9 @@ COPY sidecar/ sidecar/
 # Payload and dashboard templates are read from here, not from the package.
 COPY templates/ templates/
 ENV FORMRELAY_TEMPLATES_DIR=/app/templates
-RUN pip install . \
+# The project itself, resolving nothing: its dependencies are the lock's.
+RUN pip install --no-deps . \
+ && pip check \
  && python -c "import importlib.resources as r; assert any((r.files('sidecar') / 'schema_sql').iterdir())"
 
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/formrelay formrelay

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap test test-fast demo lint bench clean
+.PHONY: help bootstrap test test-fast demo lint bench lock clean
 
 help: ## show this help
 	@echo "FormRelay make targets:"
@@ -40,6 +40,19 @@ lint: ## ruff check and mypy
 bench: ## claim latency, small vs large jobs table (bench/claim_scaling.py)
 	$(BOOTSTRAP)
 	$(PY) bench/claim_scaling.py $(BENCH_ARGS)
+
+# pip-compile (pip-tools) in a venv of its own, so .venv holds only what the locks say.
+LOCK_TOOLS := build/lock-tools
+LOCK_FLAGS := --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+lock: ## re-resolve requirements.lock and requirements-dev.lock (pinned, hashed) from pyproject.toml
+	test -x $(LOCK_TOOLS)/bin/pip-compile || \
+	  { python3 -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet 'pip-tools>=7.4'; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile $(LOCK_FLAGS) \
+	  --output-file requirements.lock pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile $(LOCK_FLAGS) \
+	  --constraint requirements.lock --extra dev --output-file requirements-dev.lock pyproject.toml
 
 clean: ## remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist

@@ -221,12 +221,19 @@ elif ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 
   "$python" -m venv --clear "$venv"
 fi
 
-want_stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$venv/bin/python" -V 2>&1)"
+# Dependencies come from the lock (pinned versions, every file's hash checked: `make lock`
+# refreshes it), then the project itself without resolving anything.
+lock=requirements-dev.lock
+[ -f "$lock" ] || die "$lock is missing (make lock writes it from pyproject.toml)"
+want_stamp="$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1) $("$venv/bin/python" -V 2>&1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && [ -x "$venv/bin/formrelay" ]; then
   log "venv up to date ($venv)"
 else
-  log "installing formrelay[dev] into $venv (pyproject.toml changed or first run)"
-  "$venv/bin/python" -m pip install --quiet -e '.[dev]'
+  log "installing $lock (--require-hashes) and formrelay into $venv (pyproject.toml or $lock changed, or first run)"
+  "$venv/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$lock"
+  "$venv/bin/python" -m pip install --quiet --no-deps -e .
+  "$venv/bin/python" -m pip check >/dev/null \
+    || die "the installed packages do not satisfy pyproject.toml: run make lock"
   printf '%s\n' "$want_stamp" > "$stamp"
   log "venv ready ($venv)"
 fi
