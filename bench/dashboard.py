@@ -143,10 +143,11 @@ def screens(jobs: int) -> list[tuple[str, str]]:
 def sidecar_get(listen: str, secret: str, query: str) -> requests.Response:
     name, _, rest = query.partition("&")
     path = f"/admin/v1/view/{name.removeprefix('view=')}" + (f"?{rest}" if rest else "")
-    ts = str(int(time.time()))
+    ts, nonce = str(int(time.time())), secrets.token_hex(16)
     return requests.get(f"http://{listen}{path}", timeout=30, headers={
-        "X-FormRelay-Timestamp": ts, "X-FormRelay-User": "bench",
-        "X-FormRelay-Signature": signing.sign_admin(secret, ts, "GET", path, "bench", b"")})
+        "X-FormRelay-Timestamp": ts, "X-FormRelay-Nonce": nonce, "X-FormRelay-User": "bench",
+        "X-FormRelay-Signature": signing.sign_admin(secret, ts, nonce, "GET", path, "bench",
+                                                    b"")})
 
 
 def main() -> int:

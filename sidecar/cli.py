@@ -177,12 +177,9 @@ class Heartbeat:
 
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
     from sidecar.retention import Retention
-    from sidecar.signing import MemoryReplayGuard, RedisReplayGuard
     from sidecar.web import create_app
 
-    replay = (RedisReplayGuard(cfg.redis_url, cfg.queue_name) if cfg.redis_url
-              else MemoryReplayGuard())
-    return create_app(store, cfg.shared_secret, tasks.ring_record, replay,
+    return create_app(store, cfg.shared_secret, tasks.ring_record,
                       ring_document=tasks.ring_document, silent_after=2 * cfg.sweep_seconds,
                       retention=Retention.from_config(cfg),
                       templates_dir=cfg.templates_dir)

@@ -1,114 +1,116 @@
-"""Signed requests between the WordPress bridge and the sidecar.
+"""Signed requests between the WordPress bridge and the sidecar (format FR1).
 
-Notify (POST /v1/notify):
+Every signed request carries:
     X-FormRelay-Timestamp: <unix seconds>
-    X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>
+    X-FormRelay-Nonce:     <32 lower-case hex digits: 128 random bits, new for each request>
+    X-FormRelay-Signature: sha256=<hex HMAC-SHA256, keyed with the shared secret, of the message>
 
-The dashboard's admin routes (/admin/v1/..., docs/dashboard.md) also sign the
-method, the path with its query string exactly as sent, and the acting user:
-    X-FormRelay-User: <WordPress login, 1-60 characters>
-    X-FormRelay-Signature: sha256=<HMAC of "<timestamp>.<METHOD>.<path_and_query>.<user>.<body>">
+The message is a list of fields, each written as `<decimal byte length>:<bytes>\\n`,
+the purpose tag first, so no field can spill into the next and a message
+signed for one purpose never verifies for the other:
+    notify (POST /v1/notify):  FR1-notify, timestamp, nonce, body
+    admin  (/admin/v1/...):    FR1-admin, timestamp, nonce, METHOD, path_and_query, user, body
 
-A request is accepted once: its signature is remembered for the freshness
-window (in memory, or in Redis so that every web process of every host
-shares the memory), so a captured request cannot be played again.
+The plugin builds the same message in PHP (FormRelay_Signing::message); the
+vectors in tests/fixtures/signing/ hold both sides to it. A nonce is accepted
+once: the store remembers it in MySQL (sidecar/store/nonces.py) for longer
+than the timestamp window, so every web process of every host refuses a replay,
+across restarts. The previous format ("<ts>.<body>", "<ts>.<METHOD>.<path>.<user>.<body>")
+is refused: docs/dashboard.md, "Signing", says why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
+import re
 import time
 from typing import Protocol
 
 MAX_AGE_SECONDS = 300
+# A nonce is kept past any time its timestamp could still be fresh (up to
+# MAX_AGE ahead of and behind the verifier's clock), plus a margin for skew
+# between the web hosts' clocks and the database's.
+NONCE_TTL_SECONDS = 2 * MAX_AGE_SECONDS + 60
 PREFIX = "sha256="
+VERSION = "FR1"
+NOTIFY = f"{VERSION}-notify"
+ADMIN = f"{VERSION}-admin"
+NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 class BadSignature(Exception):
     """Why a request is refused (no secret, no body in the message)."""
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return PREFIX + mac.hexdigest()
+class ReplayGuard(Protocol):
+    def first_use(self, purpose: str, nonce: str, ttl: int = NONCE_TTL_SECONDS) -> bool:
+        """True the first time (purpose, nonce) is seen within `ttl` seconds."""
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes,
-           now: float | None = None, max_age: int = MAX_AGE_SECONDS) -> None:
-    """Raise BadSignature unless the signature is right and the timestamp fresh."""
+def message(purpose: str, fields: list[bytes]) -> bytes:
+    """The signed bytes: the purpose tag, then each field, length-prefixed."""
+    out = bytearray()
+    for field in (purpose.encode(), *fields):
+        out += b"%d:" % len(field) + field + b"\n"
+    return bytes(out)
+
+
+def _hmac(secret: str, data: bytes) -> str:
+    return PREFIX + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int | str, nonce: str, body: bytes) -> str:
+    """The notify signature."""
+    return _hmac(secret, message(NOTIFY, [str(timestamp).encode(), nonce.encode(), body]))
+
+
+def admin_message(timestamp: int | str, nonce: str, method: str, path_and_query: str,
+                  user: str, body: bytes) -> bytes:
+    """The signed bytes of an admin request (text fields as UTF-8, the body raw)."""
+    return message(ADMIN, [str(timestamp).encode(), nonce.encode(), method.upper().encode(),
+                           path_and_query.encode(), user.encode(), body])
+
+
+def sign_admin(secret: str, timestamp: int | str, nonce: str, method: str,
+               path_and_query: str, user: str, body: bytes = b"") -> str:
+    return _hmac(secret, admin_message(timestamp, nonce, method, path_and_query, user, body))
+
+
+def _fresh(timestamp: str | None, nonce: str | None, signature: str | None,
+           now: float | None, max_age: int) -> tuple[str, str, str]:
+    """The checks both purposes share, before the HMAC."""
     if not timestamp or not signature:
         raise BadSignature("missing signature headers")
+    if not nonce:
+        # An older bridge signs without a nonce (the previous format): say which side to upgrade.
+        raise BadSignature("missing nonce (upgrade the FormRelay Bridge plugin)")
+    if not NONCE.fullmatch(nonce):
+        raise BadSignature("malformed nonce")
     if not timestamp.isdigit():
         raise BadSignature("malformed timestamp")
     if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
         raise BadSignature("stale timestamp")
-    expected = sign(secret, timestamp, body).encode()
-    if not hmac.compare_digest(expected, signature.strip().encode()):  # bytes: any header
+    return timestamp, nonce, signature
+
+
+def _compare(expected: str, signature: str) -> None:
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):  # bytes: any header
         raise BadSignature("bad signature")
 
 
-def admin_message(timestamp: int | str, method: str, path_and_query: str, user: str,
-                  body: bytes) -> bytes:
-    """The signed text of an admin request (UTF-8), body last and raw."""
-    head = f"{timestamp}.{method.upper()}.{path_and_query}.{user}."
-    return head.encode() + body
+def verify(secret: str, timestamp: str | None, nonce: str | None, signature: str | None,
+           body: bytes, now: float | None = None, max_age: int = MAX_AGE_SECONDS) -> None:
+    """Raise BadSignature unless the notify request is signed right and fresh."""
+    ts, nonce, signature = _fresh(timestamp, nonce, signature, now, max_age)
+    _compare(sign(secret, ts, nonce, body), signature)
 
 
-def sign_admin(secret: str, timestamp: int | str, method: str, path_and_query: str, user: str,
-               body: bytes = b"") -> str:
-    message = admin_message(timestamp, method, path_and_query, user, body)
-    return PREFIX + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def verify_admin(secret: str, timestamp: str | None, signature: str | None, method: str,
-                 path_and_query: str, user: str | None, body: bytes, now: float | None = None,
-                 max_age: int = MAX_AGE_SECONDS) -> None:
+def verify_admin(secret: str, timestamp: str | None, nonce: str | None, signature: str | None,
+                 method: str, path_and_query: str, user: str | None, body: bytes,
+                 now: float | None = None, max_age: int = MAX_AGE_SECONDS) -> None:
     """Raise BadSignature unless the admin request is signed right, for `user`, and fresh."""
-    if not timestamp or not signature or not user:
+    if not user:
         raise BadSignature("missing signature headers")
-    if not timestamp.isdigit():
-        raise BadSignature("malformed timestamp")
-    if abs((time.time() if now is None else now) - int(timestamp)) > max_age:
-        raise BadSignature("stale timestamp")
-    expected = sign_admin(secret, timestamp, method, path_and_query, user, body)
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-        raise BadSignature("bad signature")
-
-
-class ReplayGuard(Protocol):
-    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
-        """True the first time a signature is seen within `ttl` seconds."""
-
-
-class MemoryReplayGuard:
-    """One process's memory of recent signatures (one host, embedded queue)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 10_000:  # forget the expired now and then
-                self._seen = {k: t for k, t in self._seen.items() if t > now}
-            if self._seen.get(signature, 0) > now:
-                return False
-            self._seen[signature] = now + ttl + 1
-            return True
-
-
-class RedisReplayGuard:
-    """Shared by every web process on every host: SET NX with an expiry."""
-
-    def __init__(self, url: str, namespace: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
-        self._namespace = namespace
-
-    def first_use(self, signature: str, ttl: int = MAX_AGE_SECONDS) -> bool:
-        key = f"{self._namespace}:notify:{signature[-64:]}"
-        return bool(self._redis.set(key, b"1", nx=True, ex=ttl + 1))
+    ts, nonce, signature = _fresh(timestamp, nonce, signature, now, max_age)
+    _compare(sign_admin(secret, ts, nonce, method, path_and_query, user, body), signature)

@@ -5,7 +5,8 @@
     /admin/v1/...     the wp-admin dashboard's JSON API and HTML views (sidecar.admin,
                       docs/dashboard.md), signed by the bridge for the acting user
 
-Every route but /healthz checks the shared-secret signature (sidecar.signing).
+Every route but /healthz checks the shared-secret signature (sidecar.signing), and
+every notify and admin POST its nonce, once, against the store (store/nonces.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
 from sidecar.config import REPO_TEMPLATES
 from sidecar.retention import Retention
-from sidecar.signing import BadSignature, ReplayGuard, verify
+from sidecar.signing import NOTIFY, BadSignature, verify
 from sidecar.store import Store
 from sidecar.store.schema import current_version
 
@@ -30,7 +31,7 @@ MAX_NOTIFY_BYTES = 1024
 Ring = Callable[[int, int], None]  # (job id, priority)
 
 
-def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard, *,
+def create_app(store: Store, secret: str, ring: Ring, *,
                ring_document: Ring | None = None, silent_after: float = 120.0,
                templates_dir: Path | None = None, retention: Retention | None = None) -> Flask:
     """`ring` rings a job, `ring_document` a document (None: the sweep does);
@@ -39,8 +40,7 @@ def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard, *,
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
     mount(app, Admin(store, ring, ring_document, silent_after, retention or Retention()),
-          secret, replay,
-          templates_dir or REPO_TEMPLATES)
+          secret, store, templates_dir or REPO_TEMPLATES)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -56,13 +56,14 @@ def create_app(store: Store, secret: str, ring: Ring, replay: ReplayGuard, *,
         body = request.stream.read(MAX_NOTIFY_BYTES + 1)
         if len(body) > MAX_NOTIFY_BYTES:
             return jsonify(error="body too large"), 413
-        signature = request.headers.get("X-FormRelay-Signature")
+        nonce = request.headers.get("X-FormRelay-Nonce")
         try:
-            verify(secret, request.headers.get("X-FormRelay-Timestamp"), signature, body)
+            verify(secret, request.headers.get("X-FormRelay-Timestamp"), nonce,
+                   request.headers.get("X-FormRelay-Signature"), body)
         except BadSignature as exc:
             return jsonify(error=str(exc)), 401
-        assert signature is not None
-        if not replay.first_use(signature.strip()):
+        assert nonce is not None
+        if not store.first_use(NOTIFY, nonce):
             return jsonify(error="replayed request"), 401
         job_id = _job_id(body)
         if job_id is None:

@@ -5,6 +5,7 @@ from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
 from sidecar.store.jobs import JobStore
 from sidecar.store.maintenance import Maintenance
+from sidecar.store.nonces import NonceStore
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
 from sidecar.store.shared import SharedState
 from sidecar.store.workers import Worker, WorkerStore
@@ -12,8 +13,8 @@ from sidecar.store.wpforms import Entry, WPFormsReader
 
 
 class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
-            AdminStore):
-    """Jobs, documents, log and claims on one WordPress database and table prefix."""
+            AdminStore, NonceStore):
+    """Jobs, documents, log, claims and seen nonces on one WordPress database and prefix."""
 
 
 __all__ = [

@@ -7,6 +7,7 @@ The helpers here (a signed client, jobs in every status) serve test_admin_views 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from werkzeug.test import TestResponse
 
 from sidecar.breaker import Policy
 from sidecar.pause import Pause
-from sidecar.signing import MemoryReplayGuard, sign_admin
+from sidecar.signing import sign_admin
 from sidecar.states import Event, EventKind
 from sidecar.store import NewDocument, NewJob, Store
 from sidecar.web import create_app
@@ -48,14 +49,16 @@ class Signed:
              sign_user: str | None = None, ts: int | None = None, secret: str = SECRET,
              sign_uri: str | None = None, sign_method: str | None = None,
              sign_body: bytes | None = None, headers: dict[str, str] | None = None,
-             ) -> TestResponse:
+             nonce: str | None = None) -> TestResponse:
         stamp = str(int(time.time()) if ts is None else ts)
         acting = self.user if user is None else user
-        signature = sign_admin(secret, stamp, sign_method or method, sign_uri or uri,
+        nonce = secrets.token_hex(16) if nonce is None else nonce  # as the plugin: one each
+        signature = sign_admin(secret, stamp, nonce, sign_method or method, sign_uri or uri,
                                acting if sign_user is None else sign_user,
                                body if sign_body is None else sign_body)
-        sent = {"X-FormRelay-Timestamp": stamp, "X-FormRelay-User": acting,
-                "X-FormRelay-Signature": signature, **(headers or {})}
+        sent = {"X-FormRelay-Timestamp": stamp, "X-FormRelay-Nonce": nonce,
+                "X-FormRelay-User": acting, "X-FormRelay-Signature": signature,
+                **(headers or {})}
         return self.client.open(uri, method=method, data=body, headers=sent,
                                 content_type="application/json" if method == "POST" else None)
 
@@ -82,7 +85,6 @@ def uri(path: str, params: dict[str, Any]) -> str:
 def admin(store: Store) -> Iterator[Signed]:
     rings: list[tuple[str, int, int]] = []
     app = create_app(store, SECRET, lambda j, p: rings.append(("job", j, p)),
-                     MemoryReplayGuard(),
                      ring_document=lambda d, p: rings.append(("document", d, p)),
                      silent_after=60)
     yield Signed(app.test_client(), rings)
@@ -185,23 +187,53 @@ def test_every_admin_route_refuses_what_is_not_signed_right(admin, store, method
 
 def test_a_signed_post_is_accepted_once(admin, store):
     job = make_job(store, 1, "failed")
-    ts = int(time.time())
-    assert admin.post(f"/jobs/{job}/retry", ts=ts).status_code == 200
+    ts, nonce = int(time.time()), secrets.token_hex(16)
+    assert admin.post(f"/jobs/{job}/retry", ts=ts, nonce=nonce).status_code == 200
     store.transition_job(job, Event(K.CANCEL))
-    again = admin.post(f"/jobs/{job}/retry", ts=ts)
+    again = admin.post(f"/jobs/{job}/retry", ts=ts, nonce=nonce)
     assert again.status_code == 401 and again.get_json() == {"error": "replayed request"}
     assert status_of(store, job) == "cancelled"
+    # A nonce is the request's: the same one under another timestamp is refused too.
+    later = admin.post(f"/jobs/{job}/restart", ts=ts - 1, nonce=nonce)
+    assert later.status_code == 401 and later.get_json() == {"error": "replayed request"}
+
+
+def test_two_identical_posts_in_one_second_are_both_accepted(admin, store):
+    job = make_job(store, 1, "pending")
+    ts = int(time.time())
+    first = admin.post(f"/jobs/{job}/cancel", ts=ts)
+    second = admin.post(f"/jobs/{job}/cancel", ts=ts)  # the same click again: its own nonce
+    assert first.status_code == 200, first.get_json()
+    assert second.status_code == 409, second.get_json()  # answered, not refused as a replay
+
+
+def test_a_dot_moved_between_the_query_and_the_user_is_refused(admin, store):
+    """Signed for ?search=a by user x.y; sent for ?search=a.x by user y (issue 11, item 3)."""
+    make_job(store, 1, "failed")
+    signed_for = {"sign_uri": "/admin/v1/jobs?search=a", "sign_user": "x.y"}
+    assert admin.open("GET", "/admin/v1/jobs?search=a", user="x.y").status_code == 200
+    resp = admin.open("GET", "/admin/v1/jobs?search=a.x", user="y", **signed_for)
+    assert resp.status_code == 401 and resp.get_json() == {"error": "bad signature"}
+
+
+def test_a_request_without_a_nonce_is_refused(admin, store):
+    job = make_job(store, 1, "failed")
+    for nonce in ("", "not-hex", "A" * 32):
+        resp = admin.post(f"/jobs/{job}/retry", headers={"X-FormRelay-Nonce": nonce})
+        assert resp.status_code == 401, nonce
+    assert status_of(store, job) == "failed"
 
 
 def test_gets_may_repeat_and_a_utf8_user_names_the_actor(admin, store):
     job = make_job(store, 1, "failed")
     assert admin.get("/stats").status_code == admin.get("/stats").status_code == 200
     # WordPress logins are usually ASCII; a UTF-8 one is signed and logged as UTF-8 bytes.
-    stamp = str(int(time.time()))
+    stamp, nonce = str(int(time.time())), secrets.token_hex(16)
     target = f"/admin/v1/jobs/{job}/retry"
-    signature = sign_admin(SECRET, stamp, "POST", target, "zoë", b"{}")
+    signature = sign_admin(SECRET, stamp, nonce, "POST", target, "zoë", b"{}")
     resp = admin.client.post(target, data=b"{}", content_type="application/json", headers={
         "X-FormRelay-Timestamp": stamp, "X-FormRelay-Signature": signature,
+        "X-FormRelay-Nonce": nonce,
         "X-FormRelay-User": "zoë".encode().decode("latin-1")})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert log_rows(store, job)[-1]["actor"] == "zoë"
@@ -270,8 +302,8 @@ def test_stats_show_a_pause_and_resume_ends_it_naming_the_user(admin, store):
     assert len(resumed) == 1 and resumed[0]["actor"] == USER and USER in resumed[0]["message"]
     assert admin.ok("/stats")["pause"]["paused"] is False
     assert ("job", waiting, 3) in admin.rings  # the backlog is rung
-    again = admin.post("/resume", ts=int(time.time()) - 1)  # same second: same signature
-    assert again.get_json() == {"resumed": False}
+    again = admin.post("/resume")  # a second click, maybe in the same second: its own nonce
+    assert again.status_code == 200 and again.get_json() == {"resumed": False}
     assert len([r for r in log_rows(store) if r["event"] == "delivery.resumed"]) == 1
 
 

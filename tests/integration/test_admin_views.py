@@ -5,6 +5,7 @@ and the signed routes over real HTTP (waitress), where the path and query are ra
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from waitress.server import create_server
 from sidecar.admin import chart as geometry
 from sidecar.breaker import Policy
 from sidecar.pause import Pause
-from sidecar.signing import MemoryReplayGuard, sign_admin
+from sidecar.signing import sign_admin
 from sidecar.states import Event, EventKind
 from sidecar.store import LogEntry, Store
 from sidecar.web import create_app
@@ -392,16 +393,16 @@ def serving(app: Any) -> Iterator[str]:
 
 @pytest.fixture
 def http(store: Store) -> Iterator[str]:
-    with serving(create_app(store, SECRET, lambda j, p: None, MemoryReplayGuard())) as url:
+    with serving(create_app(store, SECRET, lambda j, p: None)) as url:
         yield url
 
 
 def signed_request(url: str, method: str, path_and_query: str, body: bytes = b"",
                    user: str = USER) -> requests.Response:
-    ts = str(int(time.time()))
-    headers = {"X-FormRelay-Timestamp": ts, "X-FormRelay-User": user,
-               "X-FormRelay-Signature": sign_admin(SECRET, ts, method, path_and_query, user,
-                                                   body)}
+    ts, nonce = str(int(time.time())), secrets.token_hex(16)
+    headers = {"X-FormRelay-Timestamp": ts, "X-FormRelay-Nonce": nonce, "X-FormRelay-User": user,
+               "X-FormRelay-Signature": sign_admin(SECRET, ts, nonce, method, path_and_query,
+                                                   user, body)}
     if method == "POST":
         headers["Content-Type"] = "application/json"
     return requests.request(method, url + path_and_query, data=body or None, headers=headers,
@@ -418,9 +419,11 @@ def test_over_http_the_raw_path_and_query_are_what_is_signed(http, store):
     assert [j["id"] for j in plus.json()["jobs"]] == [job]
     html = signed_request(http, "GET", "/admin/v1/view/jobs?search=ref%3A100%25%20a%2Bb")
     assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+    nonce = secrets.token_hex(16)
     forged = requests.get(http + "/admin/v1/jobs?search=x", timeout=10, headers={
         "X-FormRelay-Timestamp": str(int(time.time())), "X-FormRelay-User": USER,
-        "X-FormRelay-Signature": sign_admin(SECRET, str(int(time.time())), "GET",
+        "X-FormRelay-Nonce": nonce,
+        "X-FormRelay-Signature": sign_admin(SECRET, str(int(time.time())), nonce, "GET",
                                             "/admin/v1/jobs?search=y", USER, b"")})
     assert forged.status_code == 401
     done = signed_request(http, "POST", f"/admin/v1/jobs/{job}/retry", b"{}")

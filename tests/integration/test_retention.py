@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from sidecar.retention import Retention
-from sidecar.signing import MemoryReplayGuard
 from sidecar.store import Store
 from sidecar.store.maintenance import (
     OLD_COMPLETED_JOBS,
@@ -205,7 +204,7 @@ def test_every_retention_statement_reads_its_own_index(store):
 
 @pytest.fixture
 def http(store: Store) -> Iterator[str]:
-    app = create_app(store, SECRET, lambda j, p: None, MemoryReplayGuard(),
+    app = create_app(store, SECRET, lambda j, p: None,
                      retention=Retention(keep_snapshot_days=7, keep_completed_days=30,
                                          keep_failed_days=45))
     with serving(app) as url:

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -321,11 +322,14 @@ def admin_sidecar(dashboard_site: DashboardSite) -> Iterator[AdminSidecar]:
         sidecar.close()
 
 
-def doc_signature(secret: str, timestamp: str, method: str, target: str, user: str,
-                  body: bytes) -> str:
+def doc_signature(secret: str, timestamp: str, nonce: str, method: str, target: str,
+                  user: str, body: bytes) -> str:
     """As docs/dashboard.md defines it: ``sha256=`` + hex HMAC-SHA256 with the shared secret
-    of ``"{timestamp}.{METHOD}.{path_and_query}.{user}.{body}"``."""
-    message = f"{timestamp}.{method}.{target}.{user}.".encode() + body
+    of the fields ``FR1-admin``, timestamp, nonce, METHOD, path_and_query, user, body, each
+    as ``<decimal byte length>:<bytes>\\n``."""
+    fields = [b"FR1-admin", timestamp.encode(), nonce.encode(), method.encode(),
+              target.encode(), user.encode(), body]
+    message = b"".join(b"%d:%s\n" % (len(f), f) for f in fields)
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -336,7 +340,9 @@ def assert_signed(req: AdminRequest, user: str, secret: str = SECRET,
     assert ts.isdigit(), req.headers
     assert abs(req.at - int(ts)) <= max_skew, (ts, req.at)
     assert req.headers.get("x-formrelay-user") == user, req.headers
-    expected = doc_signature(secret, ts, req.method, req.target, user, req.body)
+    nonce = req.headers.get("x-formrelay-nonce", "")
+    assert re.fullmatch(r"[0-9a-f]{32}", nonce), req.headers
+    expected = doc_signature(secret, ts, nonce, req.method, req.target, user, req.body)
     assert hmac.compare_digest(req.headers.get("x-formrelay-signature", ""), expected), (
         f"signature of {req.method} {req.target} does not verify")
 

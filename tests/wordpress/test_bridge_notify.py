@@ -77,8 +77,11 @@ def sidecar():
     server.close()
 
 
-def hmac_hex(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def hmac_hex(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """The FR1-notify signature, recomputed from README's definition."""
+    fields = [b"FR1-notify", timestamp.encode(), nonce.encode(), body]
+    message = b"".join(b"%d:%s\n" % (len(f), f) for f in fields)
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def assert_signed_notify(req, job_id: int, secret: str) -> None:
@@ -89,10 +92,12 @@ def assert_signed_notify(req, job_id: int, secret: str) -> None:
     assert req.headers["content-length"] == str(len(req.body))
     timestamp = req.headers["x-formrelay-timestamp"]
     assert timestamp.isdigit() and abs(int(timestamp) - req.at) <= 5
+    nonce = req.headers["x-formrelay-nonce"]
+    assert re.fullmatch(r"[0-9a-f]{32}", nonce)
     signature = req.headers["x-formrelay-signature"]
-    assert signature == "sha256=" + hmac_hex(secret, timestamp, req.body)
-    assert signature != "sha256=" + hmac_hex(secret + "x", timestamp, req.body)
-    verify(secret, timestamp, signature, req.body)  # and the sidecar's own check agrees
+    assert signature == "sha256=" + hmac_hex(secret, timestamp, nonce, req.body)
+    assert signature != "sha256=" + hmac_hex(secret + "x", timestamp, nonce, req.body)
+    verify(secret, timestamp, nonce, signature, req.body)  # and the sidecar's own check agrees
 
 
 def test_one_signed_post_per_job(wp, form, sidecar):
@@ -289,7 +294,8 @@ def test_the_wp_config_constants_sign_and_address_the_notify(wordpress):
         ) );
         $target  = FormRelay_Notify::target( FormRelay_Settings::sidecar_url() );
         $request = FormRelay_Notify::build_request(
-            $target, FormRelay_Settings::shared_secret(), 42, (int) $snippet_args[0]
+            $target, FormRelay_Settings::shared_secret(), 42, (int) $snippet_args[0],
+            FormRelay_Signing::nonce()
         );
         delete_option( 'formrelay_bridge_settings' );
         FormRelay_Settings::activate();
@@ -305,10 +311,10 @@ def test_the_wp_config_constants_sign_and_address_the_notify(wordpress):
     headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
     assert headers["host"] == SIDECAR_URL.removeprefix("http://")
     assert body == '{"job_id":42}'
-    timestamp = headers["x-formrelay-timestamp"]
-    verify(SHARED_SECRET, timestamp, headers["x-formrelay-signature"], body.encode())
+    timestamp, nonce = headers["x-formrelay-timestamp"], headers["x-formrelay-nonce"]
+    verify(SHARED_SECRET, timestamp, nonce, headers["x-formrelay-signature"], body.encode())
     assert headers["x-formrelay-signature"] == "sha256=" + hmac_hex(
-        SHARED_SECRET, timestamp, body.encode())
+        SHARED_SECRET, timestamp, nonce, body.encode())
     assert SHARED_SECRET not in data["request"]
 
 

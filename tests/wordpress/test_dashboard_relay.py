@@ -84,6 +84,7 @@ def test_the_sidecars_own_verifier_accepts_the_plugins_signature(dashboard_site,
                ).status_code == 200
     for req in admin_sidecar.take():
         signing.verify_admin(SECRET, req.headers["x-formrelay-timestamp"],
+                             req.headers["x-formrelay-nonce"],
                              req.headers["x-formrelay-signature"], req.method, req.target,
                              req.headers["x-formrelay-user"], req.body)
 
@@ -93,15 +94,17 @@ def test_the_signature_covers_every_part(dashboard_site, admin_sidecar, api):
     api("POST", "jobs/retry", body={"ids": [5]})
     req = only(admin_sidecar)
     ts, user = req.headers["x-formrelay-timestamp"], req.headers["x-formrelay-user"]
+    n = req.headers["x-formrelay-nonce"]
     good = req.headers["x-formrelay-signature"]
-    assert good == doc_signature(SECRET, ts, "POST", req.target, user, req.body)
+    assert good == doc_signature(SECRET, ts, n, "POST", req.target, user, req.body)
     for changed in (
-        doc_signature(SECRET + "x", ts, "POST", req.target, user, req.body),
-        doc_signature(SECRET, str(int(ts) + 1), "POST", req.target, user, req.body),
-        doc_signature(SECRET, ts, "GET", req.target, user, req.body),
-        doc_signature(SECRET, ts, "POST", req.target + "?x=1", user, req.body),
-        doc_signature(SECRET, ts, "POST", req.target, user + "x", req.body),
-        doc_signature(SECRET, ts, "POST", req.target, user, req.body + b" "),
+        doc_signature(SECRET + "x", ts, n, "POST", req.target, user, req.body),
+        doc_signature(SECRET, str(int(ts) + 1), n, "POST", req.target, user, req.body),
+        doc_signature(SECRET, ts, n[::-1], "POST", req.target, user, req.body),
+        doc_signature(SECRET, ts, n, "GET", req.target, user, req.body),
+        doc_signature(SECRET, ts, n, "POST", req.target + "?x=1", user, req.body),
+        doc_signature(SECRET, ts, n, "POST", req.target, user + "x", req.body),
+        doc_signature(SECRET, ts, n, "POST", req.target, user, req.body + b" "),
     ):
         assert changed != good
 

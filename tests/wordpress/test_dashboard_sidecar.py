@@ -8,6 +8,7 @@ page prints the sidecar's overview, and stopping the sidecar turns both into the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -106,6 +107,34 @@ def test_the_page_prints_the_sidecars_overview(dashboard_site, sidecar):
     assert 'data-formrelay-refresh="overview"' in page.text
     assert "FormRelay sidecar unreachable" not in page.text
     assert "<svg" in page.text  # the hourly chart came through wp_kses
+
+
+def test_two_identical_clicks_in_one_second_are_both_accepted(dashboard_site, sidecar):
+    """The plugin's own client sends the same POST twice within one second (issue 11, item 4):
+    each request has its own nonce, so the sidecar answers both instead of refusing the
+    second as a replay. Pairs are sent until one falls inside one second (a busy machine may
+    straddle a second boundary), without any sleep."""
+    wp = dashboard_site.wp
+    out = wp.php(
+        """
+        for ( $i = 0; $i < 20; $i++ ) {
+            $second = time();
+            $first  = FormRelay_Sidecar_Client::request( 'POST', 'resume', array(), '{}' );
+            $again  = FormRelay_Sidecar_Client::request( 'POST', 'resume', array(), '{}' );
+            if ( time() === $second ) {
+                break;
+            }
+        }
+        echo wp_json_encode( array( 'same_second' => time() === $second,
+            'answers' => array( $first, $again ) ) );
+        """,
+        user=wp.admin_user,
+    )
+    data = json.loads(out)
+    assert data["same_second"] is True
+    for answer in data["answers"]:
+        assert answer["status"] == 200, answer
+        assert json.loads(answer["body"]) == {"resumed": False}
 
 
 def test_with_the_sidecar_stopped_the_page_and_the_routes_say_so(dashboard_site, sidecar):

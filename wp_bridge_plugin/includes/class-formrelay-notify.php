@@ -3,10 +3,9 @@
  * Notify: wake the sidecar for each captured job, without slowing the submission.
  *
  * At the end of the request (`shutdown`) each job id is POSTed to
- * {sidecar_url}/v1/notify as `{"job_id":N}`, signed:
- *
- *     X-FormRelay-Timestamp: <unix seconds>
- *     X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>
+ * {sidecar_url}/v1/notify as `{"job_id":N}`, signed (FormRelay_Signing, purpose
+ * FR1-notify) with X-FormRelay-Timestamp, a fresh X-FormRelay-Nonce and
+ * X-FormRelay-Signature.
  *
  * Under PHP-FPM (or LiteSpeed) the response is finished first, so the visitor
  * never waits. Elsewhere (mod_php, `php -S`) the visitor's connection stays
@@ -133,9 +132,10 @@ final class FormRelay_Notify {
 	 * @param string $secret    The shared secret.
 	 * @param int    $job_id    The job's id.
 	 * @param int    $timestamp Unix seconds.
+	 * @param string $nonce     The request's nonce (FormRelay_Signing::nonce()).
 	 * @return string
 	 */
-	public static function build_request( array $target, $secret, $job_id, $timestamp ) {
+	public static function build_request( array $target, $secret, $job_id, $timestamp, $nonce ) {
 		$body      = (string) wp_json_encode( array( 'job_id' => (int) $job_id ) );
 		$timestamp = (string) (int) $timestamp;
 		$lines     = array(
@@ -145,7 +145,8 @@ final class FormRelay_Notify {
 			'Content-Type: application/json',
 			'Content-Length: ' . strlen( $body ),
 			'X-FormRelay-Timestamp: ' . $timestamp,
-			'X-FormRelay-Signature: sha256=' . hash_hmac( 'sha256', $timestamp . '.' . $body, $secret ),
+			'X-FormRelay-Nonce: ' . $nonce,
+			'X-FormRelay-Signature: ' . FormRelay_Signing::notify( $secret, $timestamp, $nonce, $body ),
 			'Connection: close',
 		);
 		return implode( "\r\n", $lines ) . "\r\n\r\n" . $body;
@@ -161,7 +162,7 @@ final class FormRelay_Notify {
 	 * @return bool Whether the request was handed to the network.
 	 */
 	private static function send( array $target, $secret, $job_id, $timestamp ) {
-		$request = self::build_request( $target, $secret, $job_id, $timestamp );
+		$request = self::build_request( $target, $secret, $job_id, $timestamp, FormRelay_Signing::nonce() );
 		$context = stream_context_create(
 			array(
 				'ssl' => array(

@@ -5,8 +5,9 @@
  * Every request carries (docs/dashboard.md, "Signing of the sidecar's admin routes"):
  *
  *     X-FormRelay-Timestamp: <unix seconds>
+ *     X-FormRelay-Nonce:     <32 hex digits, new for each request>
  *     X-FormRelay-User:      <the acting user's login>
- *     X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of "{ts}.{METHOD}.{path_and_query}.{user}.{body}">
+ *     X-FormRelay-Signature: sha256=<hex HMAC-SHA256 of the FR1-admin message (FormRelay_Signing)>
  *
  * `path_and_query` is the path of the URL as sent (the sidecar URL's own
  * path, if any, included) plus `?` and the query string when there is one.
@@ -72,12 +73,14 @@ final class FormRelay_Sidecar_Client {
 		$path_and_query = '' === $query_string ? $path : $path . '?' . $query_string;
 		$origin         = strtolower( $parts['scheme'] ) . '://' . $parts['host'] . ( isset( $parts['port'] ) ? ':' . (int) $parts['port'] : '' );
 		$timestamp      = (string) time();
+		$nonce          = FormRelay_Signing::nonce(); // Two identical clicks in one second are two requests.
 
 		$headers = array(
 			'Accept'                => 'application/json, text/html;q=0.9',
 			'X-FormRelay-Timestamp' => $timestamp,
+			'X-FormRelay-Nonce'     => $nonce,
 			'X-FormRelay-User'      => $user,
-			'X-FormRelay-Signature' => self::signature( $secret, $timestamp, $method, $path_and_query, $user, $body ),
+			'X-FormRelay-Signature' => FormRelay_Signing::admin( $secret, $timestamp, $nonce, $method, $path_and_query, $user, $body ),
 		);
 		if ( 'GET' !== $method ) {
 			$headers['Content-Type'] = 'application/json';
@@ -106,22 +109,6 @@ final class FormRelay_Sidecar_Client {
 			'body'         => (string) wp_remote_retrieve_body( $response ),
 			'content_type' => strtolower( (string) wp_remote_retrieve_header( $response, 'content-type' ) ),
 		);
-	}
-
-	/**
-	 * The X-FormRelay-Signature value for one request.
-	 *
-	 * @param string $secret         The shared secret.
-	 * @param string $timestamp      Unix seconds, as sent.
-	 * @param string $method         Upper-case HTTP method.
-	 * @param string $path_and_query The path, plus '?' and the query string when there is one.
-	 * @param string $user           The acting user's login.
-	 * @param string $body           The raw body ('' for GET).
-	 * @return string
-	 */
-	public static function signature( $secret, $timestamp, $method, $path_and_query, $user, $body ) {
-		$message = $timestamp . '.' . $method . '.' . $path_and_query . '.' . $user . '.' . $body;
-		return 'sha256=' . hash_hmac( 'sha256', $message, $secret );
 	}
 
 	/**
