@@ -9,6 +9,7 @@ secret's value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -60,6 +61,31 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http:// or https:// URL")
     return raw.rstrip("/")
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "localhost.", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    host = host.lower()
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_partner_problem(url: str, allowed: bool) -> str | None:
+    """Why an http:// partner URL is refused (the token and every value would go in clear),
+    or None. Loopback is allowed (tests, the demo); the URL itself is not repeated."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or allowed or is_loopback(parts.hostname or ""):
+        return None
+    return ("FORMRELAY_PARTNER_URL is http:// to a host that is not loopback: the partner token"
+            " and the submissions would travel in clear; use https://, or set"
+            " FORMRELAY_ALLOW_INSECURE_PARTNER=1 if that network is trusted")
 
 
 def _redis_url(raw: str) -> str:
@@ -222,6 +248,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partner_rps", "FORMRELAY_PARTNER_RPS", _float_range(0, 10000), default="10"),
     Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
     Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", _float_range(0.1, 600), default="30"),
+    Setting("partner_deadline", "FORMRELAY_PARTNER_DEADLINE_SECONDS", _float_range(1, 3600),
+            default="120"),
+    Setting("allow_insecure_partner", "FORMRELAY_ALLOW_INSECURE_PARTNER", _flag, default="off",
+            empty=False),
     Setting("record_path", "FORMRELAY_RECORD_PATH", _url_path, default="/patients"),
     Setting("document_path", "FORMRELAY_DOCUMENT_PATH", _document_path,
             default="/patients/{id}/documents"),
@@ -292,6 +322,8 @@ class Config:
     partner_rps: float
     connect_timeout: float
     read_timeout: float
+    partner_deadline: float
+    allow_insecure_partner: bool
     record_path: str
     document_path: str
     id_field: str
@@ -361,6 +393,10 @@ def load(
         problems.append("FORMRELAY_MIN_DOCUMENT_BYTES must not exceed FORMRELAY_MAX_DOCUMENT_BYTES")
     if not problems and values["probe_min_seconds"] > values["probe_max_seconds"]:
         problems.append("FORMRELAY_PROBE_MIN_SECONDS must not exceed FORMRELAY_PROBE_MAX_SECONDS")
+    if values.get("partner_url") and "allow_insecure_partner" in values:
+        insecure = insecure_partner_problem(values["partner_url"],
+                                            values["allow_insecure_partner"])
+        problems += [insecure] if insecure else []
     if problems:
         raise ConfigError(problems)
     values["data_dir"] = Path(values["data_dir"]).expanduser()

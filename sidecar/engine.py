@@ -36,7 +36,7 @@ from sidecar.errors import (
     SubmissionError,
 )
 from sidecar.failures import MaskerSource, masker_for, reason
-from sidecar.file_checks import FilePolicy, check_file
+from sidecar.file_checks import FileChanged, FilePolicy, open_checked
 from sidecar.file_removal import remove_delivered
 from sidecar.partner_client import Accepted, PartnerClient
 from sidecar.pause import Pause
@@ -182,8 +182,8 @@ class Engine:
                                                       category=Category.NO_RECORD), "document")
             return
         try:
-            checked = check_file(doc.path, self.settings.uploads_dir, self.settings.files,
-                                 doc.original_name or None)  # blanked by retention: no name
+            opened = open_checked(doc.path, self.settings.uploads_dir, self.settings.files,
+                                  doc.original_name or None)  # blanked by retention: no name
         except RejectedFile as exc:
             self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             return
@@ -193,13 +193,24 @@ class Engine:
             if self._report(job.id, doc.id, owner, release, "document") is not None:
                 self._ring(job, doc.id, release.delay)
             raise
-        facts = {"size": checked.size, "detected_type": checked.mime, "sha256": checked.sha256}
-        key = f"{job.reference}:{job.key_generation}:document:{doc.id}"
-        record_id = job.partner_record_id
-        accepted, elapsed = self._call(
-            job, doc.id, doc.attempts, owner, "document", lambda: self.client.upload_document(
-                record_id, checked.path, doc.original_name or checked.path.name, checked.mime,
-                key), lambda: self._job_masker(job), facts)
+        # The descriptor checked is the one uploaded from, held across the slot wait and
+        # closed on every path; the path is never opened again.
+        with opened:
+            checked = opened.checked
+            facts = {"size": checked.size, "detected_type": checked.mime,
+                     "sha256": checked.sha256}
+            key = f"{job.reference}:{job.key_generation}:document:{doc.id}"
+            record_id = job.partner_record_id
+            try:
+                accepted, elapsed = self._call(
+                    job, doc.id, doc.attempts, owner, "document",
+                    lambda: self.client.upload_document(
+                        record_id, opened.reader(), doc.original_name or checked.path.name,
+                        checked.mime, key), lambda: self._job_masker(job), facts)
+            except FileChanged as exc:  # the body was aborted before its end: nothing stored
+                self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
+                             facts=facts)
+                return
         if accepted is not None:
             done = self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
                                 f"partner document {accepted.id}, {checked.size} bytes,"

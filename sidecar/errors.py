@@ -40,7 +40,7 @@ class Category(StrEnum):
     CLIENT = "client"  # any other 4xx (408 and 425 included)
     SERVER = "server"  # 5xx
     REDIRECT = "redirect"  # 3xx: the partner URL is wrong
-    BAD_RESPONSE = "bad_response"  # a 2xx without the id
+    BAD_RESPONSE = "bad_response"  # a 2xx without the id, or an answer over 1 MiB
     # partner requests that got no answer
     TIMEOUT = "timeout"
     NETWORK = "network"  # could not connect

@@ -8,7 +8,13 @@ bytes (libmagic), never from the name; the names must agree with it. Then the
 file must be, all through, what its type claims: `sidecar.doc_structure` parses
 it (pypdf, Pillow, an ISO-BMFF box walk) in a worker process of
 `sidecar.doc_sandbox`, handed the same descriptor, under the CPU-time, memory
-and pixel bounds of the policy.
+and pixel bounds of the policy. A file with more than one hard link is refused:
+a hard link in uploads may be any file on the filesystem.
+
+`open_checked` keeps that descriptor open (`OpenedFile`) for the upload: the
+partner client streams from it (`VerifiedReader`), hashing as it reads, and the
+upload is aborted if the bytes are not the checked ones. The path is never
+opened again, so a symlink swapped in after the check sends nothing of its target.
 
 Reasons in `RejectedFile` name no path and no content: only sizes, the detected
 type and an extension from a fixed list (a user's "Jane.Doe" is not shown).
@@ -241,9 +247,90 @@ def _check_structure(fd: int, size: int, mime: str, policy: FilePolicy) -> None:
         raise RejectedFile(reason)
 
 
-def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
-               declared_name: str | None = None) -> CheckedFile:
-    """Check one document, or raise RejectedFile with a reason a person can act on.
+class FileChanged(RejectedFile):
+    """The bytes read for the upload are not the bytes that were checked."""
+
+    def __init__(self) -> None:
+        super().__init__("file changed between check and upload")
+
+
+class VerifiedReader:
+    """The multipart body's file: the checked descriptor read from byte 0, hashed as it goes.
+
+    Positioned reads of at most `chunk_size` bytes (the fd's offset is not used,
+    so each attempt starts at 0). The read that would complete the file first
+    checks the whole: the SHA-256 and the length must be the checked ones and
+    nothing may follow; else FileChanged is raised instead of returning that last
+    chunk, which aborts the request body (the partner gets a truncated request).
+    `len()` is the bytes left, as requests_toolbelt's encoder expects.
+    """
+
+    def __init__(self, fd: int, checked: CheckedFile, chunk_size: int = HASH_CHUNK) -> None:
+        self._fd, self._checked, self._chunk = fd, checked, chunk_size
+        self._digest = hashlib.sha256()
+        self._offset = 0
+
+    def __len__(self) -> int:
+        return self._checked.size - self._offset
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = len(self)
+        want = min(self._chunk if size is None or size < 0 else size, left)
+        if want <= 0:
+            return b""
+        data = os.pread(self._fd, want, self._offset)
+        if not data:  # shorter than checked
+            raise FileChanged()
+        self._digest.update(data)
+        self._offset += len(data)
+        if self._offset == self._checked.size and (
+                os.pread(self._fd, 1, self._offset)  # longer than checked
+                or self._digest.hexdigest() != self._checked.sha256):
+            raise FileChanged()
+        return data
+
+
+class OpenedFile:
+    """A document that passed its checks, with the descriptor that was checked still open.
+
+    Upload from `reader()`, never from the path: the path may point elsewhere
+    by then (a symlink swapped in while the step waited for a partner slot).
+    Close it (or use it as a context manager) in every path.
+    """
+
+    def __init__(self, fd: int, checked: CheckedFile) -> None:
+        self._fd: int | None = fd
+        self.checked = checked
+
+    def reader(self) -> VerifiedReader:
+        if self._fd is None:
+            raise ValueError("the checked file is closed")
+        return VerifiedReader(self._fd, self.checked)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> OpenedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_links(links: int) -> None:
+    """A hard link in uploads can be a file from anywhere on the filesystem, and nothing in
+    the name says so; WPForms never makes one, so more than one link is refused."""
+    if links > 1:
+        raise RejectedFile(f"file has {links} hard links; a hard-linked file may be a file"
+                           " outside uploads")
+
+
+def open_checked(path: str | Path, uploads_dir: Path, policy: FilePolicy,
+                 declared_name: str | None = None) -> OpenedFile:
+    """Check one document and keep its descriptor open for the upload; or RejectedFile with a
+    reason a person can act on.
 
     `declared_name` is the user's original file name (WPForms' file_user_name);
     its extension and the stored file's must both fit the detected type.
@@ -254,6 +341,7 @@ def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise RejectedFile("path is not a regular file")
+        _check_links(before.st_nlink)
         _check_size(before.st_size, policy)
         mime = detect_mime(os.pread(fd, HEAD_BYTES, 0))
         _check_type(mime, policy)
@@ -263,9 +351,17 @@ def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
         _check_structure(fd, before.st_size, mime, policy)
         sha256, hashed = sha256_fd(fd)
         after = os.fstat(fd)
-    finally:
+        if hashed != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
+            raise RejectedFile("file changed while it was being checked")
+    except BaseException:
         os.close(fd)
-    if hashed != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
-        raise RejectedFile("file changed while it was being checked")
-    return CheckedFile(path=real, size=before.st_size, mime=mime, sha256=sha256,
-                       dev=before.st_dev, ino=before.st_ino)
+        raise
+    return OpenedFile(fd, CheckedFile(path=real, size=before.st_size, mime=mime, sha256=sha256,
+                                      dev=before.st_dev, ino=before.st_ino))
+
+
+def check_file(path: str | Path, uploads_dir: Path, policy: FilePolicy,
+               declared_name: str | None = None) -> CheckedFile:
+    """`open_checked` without keeping the descriptor: what the document is, checked."""
+    with open_checked(path, uploads_dir, policy, declared_name) as opened:
+        return opened.checked

@@ -11,6 +11,16 @@ Each outcome that is not a success raises one of (sidecar.errors):
     PermanentError      any other 4xx: "HTTP 422 validation"
     PartnerConfigError  401/403, a redirect, a bad URL or a TLS failure
 
+Each request has a total deadline (`deadline`, FORMRELAY_PARTNER_DEADLINE_SECONDS),
+not only per-read timeouts: it is checked while the body streams out and while
+the answer streams in, so a partner that trickles a byte a second ends as a
+timeout. The answer is read up to MAX_RESPONSE_BYTES (1 MiB), never whole: a
+longer 2xx is a retryable bad_response; a longer refusal keeps its status and
+loses only the partner's text. Exceptions the upload body raises (a file that
+changed since its check: sidecar.file_checks.FileChanged) pass through
+untouched; raising them mid-body aborts the request, so the partner never gets
+a whole body.
+
 str(error) is the status code and category (sidecar.errors.Category) only.
 The partner's own message (its JSON error/message/detail/title, else the
 start of a non-HTML body, at most MAX_PARTNER_TEXT characters) is on
@@ -22,16 +32,17 @@ bodies are never in an error.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder  # streams the file instead of building the body
+from urllib3.exceptions import ReadTimeoutError
 
 from sidecar import __version__
 from sidecar.config import Config
@@ -41,6 +52,8 @@ from sidecar.errors import category_for_status as category_of
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 CONFIG_STATUS = frozenset({401, 403})
 MAX_PARTNER_TEXT = 4000  # more than any masker limit, so the masker's cut is the one that counts
+MAX_RESPONSE_BYTES = 1024 * 1024  # ids and error messages: far less than this
+RESPONSE_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,11 +66,21 @@ class PartnerSettings:
     id_field: str = "id"  # dotted for nested ids: "data.id"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    deadline: float = 120.0  # the whole request: connect, body out, answer in
 
     @classmethod
     def from_config(cls, cfg: Config) -> PartnerSettings:
         return cls(cfg.partner_url, cfg.partner_token, cfg.partner_auth, cfg.record_path,
-                   cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout)
+                   cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout,
+                   cfg.partner_deadline)
+
+
+class UploadBody(Protocol):
+    """A file-like upload: `read` a chunk at a time, `len()` the bytes still to read."""
+
+    def read(self, size: int | None = -1) -> bytes: ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,40 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class _DeadlinePassed(Exception):
+    """The request's total deadline passed (raised inside the body stream or the answer)."""
+
+
+class _DeadlineBody:
+    """The request body, refusing to give a chunk once the deadline has passed: raising
+    here aborts the body, and the partner gets a truncated request."""
+
+    def __init__(self, body: Any, deadline: float) -> None:
+        self._body, self._deadline = body, deadline
+        self.len = body.len  # the Content-Length, as requests reads it
+
+    def read(self, size: int = -1) -> bytes:
+        if time.monotonic() > self._deadline:
+            raise _DeadlinePassed()
+        chunk: bytes = self._body.read(size)
+        return chunk
+
+
+def _read_capped(resp: requests.Response, deadline: float) -> bytes | None:
+    """The answer's body, or None when it is over MAX_RESPONSE_BYTES (not read further)."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        return None
+    body = bytearray()
+    for chunk in resp.iter_content(RESPONSE_CHUNK):
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            return None
+        if time.monotonic() > deadline:
+            raise _DeadlinePassed()
+    return bytes(body)
 
 
 def find_id(body: Any, dotted: str) -> str | None:
@@ -115,23 +172,34 @@ class PartnerClient:
     def create_record(self, payload: dict[str, Any], idempotency_key: str) -> Accepted:
         return self._post(self.settings.record_path, idempotency_key, json=payload)
 
-    def upload_document(self, record_id: str, path: Path, filename: str, content_type: str,
-                        idempotency_key: str) -> Accepted:
-        """Upload one file as multipart part `file`, read from disk as it is sent."""
-        url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
-        with open(path, "rb") as fh:
-            body = MultipartEncoder(fields={"file": (filename, fh, content_type)})
-            return self._post(url_path, idempotency_key, data=body,
-                              headers={"Content-Type": body.content_type})
+    def upload_document(self, record_id: str, body: UploadBody, filename: str,
+                        content_type: str, idempotency_key: str) -> Accepted:
+        """Upload one file as multipart part `file`, streamed from `body` as it is sent.
 
-    def _post(self, path: str, key: str,
-              headers: dict[str, str] | None = None, **kwargs: Any) -> Accepted:
+        `body` is the checked descriptor's reader (sidecar.file_checks.VerifiedReader),
+        never a path opened here: what goes out is what was checked.
+        """
+        url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
+        encoder = MultipartEncoder(fields={"file": (filename, body, content_type)})
+        return self._post(url_path, idempotency_key, data=encoder,
+                          headers={"Content-Type": encoder.content_type})
+
+    def _post(self, path: str, key: str, headers: dict[str, str] | None = None,
+              data: Any = None, json: Any = None) -> Accepted:
         url = self.settings.base_url + path
+        deadline = time.monotonic() + self.settings.deadline
+        read_timeout = min(self.settings.read_timeout, self.settings.deadline)
         try:
             resp = self.session.post(
                 url, headers={"Idempotency-Key": key, **(headers or {})},
-                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                allow_redirects=False, **kwargs)
+                timeout=(self.settings.connect_timeout, read_timeout), allow_redirects=False,
+                stream=True, json=json,
+                data=None if data is None else _DeadlineBody(data, deadline))
+            with resp:
+                return self._outcome(resp, _read_capped(resp, deadline))
+        except _DeadlinePassed:
+            raise RetryableError(f"the partner took longer than the {self.settings.deadline:g} s"
+                                 " deadline", category=Category.TIMEOUT) from None
         except requests.exceptions.SSLError:
             raise PartnerConfigError("TLS failure talking to the partner",
                                      category=Category.TLS) from None
@@ -142,17 +210,26 @@ class PartnerClient:
         except requests.exceptions.Timeout:
             raise RetryableError("timed out waiting for the partner",
                                  category=Category.TIMEOUT) from None
-        except requests.exceptions.ConnectionError:
+        except requests.exceptions.ConnectionError as exc:
+            if exc.args and isinstance(exc.args[0], ReadTimeoutError):  # while reading the body
+                raise RetryableError("timed out waiting for the partner",
+                                     category=Category.TIMEOUT) from None
             raise RetryableError("could not connect to the partner",
                                  category=Category.NETWORK) from None
-        with resp:
-            return self._outcome(resp)
+        except requests.exceptions.RequestException:  # a chunked or compressed answer cut off
+            raise RetryableError("the partner's answer was cut off",
+                                 category=Category.NETWORK) from None
 
-    def _outcome(self, resp: requests.Response) -> Accepted:
+    def _outcome(self, resp: requests.Response, body: bytes | None) -> Accepted:
+        """`body` is None when the answer was over MAX_RESPONSE_BYTES."""
         status = resp.status_code
         if 200 <= status < 300:
+            if body is None:
+                raise RetryableError(f"HTTP {status} bad_response: the answer is over"
+                                     f" {MAX_RESPONSE_BYTES // 1024} KiB", status,
+                                     category=Category.BAD_RESPONSE)
             try:
-                found = find_id(resp.json(), self.settings.id_field)
+                found = find_id(json.loads(body), self.settings.id_field)
             except ValueError:
                 found = None
             if found is None:
@@ -163,7 +240,7 @@ class PartnerClient:
             return Accepted(found, status)
         category = category_of(status)
         reason = f"HTTP {status} {category}"
-        text = _partner_message(resp)[:MAX_PARTNER_TEXT]
+        text = _partner_message(resp, body)[:MAX_PARTNER_TEXT]
         if status in CONFIG_STATUS:
             raise PartnerConfigError(f"{reason} (check FORMRELAY_PARTNER_TOKEN)", status,
                                      partner_text=text)
@@ -175,16 +252,26 @@ class PartnerClient:
         raise PermanentError(reason, status, partner_text=text)
 
 
-def _partner_message(resp: requests.Response) -> str:
-    """The partner's own explanation: a JSON error/message/detail, else the start of the text."""
+def _partner_message(resp: requests.Response, body: bytes | None) -> str:
+    """The partner's own explanation: a JSON error/message/detail, else the start of the text.
+    None of an answer over the cap (it was not read)."""
+    if not body:
+        return ""
     try:
-        body = resp.json()
+        parsed = json.loads(body)
     except ValueError:
         html = "html" in resp.headers.get("Content-Type", "")
-        return "" if html else resp.text[:MAX_PARTNER_TEXT]
-    if isinstance(body, dict):
+        return "" if html else _decode(body[:MAX_PARTNER_TEXT * 4], resp.encoding)
+
+    if isinstance(parsed, dict):
         for key in ("error", "message", "detail", "title"):
-            if isinstance(body.get(key), str):
-                return str(body[key])
+            if isinstance(parsed.get(key), str):
+                return str(parsed[key])
     return ""
 
+
+def _decode(raw: bytes, encoding: str | None) -> str:
+    try:
+        return raw.decode(encoding or "utf-8", "replace")[:MAX_PARTNER_TEXT]
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", "replace")[:MAX_PARTNER_TEXT]

@@ -186,3 +186,39 @@ def test_a_bad_redis_url_is_refused_without_echoing_it(tmp_path):
     with pytest.raises(ConfigError) as err:
         config.load("run", base_env(tmp_path) | {"FORMRELAY_REDIS_URL": "redis://:s3cret@/x"})
     assert "s3cret" not in str(err.value.problems)
+
+
+@pytest.mark.parametrize("url", ["http://partner.example/api", "http://10.0.0.5:8080/api",
+                                 "http://partner-sim:8080/api",
+                                 "http://user:pw-in-url@partner.example/api"])
+def test_an_http_partner_url_off_loopback_is_refused_without_showing_it(tmp_path, url):
+    with pytest.raises(ConfigError) as err:
+        config.load("worker", {**base_env(tmp_path), "FORMRELAY_PARTNER_URL": url})
+    assert err.value.problems == [
+        "FORMRELAY_PARTNER_URL is http:// to a host that is not loopback: the partner token and"
+        " the submissions would travel in clear; use https://, or set"
+        " FORMRELAY_ALLOW_INSECURE_PARTNER=1 if that network is trusted"]
+    assert "pw-in-url" not in str(err.value) and SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/api", "http://127.8.9.10/api",
+                                 "http://localhost:8080/api", "http://[::1]:8080/api",
+                                 "https://partner.example/api"])
+def test_loopback_and_https_partner_urls_need_no_permission(tmp_path, url):
+    assert config.load("worker", {**base_env(tmp_path), "FORMRELAY_PARTNER_URL": url})
+
+
+def test_an_insecure_partner_url_is_allowed_when_said_so(tmp_path):
+    cfg = config.load("worker", {**base_env(tmp_path), "FORMRELAY_ALLOW_INSECURE_PARTNER": "1",
+                                 "FORMRELAY_PARTNER_URL": "http://partner-sim:8080/api"})
+    assert cfg.allow_insecure_partner and cfg.partner_url == "http://partner-sim:8080/api"
+
+
+def test_the_partner_deadline_defaults_to_120_s_and_is_bounded(tmp_path):
+    assert config.load("worker", base_env(tmp_path)).partner_deadline == 120.0
+    cfg = config.load("worker", {**base_env(tmp_path), "FORMRELAY_PARTNER_DEADLINE_SECONDS": "30"})
+    assert cfg.partner_deadline == 30.0
+    with pytest.raises(ConfigError) as err:
+        config.load("worker", {**base_env(tmp_path), "FORMRELAY_PARTNER_DEADLINE_SECONDS": "0"})
+    assert err.value.problems == ["FORMRELAY_PARTNER_DEADLINE_SECONDS must be between 1 and 3600"
+                                  " (got '0')"]
