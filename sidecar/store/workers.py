@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sidecar.store.base import StoreBase
+from sidecar.store.retry import retried
 
 PRUNE_AFTER_SECONDS = 86400  # rows of workers not seen for a day are removed
 
@@ -31,6 +32,7 @@ class WorkerStore(StoreBase):
     def _workers(self) -> str:
         return f"{self.prefix}formrelay_workers"
 
+    @retried
     def heartbeat(self, worker_id: str, host: str, pid: int, version: str, worker_type: str,
                   threads: int) -> None:
         """Record that this worker is alive (first beat: its row); prune long-silent rows."""
@@ -44,6 +46,7 @@ class WorkerStore(StoreBase):
                 (worker_id[:100], host[:100], pid, version[:32], worker_type[:12], threads))
         self.prune_workers()
 
+    @retried
     def prune_workers(self, older_than_seconds: int = PRUNE_AFTER_SECONDS) -> int:
         with self.db.transaction() as cur:
             cur.execute(f"DELETE FROM {self._workers}"
@@ -63,6 +66,7 @@ class WorkerStore(StoreBase):
                            r["last_seen"], float(r["seconds_since_seen"]))
                     for r in cur.fetchall()]
 
+    @retried
     def forget_worker(self, worker_id: str) -> None:
         with self.db.transaction() as cur:
             cur.execute(f"DELETE FROM {self._workers} WHERE id = %s", (worker_id,))
