@@ -112,12 +112,15 @@ class ClaimStore(StoreBase):
         return self._release("lease_expires_at < UTC_TIMESTAMP(3)", (), limit, "lease.expired",
                              "lease of {owner} expired")
 
-    def release_leases_of(self, owner_prefix: str, limit: int = 500) -> int:
+    def release_leases_of(self, owner_prefix: str, limit: int = 500,
+                          reason: str = "its worker stopped",
+                          event: str = "lease.released") -> int:
         """Give back work still `processing` under leases whose owner starts with `owner_prefix`
-        (a worker's "host:pid:" as it stops), as if the leases had expired, without waiting."""
+        (a worker's id and ":", as it stops or once it is gone), as if the leases had
+        expired, without waiting. `reason` ends the log row's message."""
         pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return self._release("lease_owner LIKE %s", (pattern + "%",), limit, "lease.released",
-                             "lease of {owner} released as its worker stopped")
+        message = "lease of {owner} released as " + reason.replace("{", "{{").replace("}", "}}")
+        return self._release("lease_owner LIKE %s", (pattern + "%",), limit, event, message)
 
     def _release(self, where: str, params: tuple[Any, ...], limit: int, event: str,
                  message: str) -> int:
