@@ -10,6 +10,7 @@ import argparse
 import getpass
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -30,7 +31,6 @@ from sidecar.store import Database, DbSettings, Store
 from sidecar.store.schema import check, current_version, latest_version, migrate
 
 log = logging.getLogger("formrelay")
-HEARTBEAT_SECONDS = 15.0
 
 
 class StartupError(Exception):
@@ -145,18 +145,23 @@ def _print_workers(store: Store, silent_after: float) -> None:
 
 class Heartbeat:
     """This process in {prefix}formrelay_workers: a row written now and every
-    HEARTBEAT_SECONDS from a daemon thread, deleted when the process stops cleanly."""
+    FORMRELAY_HEARTBEAT_SECONDS from a daemon thread, deleted when the process stops cleanly.
 
-    def __init__(self, store: Store, cfg: config.Config, every: float = HEARTBEAT_SECONDS) -> None:
-        self.store, self.cfg, self.every = store, cfg, every
+    Its id, "host:pid:random" (random: a restarted container often has the same host
+    and pid), begins every lease owner of this process's engine, its process workers'
+    included, so the sweep can give back the work of a worker that stopped beating.
+    """
+
+    def __init__(self, store: Store, cfg: config.Config) -> None:
+        self.store, self.cfg, self.every = store, cfg, cfg.heartbeat_seconds
         self.host, self.pid = socket.gethostname(), os.getpid()
-        self.worker_id = f"{self.host}:{self.pid}"  # what the engine's lease owners start with
+        self.worker_id = f"{self.host[:64]}:{self.pid}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def beat(self) -> None:
         self.store.heartbeat(self.worker_id, self.host, self.pid, __version__,
-                             self.cfg.worker_type, self.cfg.workers)
+                             self.cfg.worker_type, self.cfg.workers, self.every)
 
     def start(self) -> None:
         self.beat()
@@ -209,10 +214,11 @@ def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:
     return stop
 
 
-def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
+def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, Any]:
     """The Huey consumer with this process's engine behind the tasks, and the tasks.
 
-    Work that came due while no worker ran is rung first.
+    The engine's lease owners begin with `worker_id` (the heartbeat's). Work that came
+    due while no worker ran is rung first.
     """
     from sidecar.engine import ring_due
     from sidecar.queue import create_consumer
@@ -220,31 +226,28 @@ def _consumer(cfg: config.Config, store: Store) -> tuple[Any, Any]:
 
     huey = build_huey(cfg)
     tasks = register(huey, lambda: engine, cfg)
-    engine = build_engine(cfg, tasks)
+    engine = build_engine(cfg, tasks, worker_id)
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
     return create_consumer(huey, cfg), tasks
 
 
-def _work(cfg: config.Config, store: Store, consumer: Any) -> None:
+def _work(store: Store, consumer: Any, heartbeat: Heartbeat) -> None:
     """Run the consumer with a heartbeat until SIGINT/SIGTERM; then give back what is left.
 
     Steps still in flight after the shutdown timeout (or interrupted) keep a lease owned by
-    "host:pid:..." of this process (or of its worker processes): released here, so the work is
-    due again at once instead of after its lease expires.
+    "<heartbeat id>:..." (this process's engine, forked into its process workers): released
+    here, so the work is due again at once instead of after its lease expires. A worker
+    killed outright cannot do this: the sweep does it once its heartbeat stops.
     """
-    heartbeat = Heartbeat(store, cfg)
     heartbeat.start()
-    pids = {os.getpid()}
     try:
-        pids.update(p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None))
         consumer.run()
-        pids.update(p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None))
     finally:
         for _, child in consumer.worker_threads:  # a process worker that ignored its interrupt
             if getattr(child, "pid", None) and child.is_alive():
                 child.kill()  # (its lease is released below; multiprocessing would wait on it)
-        released = sum(store.release_leases_of(f"{heartbeat.host}:{pid}:") for pid in pids)
+        released = store.release_leases_of(f"{heartbeat.worker_id}:")
         if released:
             log.warning("released %d leases of steps that did not finish before shutdown",
                         released)
@@ -326,17 +329,19 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _checked_store(cfg)
-    consumer, _ = _consumer(cfg, store)
-    _work(cfg, store, consumer)
+    heartbeat = Heartbeat(store, cfg)
+    consumer, _ = _consumer(cfg, store, heartbeat.worker_id)
+    _work(store, consumer, heartbeat)
     return 0
 
 
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _checked_store(cfg)
-    consumer, tasks = _consumer(cfg, store)  # the queue exists before /healthz says ready
-    stop_http = _serve(cfg, _app(cfg, store, tasks))
+    heartbeat = Heartbeat(store, cfg)
+    consumer, tasks = _consumer(cfg, store, heartbeat.worker_id)  # the queue exists before
+    stop_http = _serve(cfg, _app(cfg, store, tasks))  # /healthz says ready
     try:
-        _work(cfg, store, consumer)
+        _work(store, consumer, heartbeat)
     finally:
         stop_http()
     return 0

@@ -229,6 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
     Setting("shutdown_seconds", "FORMRELAY_SHUTDOWN_SECONDS", _int_range(0, 3600), default="30"),
     Setting("sweep_seconds", "FORMRELAY_SWEEP_SECONDS", _int_range(5, 3600), default="60"),
+    Setting("heartbeat_seconds", "FORMRELAY_HEARTBEAT_SECONDS", _int_range(1, 300),
+            default="15"),
     Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", _int_range(0, 365), default="7"),
     Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", _int_range(1, 3650),
             default="7"),
@@ -310,6 +312,7 @@ class Config:
     max_attempts: int
     shutdown_seconds: int
     sweep_seconds: int
+    heartbeat_seconds: int
     reconcile_days: int
     keep_snapshot_days: int
     keep_completed_days: int

@@ -86,12 +86,13 @@ class Engine:
 
     def __init__(self, store: Store, client: PartnerClient, renderer: PayloadRenderer,
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
-                 throttle: Throttle | None = None) -> None:
+                 throttle: Throttle | None = None, worker_id: str | None = None) -> None:
         self.store, self.client, self.renderer = store, client, renderer
         self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
         self.pause, self.throttle = pause, throttle
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        # The heartbeat's id (sidecar.cli.Heartbeat) when a worker runs this engine.
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     def _owner(self) -> str:
         """A lease owner per claim, so a late report of an old claim is always refused."""

@@ -5,7 +5,8 @@ FormRelayError
 ├── SchemaError          tables missing or of another version: run `formrelay migrate`
 ├── StoreError           the database refused something the store expected to work
 │   ├── InvalidTransition  an event that the state machine does not allow in this status
-│   └── LeaseLost          a worker reported on work it no longer holds (a stale task)
+│   ├── LeaseLost          a worker reported on work it no longer holds (a stale task)
+│   └── TransactionConflict still deadlocked or waiting on a lock after every retry
 ├── PartnerError         the outcome of one request to the partner API
 │   ├── RetryableError     worth another attempt later (timeouts, 5xx, 408, 425, 429)
 │   ├── PermanentError     the partner refused this request for good (other 4xx)
@@ -92,6 +93,16 @@ class SchemaError(FormRelayError):
 
 class StoreError(FormRelayError):
     """A store operation could not be carried out."""
+
+
+class TransactionConflict(StoreError):
+    """A store call hit a deadlock or a lock wait timeout on each of its attempts."""
+
+    def __init__(self, call: str, errno: int, attempts: int) -> None:
+        self.call, self.errno, self.attempts = call, errno, attempts
+        reason = "deadlock" if errno == 1213 else "lock wait timeout"
+        super().__init__(f"{call}: {reason} (MySQL error {errno}) on each of {attempts}"
+                         " attempts; gave up")
 
 
 class InvalidTransition(StoreError):

@@ -105,8 +105,7 @@ class Pause:
         ended: list[Breaker] = []
 
         def end(b: Breaker, now: datetime) -> Breaker:
-            if b.paused:
-                ended.append(b)
+            ended[:] = [b] if b.paused else []  # the store may run this again (a deadlock)
             return on_success(b)
 
         self._change(end, actor)

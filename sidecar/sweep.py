@@ -2,8 +2,9 @@
 
 Huey delivers a task at most once: a task lost with a killed worker or a
 flushed Redis leaves its job waiting in MySQL. Every minute one process (a
-MySQL named lock decides which; the others skip) releases expired leases,
-settles jobs whose documents have all ended, creates jobs for recent WPForms
+MySQL named lock decides which; the others skip) releases expired leases and
+the leases of workers whose heartbeat stopped (sidecar.store.workers says
+when a worker is gone), settles jobs whose documents have all ended, creates jobs for recent WPForms
 entries that have none, and rings every due job and document. A worker also
 rings due work when it starts. The engine's claims make extra rings harmless.
 Hourly, the cleaner applies retention in short batches.
@@ -31,6 +32,7 @@ WATERMARK = "reconcile_watermark"
 class SweepResult:
     ran: bool = False  # False: another process holds the sweep lock
     released: int = 0
+    orphaned: int = 0  # leases of gone workers released
     settled: int = 0
     reconciled: int = 0
     rung_jobs: int = 0
@@ -45,15 +47,33 @@ def sweep(store: Store, tasks: Tasks, reconcile_days: int = 7,
             return result
         result.ran = True
         result.released = store.release_expired_leases()
+        result.orphaned = release_gone_workers(store)
         result.settled = sum(1 for job_id in store.stuck_jobs()
                              if store.settle_documents(job_id) is not None)
         if reconcile_days > 0:
             result.reconciled = reconcile(store, tasks, reconcile_days, max_attempts)
         result.rung_jobs, result.rung_documents = ring_due(store, tasks)
-    if result.released or result.settled or result.reconciled:
-        log.info("sweep: %d leases released, %d jobs settled, %d entries without a job queued",
-                 result.released, result.settled, result.reconciled)
+    if result.released or result.orphaned or result.settled or result.reconciled:
+        log.info("sweep: %d expired leases and %d leases of gone workers released,"
+                 " %d jobs settled, %d entries without a job queued",
+                 result.released, result.orphaned, result.settled, result.reconciled)
     return result
+
+
+def release_gone_workers(store: Store) -> int:
+    """Give back the work of workers whose heartbeat stopped (killed, host lost) at once,
+    instead of after their leases expire. Each lease owner begins with its worker's id.
+    The partner still gets each step once: a retry sends the same Idempotency-Key."""
+    released = 0
+    for worker_id, silent in store.gone_workers():
+        count = store.release_leases_of(
+            f"{worker_id}:", reason=f"its worker sent no heartbeat for {silent:.0f} s",
+            event="lease.worker_gone")
+        if count:
+            log.warning("worker %s sent no heartbeat for %.0f s: released %d of its leases",
+                        worker_id, silent, count)
+        released += count
+    return released
 
 
 def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> int:

@@ -107,8 +107,9 @@ def hourly(check_seconds: int, at_second: int = 17 * 60) -> Callable[[datetime],
     return due
 
 
-def build_engine(cfg: Config, tasks: Tasks) -> Engine:
-    """The engine a worker process uses, from its configuration."""
+def build_engine(cfg: Config, tasks: Tasks, worker_id: str | None = None) -> Engine:
+    """The engine a worker process uses, from its configuration; its lease owners begin
+    with `worker_id` (the process's heartbeat id)."""
     assert cfg.uploads_dir is not None and cfg.templates_dir is not None
     store = Store(Database(DbSettings.from_config(cfg)), cfg.table_prefix)
     client = PartnerClient(PartnerSettings.from_config(cfg), pool_size=cfg.workers)
@@ -124,4 +125,4 @@ def build_engine(cfg: Config, tasks: Tasks) -> Engine:
     # A step waits for a slot holding its lease: give it back well before that runs out.
     throttle = Throttle(store, Limits(cfg.partner_concurrency, cfg.partner_rps,
                                       slot_wait=min(30.0, cfg.lease_seconds / 3)))
-    return Engine(store, client, renderer, tasks, settings, pause, throttle)
+    return Engine(store, client, renderer, tasks, settings, pause, throttle, worker_id)

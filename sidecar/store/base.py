@@ -22,6 +22,7 @@ from sidecar.states import (
     job_transition,
 )
 from sidecar.store.db import Database
+from sidecar.store.retry import retried
 from sidecar.store.rows import (
     DOCUMENT_COLUMNS,
     JOB_COLUMNS,
@@ -150,6 +151,7 @@ class StoreBase:
             written["phase"] = new.phase
         return new, replace(current, **written)
 
+    @retried
     def settle_documents(self, job_id: int) -> State | None:
         """End the job once every document has ended; None while some are still going."""
         with self.db.transaction() as cur:

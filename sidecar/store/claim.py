@@ -15,6 +15,7 @@ from typing import Any
 
 from sidecar.states import DOCUMENT_ENDS, Event, EventKind
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
+from sidecar.store.retry import retried
 from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, LogEntry
 
 CLAIM = Event(EventKind.CLAIM)
@@ -22,6 +23,7 @@ DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
 class ClaimStore(StoreBase):
+    @retried  # re-run from the start: only its last transaction can be the one that failed
     def claim(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
         """Take up to `limit` due jobs, highest priority (lowest number) first, then oldest."""
         if not self.skip_locked:
@@ -70,6 +72,7 @@ class ClaimStore(StoreBase):
         claimed = self._claim_one(DOCUMENT, document_id, owner, lease_seconds)
         return claimed[0] if claimed else None
 
+    @retried
     def claim_document_for_delivery(self, document_id: int, owner: str,
                                     lease_seconds: int) -> tuple[Document, Job] | None:
         """claim_document, with its job (read, not locked) in the same transaction."""
@@ -81,6 +84,7 @@ class ClaimStore(StoreBase):
                         (claimed[0].job_id,))
             return claimed[0], Job.from_row(cur.fetchone())
 
+    @retried
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
                    more: str = "", max_attempts: int | None = None
                    ) -> tuple[Any, dict[str, Any]] | None:
@@ -108,35 +112,48 @@ class ClaimStore(StoreBase):
         return self._release("lease_expires_at < UTC_TIMESTAMP(3)", (), limit, "lease.expired",
                              "lease of {owner} expired")
 
-    def release_leases_of(self, owner_prefix: str, limit: int = 500) -> int:
+    def release_leases_of(self, owner_prefix: str, limit: int = 500,
+                          reason: str = "its worker stopped",
+                          event: str = "lease.released") -> int:
         """Give back work still `processing` under leases whose owner starts with `owner_prefix`
-        (a worker's "host:pid:" as it stops), as if the leases had expired, without waiting."""
+        (a worker's id and ":", as it stops or once it is gone), as if the leases had
+        expired, without waiting. `reason` ends the log row's message."""
         pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return self._release("lease_owner LIKE %s", (pattern + "%",), limit, "lease.released",
-                             "lease of {owner} released as its worker stopped")
+        message = "lease of {owner} released as " + reason.replace("{", "{{").replace("}", "}}")
+        return self._release("lease_owner LIKE %s", (pattern + "%",), limit, event, message)
 
     def _release(self, where: str, params: tuple[Any, ...], limit: int, event: str,
                  message: str) -> int:
-        released, ended_jobs = 0, set()
+        released, ended_jobs = 0, set[int]()
         for kind, columns in ((JOB, JOB_COLUMNS), (DOCUMENT, DOCUMENT_COLUMNS)):
-            with self.db.transaction() as cur:
-                lock = " SKIP LOCKED" if self.skip_locked else ""
-                cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
-                            f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
-                            f" WHERE status = 'processing' AND {where}"
-                            f" LIMIT %s FOR UPDATE{lock}", (*params, limit))
-                for raw in cur.fetchall():
-                    stale: Any = kind.row.from_row(raw)
-                    state, _ = self._apply(
-                        cur, kind, stale, Event(EventKind.LEASE_EXPIRED), raw["db_now"],
-                        log=LogEntry(event, message.format(owner=stale.lease_owner),
-                                     level="warning"))
-                    if kind is DOCUMENT and state.status in DOCUMENT_ENDS:
-                        ended_jobs.add(stale.job_id)
-                    released += 1
+            count, ended = self._release_kind(kind, columns, where, params, limit, event,
+                                              message)
+            released, ended_jobs = released + count, ended_jobs | ended
         for job_id in ended_jobs:  # a document out of attempts may be its job's last
             self.settle_documents(job_id)
         return released
+
+    @retried
+    def _release_kind(self, kind: Kind, columns: str, where: str, params: tuple[Any, ...],
+                      limit: int, event: str, message: str) -> tuple[int, set[int]]:
+        """Release the jobs or the documents of _release: (how many, jobs of ended documents)."""
+        released, ended_jobs = 0, set[int]()
+        with self.db.transaction() as cur:
+            lock = " SKIP LOCKED" if self.skip_locked else ""
+            cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
+                        f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
+                        f" WHERE status = 'processing' AND {where}"
+                        f" LIMIT %s FOR UPDATE{lock}", (*params, limit))
+            for raw in cur.fetchall():
+                stale: Any = kind.row.from_row(raw)
+                state, _ = self._apply(
+                    cur, kind, stale, Event(EventKind.LEASE_EXPIRED), raw["db_now"],
+                    log=LogEntry(event, message.format(owner=stale.lease_owner),
+                                 level="warning"))
+                if kind is DOCUMENT and state.status in DOCUMENT_ENDS:
+                    ended_jobs.add(stale.job_id)
+                released += 1
+        return released, ended_jobs
 
     def due_work(self, limit: int = 1000) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Due jobs and due documents, as (id, priority), for ringing their doorbells."""

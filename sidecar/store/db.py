@@ -114,12 +114,21 @@ class Database:
     def close(self) -> None:
         self.discard()
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside `transaction()` (sidecar.store.retry asks)."""
+        return bool(getattr(self._local, "open", False))
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """Yield a dictionary cursor; commit on success, roll back on any error."""
+        """Yield a dictionary cursor; commit on success, roll back on any error.
+
+        A deadlock or lock wait timeout rolls back here like any error; the store
+        method marked @retried (sidecar.store.retry) runs the whole body again.
+        """
         conn, cur = self._handle()
         local = self._local
-        local.after = []
+        local.after, local.open = [], True
         try:
             yield cur
             conn.commit()
@@ -133,7 +142,7 @@ class Database:
                 self.discard()
             raise
         finally:
-            local.used = time.monotonic()
+            local.used, local.open = time.monotonic(), False
         for callback in local.after:
             callback()
 

@@ -11,6 +11,7 @@ from mysql.connector.errors import IntegrityError
 from sidecar.errors import LeaseLost, StoreError
 from sidecar.states import DOCUMENT_ENDS, Event, EventKind, State, Status
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
+from sidecar.store.retry import retried
 from sidecar.store.rows import (
     DOCUMENT_COLUMNS,
     JOB_COLUMNS,
@@ -23,6 +24,7 @@ from sidecar.store.rows import (
 
 
 class JobStore(StoreBase):
+    @retried
     def enqueue(self, job: NewJob) -> tuple[Job, bool]:
         """Insert a job, or return the one with the same reference: (job, created).
 
@@ -73,6 +75,7 @@ class JobStore(StoreBase):
                         " ORDER BY id", (job_id,))
             return [Document.from_row(r) for r in cur.fetchall()]
 
+    @retried
     def transition_job(self, job_id: int, event: Event, *, owner: str | None = None,
                        partner_id: str | None = None, documents: Sequence[NewDocument] = (),
                        log: LogEntry | None = None) -> State:
@@ -103,6 +106,7 @@ class JobStore(StoreBase):
                 self._cascade_to_documents(cur, job_id, event, now, log)
             return new
 
+    @retried
     def transition_document(self, document_id: int, event: Event, *, owner: str | None = None,
                             partner_id: str | None = None, log: LogEntry | None = None,
                             facts: dict[str, Any] | None = None,
@@ -153,6 +157,7 @@ class JobStore(StoreBase):
             entry = LogEntry(f"document.{event.kind}", actor=log.actor if log else None)
             self._apply(cur, DOCUMENT, Document.from_row(row), event, now, log=entry)
 
+    @retried
     def log(self, entry: LogEntry, job_id: int | None = None,
             document_id: int | None = None) -> None:
         """A log row that is not a state change (pauses, sweeps, admin notes)."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sidecar.store.base import StoreBase
+from sidecar.store.retry import retried
 from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
@@ -62,6 +63,7 @@ class Maintenance(StoreBase):
             row = cur.fetchone()
         return str(row["value"]) if row else None
 
+    @retried
     def set_meta(self, name: str, value: str) -> None:
         with self.db.transaction() as cur:
             cur.execute(f"INSERT INTO {self.t.meta} (name, value, updated_at)"
@@ -95,23 +97,27 @@ class Maintenance(StoreBase):
             raise ValueError(f"not an ended status: {status!r}")
         jobs = documents = 0
         while True:
-            with self.db.transaction() as cur:
-                cur.execute(VALUES_TO_DROP.format(jobs=self.t.jobs),
-                            (status, days, RETENTION_BATCH))
-                ids = [int(r["id"]) for r in cur.fetchall()]
-                if ids:
-                    marks = ", ".join(["%s"] * len(ids))
-                    cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
-                                f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})",
-                                ids)
-                    cur.execute(f"UPDATE {self.t.documents} SET original_name = '',"
-                                f" path = IF(status IN {DONE_WITH_FILE}, '', path)"
-                                f" WHERE job_id IN ({marks}) AND (original_name <> ''"
-                                f" OR (status IN {DONE_WITH_FILE} AND path <> ''))", ids)
-                    documents += int(cur.rowcount)
-            jobs += len(ids)
-            if len(ids) < RETENTION_BATCH:
+            batch, changed = self._drop_values_batch(status, days)
+            jobs, documents = jobs + batch, documents + changed
+            if batch < RETENTION_BATCH:
                 return jobs, documents
+
+    @retried
+    def _drop_values_batch(self, status: str, days: int) -> tuple[int, int]:
+        """One batch of drop_ended_values in one transaction: (jobs, documents changed)."""
+        with self.db.transaction() as cur:
+            cur.execute(VALUES_TO_DROP.format(jobs=self.t.jobs), (status, days, RETENTION_BATCH))
+            ids = [int(r["id"]) for r in cur.fetchall()]
+            if not ids:
+                return 0, 0
+            marks = ", ".join(["%s"] * len(ids))
+            cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
+                        f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})", ids)
+            cur.execute(f"UPDATE {self.t.documents} SET original_name = '',"
+                        f" path = IF(status IN {DONE_WITH_FILE}, '', path)"
+                        f" WHERE job_id IN ({marks}) AND (original_name <> ''"
+                        f" OR (status IN {DONE_WITH_FILE} AND path <> ''))", ids)
+            return len(ids), int(cur.rowcount)
 
     def delete_old_jobs(self, days: int) -> tuple[int, int]:
         """Delete jobs completed more than `days` ago (their documents and logs go with them),
@@ -126,6 +132,7 @@ class Maintenance(StoreBase):
         rows = self._delete_in_batches(self.t.log, OLD_LOG_ROWS, days)
         return jobs, rows
 
+    @retried
     def file_removed(self, document_id: int, job_id: int, entry: LogEntry) -> None:
         """Record that the document's file left the uploads directory, with its log row."""
         with self.db.transaction() as cur:
@@ -140,13 +147,17 @@ class Maintenance(StoreBase):
         DELETE takes no index hint)."""
         total = 0
         while True:
-            with self.db.transaction() as cur:
-                cur.execute(select.format(jobs=self.t.jobs, log=self.t.log),
-                            (days, RETENTION_BATCH))
-                ids = [int(r["id"]) for r in cur.fetchall()]
-                if ids:
-                    cur.execute(f"DELETE FROM {table} WHERE id IN"
-                                f" ({', '.join(['%s'] * len(ids))})", ids)
-            total += len(ids)
-            if len(ids) < RETENTION_BATCH:
+            deleted = self._delete_batch(table, select, days)
+            total += deleted
+            if deleted < RETENTION_BATCH:
                 return total
+
+    @retried
+    def _delete_batch(self, table: str, select: str, days: int) -> int:
+        with self.db.transaction() as cur:
+            cur.execute(select.format(jobs=self.t.jobs, log=self.t.log), (days, RETENTION_BATCH))
+            ids = [int(r["id"]) for r in cur.fetchall()]
+            if ids:
+                cur.execute(f"DELETE FROM {table} WHERE id IN"
+                            f" ({', '.join(['%s'] * len(ids))})", ids)
+            return len(ids)

@@ -12,13 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import mysql.connector
-
 from sidecar.store.base import StoreBase
+from sidecar.store.retry import retried
 from sidecar.store.rows import LogEntry
 
-# Lock wait timeout and deadlock: the transaction was rolled back, so it may run again.
-RETRY_ERRNOS = (1205, 1213)
 PACE = "partner_pace"
 SLOT_POLL_SECONDS = 0.05
 
@@ -34,7 +31,7 @@ class SharedState(StoreBase):
             row = cur.fetchone()
         return (None if row["value"] is None else str(row["value"])), row["now"]
 
-    def change_shared(self, name: str, change: Change, attempts: int = 3) -> str | None:
+    def change_shared(self, name: str, change: Change) -> str | None:
         """Read-modify-write a shared row under its row lock; returns the value now stored.
 
         `change(value, now)` gives the new value (None: leave it) and an optional log
@@ -43,35 +40,40 @@ class SharedState(StoreBase):
         workers' duplicate-key checks deadlock.
         """
         self._ensure(name)
-        for attempt in range(attempts):
-            try:
-                with self.db.transaction() as cur:
-                    cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
-                                " WHERE name = %s FOR UPDATE", (name,))
-                    row = cur.fetchone()
-                    if row is None:  # deleted between the two statements: make it again
-                        raise mysql.connector.errors.DatabaseError(errno=1213)
-                    current = str(row["value"])
-                    new, entry = change(current, row["now"])
-                    if new is not None and new != current:
-                        cur.execute(f"UPDATE {self.t.meta} SET value = %s, updated_at ="
-                                    " UTC_TIMESTAMP(3) WHERE name = %s", (new, name))
-                    if entry is not None:
-                        self._log(cur, None, None, entry, None, row["now"])
-                    return new if new is not None else current
-            except mysql.connector.errors.DatabaseError as exc:
-                if exc.errno not in RETRY_ERRNOS or attempt == attempts - 1:
-                    raise
-                self._ensure(name)
-        raise AssertionError("unreachable")
+        return self._change_locked(name, change)
 
+    @retried  # `change` may run again: it must only compute (Pause's changes do)
+    def _change_locked(self, name: str, change: Change) -> str | None:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
+                        " WHERE name = %s FOR UPDATE", (name,))
+            row = cur.fetchone()
+            if row is None:  # deleted since _ensure (rare): made here; a deadlock is retried
+                self._ensure_in(cur, name)
+                cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
+                            " WHERE name = %s FOR UPDATE", (name,))
+                row = cur.fetchone()
+            current = str(row["value"])
+            new, entry = change(current, row["now"])
+            if new is not None and new != current:
+                cur.execute(f"UPDATE {self.t.meta} SET value = %s, updated_at ="
+                            " UTC_TIMESTAMP(3) WHERE name = %s", (new, name))
+            if entry is not None:
+                self._log(cur, None, None, entry, None, row["now"])
+            return new if new is not None else current
+
+    @retried
     def _ensure(self, name: str, value: str = "") -> None:
         with self.db.transaction() as cur:
-            cur.execute(f"INSERT IGNORE INTO {self.t.meta} (name, value, updated_at)"
-                        " VALUES (%s, %s, UTC_TIMESTAMP(3))", (name, value))
+            self._ensure_in(cur, name, value)
+
+    def _ensure_in(self, cur: Any, name: str, value: str = "") -> None:
+        cur.execute(f"INSERT IGNORE INTO {self.t.meta} (name, value, updated_at)"
+                    " VALUES (%s, %s, UTC_TIMESTAMP(3))", (name, value))
 
     # ---- partner protection -------------------------------------------------------------
 
+    @retried
     def reserve_pace(self, interval: float) -> float:
         """Book the next free start time, `interval` s after the previous booking.
 

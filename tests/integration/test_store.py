@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -50,8 +51,14 @@ def test_enqueue_of_an_existing_reference_returns_the_existing_job(store):
 
 
 def test_concurrent_enqueues_of_one_reference_make_one_job(store, migrated_db):
+    # Every thread connects first and then inserts at once; a deadlock between them (seen on
+    # a busy machine) is retried by the store, so the outcome never depends on timing.
+    start = threading.Barrier(8)
+
     def enqueue(_: int) -> tuple[int, bool]:
         own = Store(Database(migrated_db), PREFIX)  # its own connection, like another request
+        own.db.connection()
+        start.wait(timeout=60)
         job, created = own.enqueue(new_job())
         own.db.close()
         return job.id, created

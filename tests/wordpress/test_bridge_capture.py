@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
 
 from devstack.wordpress.logs import log_size, read_log
 from devstack.wordpress.php import php_literal
+from tests.conftest import wait_until
 from tests.wordpress.bridge_fixtures import (
     CARD_PNG,
     PDF,
@@ -297,3 +299,84 @@ def test_a_database_failure_never_fails_the_submission_or_logs_values(wp, form):
     # Once the table is back, the same entry is captured normally.
     assert_clean(capture(wp, sub))
     assert [r["reference"] for r in jobs(wp)] == [f"wpforms:{form.id}:70"]
+
+
+# ------------------------------------------------ deadlocks and lock wait timeouts
+# InnoDB refreshes its innodb_trx view only after 0.1 s without a read: poll slower.
+LOCK_POLL_SECONDS = 0.25
+
+
+def lock_waits(wp) -> int:
+    with wp.db() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM information_schema.innodb_trx"
+                    " WHERE trx_state = 'LOCK WAIT'")
+        return int(cur.fetchone()[0])
+
+
+def capture_in_thread(wp, sub, setup: str = "") -> tuple[threading.Thread, dict]:
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.update(run=capture(wp, sub, setup=setup)))
+    thread.start()
+    return thread, out
+
+
+def hold_reference(conn, table: str, reference: str, weight: int = 0) -> int:
+    """In `conn`'s open transaction, the job row of `reference`, not committed: an INSERT
+    of the same reference waits for this transaction. `weight` log rows first make this
+    transaction the heavier one, so InnoDB picks the other as a deadlock's victim."""
+    cur = conn.cursor()
+    conn.start_transaction()
+    if weight:
+        cur.executemany(f"INSERT INTO {table.replace('jobs', 'log')} (level, event, message,"
+                        " created_at) VALUES ('info', 'test.weight', '', UTC_TIMESTAMP(3))",
+                        [()] * weight)
+    cur.execute(f"INSERT INTO {table} (reference, source, form_id, entry_id, snapshot, status,"
+                " phase, priority, attempts, max_attempts, next_attempt_at, created_at,"
+                " updated_at) VALUES (%s, 'test', 1, 1, '', 'pending', 'record', 10, 0, 10,"
+                " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))", (reference,))
+    return int(cur.lastrowid)
+
+
+def test_a_deadlocked_capture_insert_is_tried_once_more_and_stored(wp, form):
+    sub = Submission.basic(form, 71, name="Zebulon Quartermaine")
+    table, reference = f"{wp.table_prefix}formrelay_jobs", f"wpforms:{form.id}:71"
+    offset = log_size(wp.debug_log)
+    with wp.db() as other:
+        held = hold_reference(other, table, reference, weight=50)
+        thread, out = capture_in_thread(wp, sub)
+        # The capture's INSERT has written its row and waits on the held reference...
+        wait_until(lambda: lock_waits(wp) >= 1, 60, "the capture's INSERT waiting",
+                   interval=LOCK_POLL_SECONDS)
+        # ...and the other transaction now asks for that row: a deadlock, the capture its victim.
+        cur = other.cursor()
+        cur.execute(f"SELECT id FROM {table} WHERE id > %s FOR UPDATE", (held,))
+        cur.fetchall()
+        other.rollback()  # the held reference goes; the capture's second INSERT goes through
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert_clean(out["run"])
+    log = read_log(wp.debug_log, offset)
+    assert f"FormRelay Bridge: form {form.id} entry 71: MySQL error 1213; retrying once" in log
+    assert "could not queue" not in log and "Zebulon" not in log
+    assert [r["reference"] for r in jobs(wp)] == [reference]
+
+
+def test_a_capture_insert_that_keeps_waiting_on_a_lock_never_fails_the_form(wp, form):
+    sub = Submission.basic(form, 72, name="Zebulon Quartermaine")
+    table, reference = f"{wp.table_prefix}formrelay_jobs", f"wpforms:{form.id}:72"
+    offset = log_size(wp.debug_log)
+    lock_wait = ("global $wpdb;"  # this request's session only: each attempt waits 1 s
+                 " $wpdb->query( 'SET SESSION innodb_lock_wait_timeout = 1' );")
+    with wp.db() as other:
+        hold_reference(other, table, reference)
+        try:
+            run = capture(wp, sub, setup=lock_wait)
+        finally:
+            other.rollback()
+    assert_clean(run)
+    log = read_log(wp.debug_log, offset)
+    assert f"form {form.id} entry 72: MySQL error 1205; retrying once" in log
+    assert f"could not queue form {form.id} entry 72 (MySQL error 1205)" in log
+    assert "Zebulon" not in log and "INSERT INTO" not in log
+    assert jobs(wp) == []

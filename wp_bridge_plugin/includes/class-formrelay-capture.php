@@ -15,7 +15,9 @@
  *                 "url": "https://...", "attachment_id": 0, "size": 1234}]}
  *
  * A failure is logged with ids and the MySQL error number only (messages can
- * quote submitted values) and never reaches the visitor.
+ * quote submitted values) and never reaches the visitor. A deadlock or a lock
+ * wait timeout is tried once more (the statement was rolled back); the
+ * sidecar's sweep finds an entry still missed (see README, the sweep).
  *
  * @package FormRelay_Bridge
  */
@@ -35,6 +37,12 @@ final class FormRelay_Capture {
 
 	/** MySQL's ER_DUP_ENTRY: this reference (the same entry) is already queued. */
 	const ER_DUP_ENTRY = 1062;
+
+	/** MySQL's lock wait timeout and deadlock: the INSERT was rolled back; it may run again. */
+	const RETRY_ERRNOS = array( 1205, 1213 );
+
+	/** The INSERT runs at most this often (once more after a deadlock or lock wait timeout). */
+	const INSERT_ATTEMPTS = 2;
 
 	/**
 	 * Hook the capture into WPForms (late, so other integrations ran first).
@@ -84,7 +92,6 @@ final class FormRelay_Capture {
 	 * @return int
 	 */
 	public static function queue( $form_id, $entry_id, $fields ) {
-		global $wpdb;
 		$reference = $entry_id > 0
 			? sprintf( 'wpforms:%d:%d', $form_id, $entry_id )
 			: sprintf( 'wpforms:%d:%s', $form_id, wp_generate_uuid4() );
@@ -97,6 +104,30 @@ final class FormRelay_Capture {
 			$snapshot = '';
 		}
 
+		$row = array( $reference, $form_id, $entry_id, $snapshot, FormRelay_Settings::form_priority( $form_id ) );
+		for ( $attempt = 1; ; ++$attempt ) {
+			list( $job_id, $errno ) = self::insert( $row );
+			if ( null === $errno || ! in_array( $errno, self::RETRY_ERRNOS, true ) || $attempt >= self::INSERT_ATTEMPTS ) {
+				break;
+			}
+			self::log( sprintf( 'FormRelay Bridge: form %d entry %d: MySQL error %d; retrying once', $form_id, $entry_id, $errno ) );
+			usleep( wp_rand( 10000, 50000 ) ); // A jittered pause: the other transaction ends first.
+		}
+		if ( null !== $errno && self::ER_DUP_ENTRY !== $errno ) {
+			self::log_failure( $form_id, $entry_id, sprintf( 'MySQL error %d', $errno ) );
+		}
+		return $job_id;
+	}
+
+	/**
+	 * One INSERT of the job row: (its id, null) or (0, the MySQL error number).
+	 *
+	 * @param array $row Reference, form id, entry id, snapshot, priority.
+	 * @return array{0: int, 1: int|null}
+	 */
+	private static function insert( array $row ) {
+		global $wpdb;
+		list( $reference, $form_id, $entry_id, $snapshot, $priority ) = $row;
 		// A failed query must neither print nor log the query (it holds the values).
 		$suppressed = $wpdb->suppress_errors( true );
 		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
@@ -107,21 +138,14 @@ final class FormRelay_Capture {
 				$form_id,
 				$entry_id,
 				$snapshot,
-				FormRelay_Settings::form_priority( $form_id ),
+				$priority,
 				self::MAX_ATTEMPTS
 			)
 		);
-		$errno  = false === $result ? self::mysql_errno() : 0;
+		$errno  = false === $result ? self::mysql_errno() : null;
 		$job_id = false === $result ? 0 : (int) $wpdb->insert_id;
 		$wpdb->suppress_errors( $suppressed );
-
-		if ( false === $result ) {
-			if ( self::ER_DUP_ENTRY !== $errno ) {
-				self::log_failure( $form_id, $entry_id, sprintf( 'MySQL error %d', $errno ) );
-			}
-			return 0;
-		}
-		return $job_id;
+		return array( $job_id, $errno );
 	}
 
 	/**
