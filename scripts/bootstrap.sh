@@ -40,7 +40,11 @@ wait_seconds=${BOOTSTRAP_WAIT_SECONDS:-60}
 venv_pkgs=(python3-venv libmagic1)
 service_pkgs=(php8.2-cli php8.2-mysql php8.2-curl php8.2-mbstring php8.2-xml wordpress
               libmagic1 mariadb-server mariadb-client redis-server python3-venv)
-browser_pkgs=(chromium)
+# `make test` also wants Chromium (the dashboard's browser tests) and Debian's
+# docker-compose 1.29 (tests/test_compose.py validates docker-compose.yml with it).
+browser_pkgs=(chromium docker-compose)
+# Without their recommends: docker-compose's is the Docker engine, not needed to validate.
+lean_pkgs=(docker-compose)
 
 if [ "$venv_only" -eq 1 ]; then
   wanted=("${venv_pkgs[@]}")
@@ -64,7 +68,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   log "installing system packages: ${missing[*]}"
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  lean=() full=()
+  for pkg in "${missing[@]}"; do
+    case " ${lean_pkgs[*]} " in *" $pkg "*) lean+=("$pkg") ;; *) full+=("$pkg") ;; esac
+  done
+  [ ${#full[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${full[@]}"
+  [ ${#lean[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${lean[@]}"
   for pkg in "${missing[@]}"; do
     installed "$pkg" || die "apt-get did not install $pkg"
   done
