@@ -4,6 +4,7 @@ real worker processes, the embedded SQLite queue, MariaDB and the simulator over
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,10 @@ def test_a_worker_not_seen_for_two_sweep_intervals_is_flagged_silent(workers_sto
                     " - INTERVAL 121 SECOND WHERE id = 'ghost:4242'")
     env = worker_env(migrated_db.database, "http://127.0.0.1:9/api", uploads, tmp_path)
     lines = {ln.split()[0]: ln for ln in status(env).splitlines() if ln.startswith("  ")}
-    assert "SILENT" in lines["ghost:4242"] and "last seen 121 s ago" in lines["ghost:4242"]
+    assert "SILENT" in lines["ghost:4242"]
+    # 121 s when `status` runs at once; more on a busy machine (the database's clock runs on)
+    seen = re.search(r"last seen (\d+) s ago", lines["ghost:4242"])
+    assert seen and int(seen[1]) >= 121, lines["ghost:4242"]
     assert "SILENT" not in lines["alive:7"] and "process\u00d72" in lines["alive:7"]
     env["FORMRELAY_SWEEP_SECONDS"] = "120"  # silent means more than 2 sweep intervals
     assert "SILENT" not in status(env)
