@@ -262,7 +262,6 @@ def _partner_message(resp: requests.Response, body: bytes | None) -> str:
     except ValueError:
         html = "html" in resp.headers.get("Content-Type", "")
         return "" if html else _decode(body[:MAX_PARTNER_TEXT * 4], resp.encoding)
-
     if isinstance(parsed, dict):
         for key in ("error", "message", "detail", "title"):
             if isinstance(parsed.get(key), str):

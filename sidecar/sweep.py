@@ -4,9 +4,10 @@ Huey delivers a task at most once: a task lost with a killed worker or a
 flushed Redis leaves its job waiting in MySQL. Every minute one process (a
 MySQL named lock decides which; the others skip) releases expired leases and
 the leases of workers whose heartbeat stopped (sidecar.store.workers says
-when a worker is gone), settles jobs whose documents have all ended, creates jobs for recent WPForms
-entries that have none, and rings every due job and document. A worker also
-rings due work when it starts. The engine's claims make extra rings harmless.
+when a worker is gone), settles jobs whose documents have all ended, creates
+jobs for recent WPForms entries that have none, and rings every due job and
+document. A worker also rings due work when it starts. The engine's claims make
+extra rings harmless.
 Hourly, the cleaner applies retention in short batches.
 """
 

@@ -45,14 +45,10 @@ class SharedState(StoreBase):
     @retried  # `change` may run again: it must only compute (Pause's changes do)
     def _change_locked(self, name: str, change: Change) -> str | None:
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
-                        " WHERE name = %s FOR UPDATE", (name,))
-            row = cur.fetchone()
+            row = self._lock_row(cur, name)
             if row is None:  # deleted since _ensure (rare): made here; a deadlock is retried
                 self._ensure_in(cur, name)
-                cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
-                            " WHERE name = %s FOR UPDATE", (name,))
-                row = cur.fetchone()
+                row = self._lock_row(cur, name)
             current = str(row["value"])
             new, entry = change(current, row["now"])
             if new is not None and new != current:
@@ -61,6 +57,12 @@ class SharedState(StoreBase):
             if entry is not None:
                 self._log(cur, None, None, entry, None, row["now"])
             return new if new is not None else current
+
+    def _lock_row(self, cur: Any, name: str) -> Any:
+        """The row `name` (value, the database's now) locked, or None when it is missing."""
+        cur.execute(f"SELECT value, UTC_TIMESTAMP(3) AS now FROM {self.t.meta}"
+                    " WHERE name = %s FOR UPDATE", (name,))
+        return cur.fetchone()
 
     @retried
     def _ensure(self, name: str, value: str = "") -> None:
