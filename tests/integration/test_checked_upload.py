@@ -19,6 +19,7 @@ from devstack.samples import write_pdf
 from sidecar.errors import PartnerConfigError
 from sidecar.states import Status
 from sidecar.throttle import Throttle
+from tests.file_edits import CHANGES, rewrite_in_place
 from tests.integration.delivery import Delivery, snapshot, text_fields
 
 pytestmark = [pytest.mark.db, pytest.mark.sim]
@@ -94,23 +95,11 @@ def test_a_symlink_swapped_in_after_the_check_sends_only_the_checked_bytes(
     assert fds_open_on(original) == []  # closed after the upload
 
 
-@pytest.mark.parametrize("change", ["overwrite", "append", "truncate"])
+@pytest.mark.parametrize("change", CHANGES)
 def test_a_file_rewritten_in_place_after_the_check_is_not_uploaded(
         delivery, sim, uploads, change):
     original = write_pdf(uploads / "wpforms" / "12-abc" / "scan.pdf", SIZE)
-
-    def rewrite() -> None:  # same inode, other bytes
-        with open(original, "r+b") as fh:
-            if change == "overwrite":
-                fh.seek(SIZE // 2)
-                fh.write(b"REPLACED" * 64)
-            elif change == "append":
-                fh.seek(0, os.SEEK_END)
-                fh.write(b"% more\n")
-            else:
-                fh.truncate(SIZE - 100)
-
-    delivery.engine.throttle = ActOnDocumentSlot(rewrite)
+    delivery.engine.throttle = ActOnDocumentSlot(lambda: rewrite_in_place(original, change))
     job_id = enqueue(delivery, uploads, original, 62)
     delivery.drain()
     (doc,) = delivery.store.documents(job_id)

@@ -134,31 +134,34 @@ def test_a_forced_deadlock_is_retried_and_the_call_succeeds(store, migrated_db, 
         "store transition_document: MySQL error 1213 (attempt 1 of")
 
 
-def test_a_lock_wait_timeout_is_retried(store, migrated_db, other, store_log):
+def cancel_a_locked_job(store: Store, settings: DbSettings, other: Any
+                       ) -> tuple[int, threading.Thread, dict[str, Any]]:
+    """A job whose row `other` holds, and a store cancelling it in a thread with a 1 s lock
+    wait: (job id, the thread, its outcome)."""
     job, _ = store.enqueue(new_job())
     cur = other.cursor()
     cur.execute(f"SELECT id FROM {PREFIX}formrelay_jobs WHERE id = %s FOR UPDATE", (job.id,))
     cur.fetchall()
-    thread, out = run_in_thread(migrated_db, lambda s: s.transition_job(job.id, Event(K.CANCEL)),
+    thread, out = run_in_thread(settings, lambda s: s.transition_job(job.id, Event(K.CANCEL)),
                                 lock_wait_seconds=1)
+    return job.id, thread, out
+
+
+def test_a_lock_wait_timeout_is_retried(store, migrated_db, other, store_log):
+    job_id, thread, out = cancel_a_locked_job(store, migrated_db, other)
     wait_until(lambda: any("error 1205" in line for line in store_log.lines()), 60,
                "the store's lock wait timeout and retry")
     other.rollback()
     thread.join(timeout=60)
     assert not thread.is_alive() and "error" not in out, out
     assert out["result"].status == Status.CANCELLED
-    assert store.get_job(job.id).status == Status.CANCELLED
+    assert store.get_job(job_id).status == Status.CANCELLED
 
 
 def test_the_store_gives_up_after_its_attempts_with_a_clear_error(store, migrated_db, other,
                                                                  store_log, monkeypatch):
     monkeypatch.setattr(store_retry, "ATTEMPTS", 2)
-    job, _ = store.enqueue(new_job())
-    cur = other.cursor()
-    cur.execute(f"SELECT id FROM {PREFIX}formrelay_jobs WHERE id = %s FOR UPDATE", (job.id,))
-    cur.fetchall()
-    thread, out = run_in_thread(migrated_db, lambda s: s.transition_job(job.id, Event(K.CANCEL)),
-                                lock_wait_seconds=1)
+    job_id, thread, out = cancel_a_locked_job(store, migrated_db, other)
     thread.join(timeout=60)
     assert not thread.is_alive()
     error = out["error"]
@@ -167,4 +170,4 @@ def test_the_store_gives_up_after_its_attempts_with_a_clear_error(store, migrate
                           " attempts; gave up")
     assert [r.levelname for r in store_log.records] == ["WARNING", "ERROR"]
     other.rollback()
-    assert store.get_job(job.id).status == Status.PENDING  # each attempt rolled back
+    assert store.get_job(job_id).status == Status.PENDING  # each attempt rolled back

@@ -13,6 +13,7 @@ from requests_toolbelt import MultipartEncoder
 from devstack.samples import write_pdf
 from sidecar.errors import RejectedFile
 from sidecar.file_checks import FileChanged, FilePolicy, check_file, open_checked
+from tests.file_edits import CHANGES, rewrite_in_place
 
 pytestmark = pytest.mark.unit
 
@@ -82,18 +83,10 @@ def test_the_multipart_encoder_streams_the_reader_whole(pdf, uploads):
     assert len(body) == encoder.len and pdf.read_bytes() in body
 
 
-@pytest.mark.parametrize("change", ["overwrite", "append", "truncate"])
+@pytest.mark.parametrize("change", CHANGES)
 def test_a_change_after_the_check_is_refused_before_the_last_chunk(pdf, uploads, change):
     with open_checked(pdf, uploads, POLICY) as opened:
-        with open(pdf, "r+b") as fh:
-            if change == "overwrite":
-                fh.seek(1000)
-                fh.write(b"X" * 10)
-            elif change == "append":
-                fh.seek(0, os.SEEK_END)
-                fh.write(b"\n")
-            else:
-                fh.truncate(SIZE - 10)
+        rewrite_in_place(pdf, change)
         reader = opened.reader()
         given = 0
         with pytest.raises(FileChanged) as caught:
