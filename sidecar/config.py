@@ -9,201 +9,25 @@ secret's value.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from sidecar import config_parsers as p
+from sidecar.config_parsers import insecure_partner_problem
 from sidecar.errors import ConfigError
-from sidecar.payload import is_template_name
 
-Parser = Callable[[str], Any]
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-def _text(raw: str) -> str:
-    return raw
-
-
-def _number_range(cast: type[int] | type[float], low: float, high: float) -> Parser:
-    noun = "a whole number" if cast is int else "a number"
-
-    def show(n: float) -> str:
-        return str(int(n)) if n == int(n) else f"{n:g}"
-
-    def parse(raw: str) -> float:
-        try:
-            value = cast(raw)
-        except ValueError:
-            raise ValueError(f"must be {noun}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {show(low)} and {show(high)}")
-        return value
-
-    return parse
-
-
-def _int_range(low: int, high: int) -> Parser:
-    return _number_range(int, low, high)
-
-
-def _float_range(low: float, high: float) -> Parser:
-    return _number_range(float, low, high)
-
-
-def _http_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http:// or https:// URL")
-    return raw.rstrip("/")
-
-
-LOOPBACK_HOSTS = frozenset({"localhost", "localhost.", "::1"})
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
-    host = host.lower()
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def insecure_partner_problem(url: str, allowed: bool) -> str | None:
-    """Why an http:// partner URL is refused (the token and every value would go in clear),
-    or None. Loopback is allowed (tests, the demo); the URL itself is not repeated."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or allowed or is_loopback(parts.hostname or ""):
-        return None
-    return ("FORMRELAY_PARTNER_URL is http:// to a host that is not loopback: the partner token"
-            " and the submissions would travel in clear; use https://, or set"
-            " FORMRELAY_ALLOW_INSECURE_PARTNER=1 if that network is trusted")
-
-
-def _redis_url(raw: str) -> str:
-    """redis://[[user]:password@]host[:port][/db], rediss:// (TLS) the same, or
-    unix://[[user]:password@]/path/to.sock[?db=N]. Errors never quote the URL."""
-    try:
-        parts = urlsplit(raw)
-        port = parts.port  # ValueError when it is not a number in range
-    except ValueError:
-        raise ValueError("must be a redis://, rediss:// or unix:// URL with a valid port") from None
-    if parts.scheme in ("redis", "rediss"):
-        if not parts.hostname:
-            raise ValueError(f"must name a host: {parts.scheme}://[:password@]host[:port][/db]")
-        if parts.path.strip("/") and not parts.path.strip("/").isdigit():
-            raise ValueError("must end with a database number (/0) or nothing")
-    elif parts.scheme == "unix":
-        if not parts.path.startswith("/") or parts.hostname or port is not None:
-            raise ValueError("must be unix:///path/to/redis.sock (or unix://:password@/path...)")
-    else:
-        raise ValueError("must be a redis://, rediss:// or unix:// URL")
-    return raw
-
-
-def redis_location(url: str) -> str:
-    """The Redis URL as start-up lines and errors may show it: no user, no password."""
-    parts = urlsplit(url)
-    where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2] + parts.path
-    return f"{parts.scheme}://{where} ({'with' if parts.password else 'no'} password)"
-
-
-def _host_port(raw: str) -> str:
-    host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("must be host:port, e.g. 127.0.0.1:8787")
-    return raw
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 16:
-        raise ValueError("must be at least 16 characters")
-    return raw
-
-
-def _table_prefix(raw: str) -> str:
-    if not raw or not all(c.isalnum() or c == "_" for c in raw):
-        raise ValueError("must be letters, digits and underscores, e.g. wp_")
-    return raw
-
-
-def _url_path(raw: str) -> str:
-    if not raw.startswith("/"):
-        raise ValueError("must be a path starting with /")
-    return raw
-
-
-def _document_path(raw: str) -> str:
-    if "{id}" not in _url_path(raw):
-        raise ValueError("must contain {id}, where the partner's record id goes")
-    return raw
-
-
-def _auth(raw: str) -> str:
-    if raw not in ("bearer", "none") and not (raw.startswith("header:") and raw[7:].strip()):
-        raise ValueError("must be bearer, none or header:<Header-Name>")
-    return raw
-
-
-def _types(raw: str) -> frozenset[str]:
-    types = frozenset(t.strip().lower() for t in raw.split(",") if t.strip())
-    if not types or not all("/" in t for t in types):
-        raise ValueError("must be a comma-separated list of MIME types, e.g. application/pdf")
-    return types
-
-
-def _form_templates(raw: str) -> dict[int, str]:
-    """`12=intake.json.j2, 14=referral.json.j2`: a payload template per form id."""
-    mapping: dict[int, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        form, sep, name = item.partition("=")
-        if not sep or not form.strip().isdigit() or not is_template_name(name.strip()):
-            raise ValueError("must be form_id=template.json.j2 pairs separated by commas")
-        mapping[int(form)] = name.strip()
-    return mapping
-
-
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be on or off (true/false, yes/no, 1/0)")
-
-
-def _worker_type(raw: str) -> str:
-    if raw not in ("thread", "process"):
-        raise ValueError("must be thread or process")
-    return raw
-
-
-def _queue_name(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
-        raise ValueError("must be 1-64 letters, digits, dots, dashes or underscores")
-    return raw
-
-
-def _directory(raw: str) -> Path:
-    path = Path(raw).expanduser()
-    if not path.is_dir():
-        raise ValueError("must be an existing directory")
-    return path.resolve()
 
 
 @dataclass(frozen=True)
 class Setting:
     name: str
     env: str
-    parse: Parser = _text
+    parse: p.Parser = p.text
     default: str | None = None
     secret: bool = False
     empty: Any = ""  # the value when unset and not needed (no default, or an empty one)
@@ -214,64 +38,90 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db_user", "WORDPRESS_DB_USER"),
     Setting("db_password", "WORDPRESS_DB_PASSWORD", default="", secret=True),
     Setting("db_name", "WORDPRESS_DB_NAME"),
-    Setting("table_prefix", "WORDPRESS_TABLE_PREFIX", _table_prefix, default="wp_"),
-    Setting("partner_url", "FORMRELAY_PARTNER_URL", _http_url),
+    Setting("table_prefix", "WORDPRESS_TABLE_PREFIX", p.table_prefix, default="wp_"),
+    Setting("partner_url", "FORMRELAY_PARTNER_URL", p.http_url),
     Setting("partner_token", "FORMRELAY_PARTNER_TOKEN", default="", secret=True),
-    Setting("shared_secret", "FORMRELAY_SHARED_SECRET", _secret, secret=True),
-    Setting("redis_url", "FORMRELAY_REDIS_URL", _redis_url, default="", secret=True),
-    Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", _directory, empty=None),
-    Setting("listen", "FORMRELAY_LISTEN", _host_port, default="127.0.0.1:8787"),
+    Setting("shared_secret", "FORMRELAY_SHARED_SECRET", p.secret, secret=True),
+    Setting("redis_url", "FORMRELAY_REDIS_URL", p.redis_url, default="", secret=True),
+    Setting("uploads_dir", "FORMRELAY_UPLOADS_DIR", p.directory, empty=None),
+    Setting("listen", "FORMRELAY_LISTEN", p.host_port, default="127.0.0.1:8787"),
     Setting("data_dir", "FORMRELAY_DATA_DIR", default="~/.local/share/formrelay"),
-    Setting("queue_name", "FORMRELAY_QUEUE_NAME", _queue_name, default="formrelay"),
-    Setting("workers", "FORMRELAY_WORKERS", _int_range(1, 64), default="4"),
-    Setting("worker_type", "FORMRELAY_WORKER_TYPE", _worker_type, default="thread"),
-    Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", _int_range(10, 86400), default="300"),
-    Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", _int_range(1, 1000), default="10"),
-    Setting("shutdown_seconds", "FORMRELAY_SHUTDOWN_SECONDS", _int_range(0, 3600), default="30"),
-    Setting("sweep_seconds", "FORMRELAY_SWEEP_SECONDS", _int_range(5, 3600), default="60"),
-    Setting("heartbeat_seconds", "FORMRELAY_HEARTBEAT_SECONDS", _int_range(1, 300),
+    Setting("queue_name", "FORMRELAY_QUEUE_NAME", p.queue_name, default="formrelay"),
+    Setting("workers", "FORMRELAY_WORKERS", p.int_range(1, 64), default="4"),
+    Setting("worker_type", "FORMRELAY_WORKER_TYPE", p.worker_type, default="thread"),
+    Setting("lease_seconds", "FORMRELAY_LEASE_SECONDS", p.int_range(10, 86400), default="300"),
+    Setting("max_attempts", "FORMRELAY_MAX_ATTEMPTS", p.int_range(1, 1000), default="10"),
+    Setting("shutdown_seconds", "FORMRELAY_SHUTDOWN_SECONDS", p.int_range(0, 3600), default="30"),
+    Setting("sweep_seconds", "FORMRELAY_SWEEP_SECONDS", p.int_range(5, 3600), default="60"),
+    Setting("heartbeat_seconds", "FORMRELAY_HEARTBEAT_SECONDS", p.int_range(1, 300),
             default="15"),
-    Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", _int_range(0, 365), default="7"),
-    Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", _int_range(1, 3650),
+    Setting("reconcile_days", "FORMRELAY_RECONCILE_DAYS", p.int_range(0, 365), default="7"),
+    Setting("keep_snapshot_days", "FORMRELAY_KEEP_SNAPSHOT_DAYS", p.int_range(1, 3650),
             default="7"),
-    Setting("keep_completed_days", "FORMRELAY_KEEP_COMPLETED_DAYS", _int_range(1, 3650),
+    Setting("keep_completed_days", "FORMRELAY_KEEP_COMPLETED_DAYS", p.int_range(1, 3650),
             default="30"),
-    Setting("keep_failed_days", "FORMRELAY_KEEP_FAILED_DAYS", _int_range(1, 3650),
+    Setting("keep_failed_days", "FORMRELAY_KEEP_FAILED_DAYS", p.int_range(1, 3650),
             default="30"),
-    Setting("delete_delivered_files", "FORMRELAY_DELETE_DELIVERED_FILES", _flag,
+    Setting("delete_delivered_files", "FORMRELAY_DELETE_DELIVERED_FILES", p.flag,
             default="off", empty=False),
-    Setting("pause_after", "FORMRELAY_PAUSE_AFTER", _int_range(1, 1000), default="5"),
-    Setting("probe_min_seconds", "FORMRELAY_PROBE_MIN_SECONDS", _float_range(0.1, 3600),
+    Setting("pause_after", "FORMRELAY_PAUSE_AFTER", p.int_range(1, 1000), default="5"),
+    Setting("probe_min_seconds", "FORMRELAY_PROBE_MIN_SECONDS", p.float_range(0.1, 3600),
             default="30"),
-    Setting("probe_max_seconds", "FORMRELAY_PROBE_MAX_SECONDS", _float_range(0.1, 86400),
+    Setting("probe_max_seconds", "FORMRELAY_PROBE_MAX_SECONDS", p.float_range(0.1, 86400),
             default="300"),
-    Setting("partner_concurrency", "FORMRELAY_PARTNER_CONCURRENCY", _int_range(0, 256),
+    Setting("partner_concurrency", "FORMRELAY_PARTNER_CONCURRENCY", p.int_range(0, 256),
             default="4"),
-    Setting("partner_rps", "FORMRELAY_PARTNER_RPS", _float_range(0, 10000), default="10"),
-    Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", _float_range(0.1, 120), default="5"),
-    Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", _float_range(0.1, 600), default="30"),
-    Setting("partner_deadline", "FORMRELAY_PARTNER_DEADLINE_SECONDS", _float_range(1, 3600),
+    Setting("partner_rps", "FORMRELAY_PARTNER_RPS", p.float_range(0, 10000), default="10"),
+    Setting("connect_timeout", "FORMRELAY_CONNECT_TIMEOUT", p.float_range(0.1, 120), default="5"),
+    Setting("read_timeout", "FORMRELAY_READ_TIMEOUT", p.float_range(0.1, 600), default="30"),
+    Setting("partner_deadline", "FORMRELAY_PARTNER_DEADLINE_SECONDS", p.float_range(1, 3600),
             default="120"),
-    Setting("allow_insecure_partner", "FORMRELAY_ALLOW_INSECURE_PARTNER", _flag, default="off",
+    Setting("allow_insecure_partner", "FORMRELAY_ALLOW_INSECURE_PARTNER", p.flag, default="off",
             empty=False),
-    Setting("record_path", "FORMRELAY_RECORD_PATH", _url_path, default="/patients"),
-    Setting("document_path", "FORMRELAY_DOCUMENT_PATH", _document_path,
+    Setting("record_path", "FORMRELAY_RECORD_PATH", p.url_path, default="/patients"),
+    Setting("document_path", "FORMRELAY_DOCUMENT_PATH", p.document_path,
             default="/patients/{id}/documents"),
     Setting("id_field", "FORMRELAY_ID_FIELD", default="id"),
-    Setting("partner_auth", "FORMRELAY_PARTNER_AUTH", _auth, default="bearer"),
-    Setting("backoff_base", "FORMRELAY_BACKOFF_BASE", _float_range(0, 86400), default="30"),
-    Setting("backoff_factor", "FORMRELAY_BACKOFF_FACTOR", _float_range(1, 10), default="2"),
-    Setting("backoff_cap", "FORMRELAY_BACKOFF_CAP", _float_range(0, 7 * 86400), default="3600"),
-    Setting("min_document_bytes", "FORMRELAY_MIN_DOCUMENT_BYTES", _int_range(0, 2**40),
+    Setting("partner_auth", "FORMRELAY_PARTNER_AUTH", p.auth, default="bearer"),
+    Setting("backoff_base", "FORMRELAY_BACKOFF_BASE", p.float_range(0, 86400), default="30"),
+    Setting("backoff_factor", "FORMRELAY_BACKOFF_FACTOR", p.float_range(1, 10), default="2"),
+    Setting("backoff_cap", "FORMRELAY_BACKOFF_CAP", p.float_range(0, 7 * 86400), default="3600"),
+    Setting("min_document_bytes", "FORMRELAY_MIN_DOCUMENT_BYTES", p.int_range(0, 2**40),
             default="1024"),
-    Setting("max_document_bytes", "FORMRELAY_MAX_DOCUMENT_BYTES", _int_range(1, 2**40),
+    Setting("max_document_bytes", "FORMRELAY_MAX_DOCUMENT_BYTES", p.int_range(1, 2**40),
             default=str(25 * 1024 * 1024)),
-    Setting("document_types", "FORMRELAY_DOCUMENT_TYPES", _types,
+    Setting("document_types", "FORMRELAY_DOCUMENT_TYPES", p.types,
             default="application/pdf,image/jpeg,image/png,image/tiff,image/heic,image/heif"),
-    Setting("templates_dir", "FORMRELAY_TEMPLATES_DIR", _directory, default=str(REPO_TEMPLATES),
+    Setting("templates_dir", "FORMRELAY_TEMPLATES_DIR", p.directory, default=str(REPO_TEMPLATES),
             empty=None),
-    Setting("form_templates", "FORMRELAY_FORM_TEMPLATES", _form_templates, default="",
+    Setting("form_templates", "FORMRELAY_FORM_TEMPLATES", p.form_templates, default="",
             empty={}),
+    # Operations (README "Operating FormRelay"): alerts, health, logs.
+    Setting("alert_digest_minutes", "FORMRELAY_ALERT_DIGEST_MINUTES", p.int_range(1, 1440),
+            default="15"),
+    Setting("backlog_minutes", "FORMRELAY_BACKLOG_MINUTES", p.int_range(1, 10080), default="60"),
+    Setting("dashboard_url", "FORMRELAY_DASHBOARD_URL", p.http_url, default=""),
+    Setting("smtp_host", "FORMRELAY_SMTP_HOST", p.host_port, default=""),
+    Setting("smtp_security", "FORMRELAY_SMTP_SECURITY", p.choice("starttls", "tls", "none"),
+            default="starttls"),
+    Setting("smtp_user", "FORMRELAY_SMTP_USER", default=""),
+    Setting("smtp_password", "FORMRELAY_SMTP_PASSWORD", default="", secret=True),
+    Setting("alert_email_from", "FORMRELAY_ALERT_EMAIL_FROM", p.addresses, default="",
+            empty=()),
+    Setting("alert_email_to", "FORMRELAY_ALERT_EMAIL_TO", p.addresses, default="", empty=()),
+    Setting("alert_webhook_url", "FORMRELAY_ALERT_WEBHOOK_URL", p.http_url, default="",
+            secret=True),  # a Slack webhook URL is itself a credential
+    Setting("alert_webhook_format", "FORMRELAY_ALERT_WEBHOOK_FORMAT", p.choice("json", "slack"),
+            default="json"),
+    Setting("alert_webhook_secret", "FORMRELAY_ALERT_WEBHOOK_SECRET", p.secret, default="",
+            secret=True),
+    Setting("alert_timeout", "FORMRELAY_ALERT_TIMEOUT_SECONDS", p.float_range(0.5, 120),
+            default="10"),
+    Setting("worker_listen", "FORMRELAY_WORKER_LISTEN", p.host_port, default=""),
+    Setting("log_level", "FORMRELAY_LOG_LEVEL", p.choice("debug", "info", "warning", "error"),
+            default="info"),
+    Setting("log_format", "FORMRELAY_LOG_FORMAT", p.choice("text", "json"), default="text"),
+    Setting("partner_probe", "FORMRELAY_PARTNER_PROBE", p.probe, default="HEAD /"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS))
@@ -282,6 +132,7 @@ DATABASE = ("db_user", "db_name")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": DATABASE,
     "status": DATABASE,
+    "doctor": (),  # the doctor reports what is missing instead of refusing to start
     "backfill": (*DATABASE, "shared_secret"),
     "resume": (*DATABASE, "shared_secret"),
     "partner-sim": (),
@@ -339,6 +190,23 @@ class Config:
     document_types: frozenset[str]
     templates_dir: Path | None
     form_templates: dict[int, str]
+    alert_digest_minutes: int
+    backlog_minutes: int
+    dashboard_url: str
+    smtp_host: str
+    smtp_security: str
+    smtp_user: str
+    smtp_password: str
+    alert_email_from: tuple[str, ...]
+    alert_email_to: tuple[str, ...]
+    alert_webhook_url: str
+    alert_webhook_format: str
+    alert_webhook_secret: str
+    alert_timeout: float
+    worker_listen: str
+    log_level: str
+    log_format: str
+    partner_probe: tuple[str, str]
 
     def __repr__(self) -> str:  # secrets must not reach a log through repr()
         shown = (

@@ -20,7 +20,7 @@ from typing import Any
 from huey import PriorityRedisHuey, SqliteHuey
 from huey.serializer import SignedSerializer
 
-from sidecar.config import redis_location
+from sidecar.config_parsers import redis_location
 
 log = logging.getLogger("formrelay.queue")
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar import cli, config
+from sidecar import cli, config, config_parsers
 
 pytestmark = pytest.mark.unit
 
@@ -273,7 +273,8 @@ def test_redis_requires_the_password_the_sidecar_sends(compose):
     for name, svc in sidecar_services(compose).items():
         url = env_of(svc)["FORMRELAY_REDIS_URL"]
         assert url == f"redis://:{required}@redis:6379/0", name
-        assert config.redis_location(sample_value(url)) == "redis://redis:6379/0 (with password)"
+        shown = config_parsers.redis_location(sample_value(url))
+        assert shown == "redis://redis:6379/0 (with password)"
 
 
 def test_redis_is_off_the_wordpress_network(compose):

@@ -31,6 +31,7 @@ class Worker:
     started_at: datetime
     last_seen: datetime
     seconds_since_seen: float
+    silent: bool = False  # missed GONE_AFTER_BEATS beats plus the margin: judged gone
 
 
 class WorkerStore(StoreBase):
@@ -81,10 +82,13 @@ class WorkerStore(StoreBase):
             cur.execute(
                 "SELECT id, host, pid, version, worker_type, threads, started_at, last_seen,"
                 " TIMESTAMPDIFF(MICROSECOND, last_seen, UTC_TIMESTAMP(3)) / 1000000"
-                f" AS seconds_since_seen FROM {self._workers} ORDER BY last_seen DESC, id")
+                " AS seconds_since_seen, beat_seconds > 0 AND last_seen < UTC_TIMESTAMP(3)"
+                " - INTERVAL (%s * beat_seconds + %s) SECOND AS silent"
+                f" FROM {self._workers} ORDER BY last_seen DESC, id",
+                (GONE_AFTER_BEATS, GONE_MARGIN_SECONDS))
             return [Worker(str(r["id"]), str(r["host"]), int(r["pid"]), str(r["version"]),
                            str(r["worker_type"]), int(r["threads"]), r["started_at"],
-                           r["last_seen"], float(r["seconds_since_seen"]))
+                           r["last_seen"], float(r["seconds_since_seen"]), bool(r["silent"]))
                     for r in cur.fetchall()]
 
     @retried

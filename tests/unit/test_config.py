@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import config
+from sidecar import config, config_parsers
 from sidecar.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -179,7 +179,7 @@ def test_delivery_settings_are_validated(tmp_path, name, value, problem):
 def test_redis_urls_with_credentials_parse_and_show_none(tmp_path, url, shown):
     cfg = config.load("run", base_env(tmp_path) | {"FORMRELAY_REDIS_URL": url})
     assert cfg.redis_url == url and "s3cret" not in repr(cfg)
-    assert config.redis_location(url) == shown
+    assert config_parsers.redis_location(url) == shown
 
 
 def test_a_bad_redis_url_is_refused_without_echoing_it(tmp_path):
