@@ -60,4 +60,17 @@ if ( is_admin() ) {
 	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin.php';
 	FormRelay_Admin::register();
 	FormRelay_Dashboard::register_admin();
+	// Notices on every wp-admin screen: paused, failed since the user looked, sidecar down, incidents.
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-notice-state.php';
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-notice-text.php';
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-notice-dismiss.php';
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-notices.php';
+	FormRelay_Notices::register();
+}
+
+// WP-CLI: wp formrelay status|retry <id>|resume, through the dashboard's signed bridge.
+if ( defined( 'WP_CLI' ) && WP_CLI ) {
+	require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-cli-status.php';
+	require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-cli.php';
+	WP_CLI::add_command( 'formrelay', 'FormRelay_CLI' );
 }
