@@ -79,7 +79,7 @@ def reset(wp: LocalWordPress) -> None:
     p = wp.table_prefix
     with wp.db() as conn:
         cur = conn.cursor()
-        for table in ("incidents", "workers", "jobs"):
+        for table in ("incidents", "workers", "log", "jobs"):
             cur.execute(f"DELETE FROM {p}formrelay_{table}")
         cur.execute(f"DELETE FROM {p}formrelay_meta WHERE name = 'breaker'")
         cur.execute(f"DELETE FROM {p}usermeta WHERE meta_key IN"
