@@ -6,7 +6,8 @@
  * the tables: everything stays unless an administrator ticked "Delete the
  * FormRelay tables ... when the plugin is deleted" (remove_data_on_uninstall).
  * Then the tables are dropped, children before parents (foreign keys), and
- * the plugin's options deleted (the settings and the secret's own option).
+ * the plugin's options deleted (the settings and the secret's own option), and
+ * the notices' user meta.
  *
  * @package FormRelay_Bridge
  */
@@ -25,4 +26,8 @@ foreach ( array( 'alerts', 'incidents', 'nonces', 'workers', 'log', 'documents',
 }
 foreach ( array( 'formrelay_bridge_settings', 'formrelay_bridge_secret', 'formrelay_schema_version', 'formrelay_schema_error' ) as $formrelay_option ) {
 	delete_option( $formrelay_option );
+}
+// The notices' per-user state: last look at the FormRelay page, dismissed incident ids.
+foreach ( array( 'formrelay_last_looked', 'formrelay_dismissed_incidents' ) as $formrelay_meta_key ) {
+	delete_metadata( 'user', 0, $formrelay_meta_key, '', true );
 }

@@ -32,7 +32,7 @@ final class FormRelay_Notice_Text {
 			return array(
 				'title' => __( 'FormRelay: delivery is paused and needs a person.', 'formrelay-bridge' ),
 				/* translators: 1: when, 2: the partner's refusal (a status code and category). */
-				'text'  => sprintf( __( 'The partner refused FormRelay\'s token (%2$s) since %1$s. Fix the partner token in the sidecar\'s settings, then press Resume on the FormRelay page. Submissions are stored and wait.', 'formrelay-bridge' ), $since, $cause ),
+				'text'  => sprintf( __( 'The partner refused FormRelay\'s token (%2$s) since %1$s. Fix the partner token (FORMRELAY_PARTNER_TOKEN of the sidecar), then press Resume on the FormRelay page. Submissions are stored and wait.', 'formrelay-bridge' ), $since, $cause ),
 			);
 		}
 		return array(
