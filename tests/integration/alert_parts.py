@@ -52,8 +52,11 @@ class Inbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
-            self.messages.append((envelope, message_from_bytes(envelope.content or b""),
-                                  session.ssl is not None))
+            tls = session.ssl is not None or (  # STARTTLS, or implicit TLS
+                server.transport is not None
+                and server.transport.get_extra_info("sslcontext") is not None)
+            content = envelope.content if isinstance(envelope.content, bytes) else b""
+            self.messages.append((envelope, message_from_bytes(content), tls))
         return "250 OK"
 
     def all(self) -> list[Message]:
@@ -116,6 +119,7 @@ class Receiver:
     def __init__(self, fail_first: int = 0, hang: bool = False) -> None:
         self.received: list[Received] = []
         self.fail_first, self.lock = fail_first, threading.Lock()
+        self.arrived = 0  # requests read, answered or not (a hanging one included)
         self.release = threading.Event()
         if not hang:
             self.release.set()
@@ -124,6 +128,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer.lock:
+                    outer.arrived += 1
                 outer.release.wait(60)
                 with outer.lock:
                     outer.received.append(Received(self.path, dict(self.headers), body))
