@@ -72,11 +72,11 @@ def test_email_without_tls_and_a_refused_login(cert: tuple[Path, Path]) -> None:
     with SmtpServer("starttls", cert) as server:
         wrong = EmailChannel("127.0.0.1", server.port, "starttls", FROM, TO, SMTP_USER, "nope",
                              timeout=5, context=client_context(cert[0]))
-        with pytest.raises(ChannelError, match="^SMTP (535|SMTPServerDisconnected)"):
+        with pytest.raises(ChannelError, match=r"^SMTP (535|SMTPServerDisconnected)"):
             wrong.send(rendered(), "1")
         untrusted = EmailChannel("127.0.0.1", server.port, "starttls", FROM, TO, SMTP_USER,
                                  SMTP_PASSWORD, timeout=5)  # the system's CAs: self-signed fails
-        with pytest.raises(ChannelError, match="^SMTP SSLCertVerificationError"):
+        with pytest.raises(ChannelError, match=r"^SMTP SSLCertVerificationError"):
             untrusted.send(rendered(), "1")
         assert server.inbox.all() == []
 

@@ -293,7 +293,7 @@ def test_unreadable_uploads_open_an_incident_only_processes_that_check_resolve_i
 def test_a_backlog_over_the_threshold_opens_and_resolves(quiet: Store) -> None:
     from sidecar.store import NewJob
 
-    job, _ = quiet.enqueue(NewJob("wpforms:12:1", 12, 1))
+    quiet.enqueue(NewJob("wpforms:12:1", 12, 1))
     sql(quiet, "UPDATE {p}formrelay_jobs SET created_at = UTC_TIMESTAMP(3) - INTERVAL 2 HOUR")
     m = monitor(quiet, [], backlog_seconds=3600)
     m.round()
