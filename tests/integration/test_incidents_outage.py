@@ -100,7 +100,7 @@ def test_a_partner_outage_and_a_burst_of_failures_alert_once_each(
                 return rows and json.loads(rows[0]["details"]).get("failed") == 20 and rows[0]
 
             seen = wait_until(failed_seen, 120, "a failed incident counting 20 jobs")
-            wait_until(lambda: [r for r in incidents(store) if r["kind"] == "failed"][0][
+            wait_until(lambda: next(r for r in incidents(store) if r["kind"] == "failed")[
                 "updated_at"] > seen["updated_at"], 60, "one more monitor round")
             wait_until(lambda: len(hook.received) >= 3 and len(subjects(smtp)) >= 3, 60,
                        "the failed alert")
