@@ -24,6 +24,7 @@ import mysql.connector
 from sidecar import __version__, config
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError
+from sidecar.monitor import start as start_monitor
 from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
 from sidecar.states import WAITING
@@ -323,7 +324,11 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     log.info("queue: %s", describe(huey))
     host, _, port = cfg.listen.rpartition(":")
     log.info("http listening on %s", cfg.listen)
-    serve(app, host=host.strip("[]"), port=int(port), threads=8)
+    monitor = start_monitor(store, cfg)  # notices "no worker" from the web process too
+    try:
+        serve(app, host=host.strip("[]"), port=int(port), threads=8)
+    finally:
+        monitor.stop()
     return 0
 
 
@@ -331,7 +336,11 @@ def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _checked_store(cfg)
     heartbeat = Heartbeat(store, cfg)
     consumer, _ = _consumer(cfg, store, heartbeat.worker_id)
-    _work(store, consumer, heartbeat)
+    monitor = start_monitor(store, cfg)
+    try:
+        _work(store, consumer, heartbeat)
+    finally:
+        monitor.stop()
     return 0
 
 
@@ -340,9 +349,11 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     heartbeat = Heartbeat(store, cfg)
     consumer, tasks = _consumer(cfg, store, heartbeat.worker_id)  # the queue exists before
     stop_http = _serve(cfg, _app(cfg, store, tasks))  # /healthz says ready
+    monitor = start_monitor(store, cfg)
     try:
         _work(store, consumer, heartbeat)
     finally:
+        monitor.stop()
         stop_http()
     return 0
 

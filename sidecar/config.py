@@ -229,6 +229,34 @@ def _read_toml(path: str) -> tuple[dict[str, Any], list[str]]:
     return {k: v for k, v in data.items() if k in SETTINGS_BY_NAME}, problems
 
 
+def alert_problems(v: Mapping[str, Any]) -> list[str]:
+    """A half-configured alert channel is refused: it would fail in silence when it matters."""
+    found: list[str] = []
+    host, to, sender = v.get("smtp_host"), v.get("alert_email_to"), v.get("alert_email_from")
+    if host and not to:
+        found.append("FORMRELAY_SMTP_HOST is set but FORMRELAY_ALERT_EMAIL_TO is not: set the"
+                     " recipients, or unset the host to turn e-mail alerts off")
+    if (host or to) and not sender:
+        found.append("e-mail alerts need FORMRELAY_ALERT_EMAIL_FROM (the sender address)")
+    if sender and len(sender) > 1:
+        found.append("FORMRELAY_ALERT_EMAIL_FROM must be one address")
+    if to and not host:
+        found.append("FORMRELAY_ALERT_EMAIL_TO is set but FORMRELAY_SMTP_HOST is not")
+    if v.get("smtp_user") and not v.get("smtp_password"):
+        found.append("FORMRELAY_SMTP_USER is set but FORMRELAY_SMTP_PASSWORD is not")
+    if v.get("smtp_user") and v.get("smtp_security") == "none":
+        found.append("FORMRELAY_SMTP_USER needs FORMRELAY_SMTP_SECURITY starttls or tls:"
+                     " the password is never sent in clear")
+    if v.get("alert_webhook_secret") and not v.get("alert_webhook_url"):
+        found.append("FORMRELAY_ALERT_WEBHOOK_SECRET is set but FORMRELAY_ALERT_WEBHOOK_URL"
+                     " is not")
+    if (v.get("alert_webhook_url") and v.get("alert_webhook_format") == "json"
+            and not v.get("alert_webhook_secret")):
+        found.append("FORMRELAY_ALERT_WEBHOOK_URL (format json) needs"
+                     " FORMRELAY_ALERT_WEBHOOK_SECRET to sign each alert")
+    return found
+
+
 def load(
     command: str = "run",
     environ: Mapping[str, str] | None = None,
@@ -268,6 +296,7 @@ def load(
         insecure = insecure_partner_problem(values["partner_url"],
                                             values["allow_insecure_partner"])
         problems += [insecure] if insecure else []
+    problems += alert_problems(values)
     if problems:
         raise ConfigError(problems)
     values["data_dir"] = Path(values["data_dir"]).expanduser()

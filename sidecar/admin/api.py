@@ -56,6 +56,10 @@ def blueprint(admin: Admin) -> Blueprint:
     def resume() -> ResponseReturnValue:
         return jsonify(actions.resume(admin, user()))
 
+    @api.get("/incidents")
+    def incidents() -> ResponseReturnValue:
+        return jsonify(read.incidents(admin))
+
     @api.get("/logs")
     def logs() -> ResponseReturnValue:
         return jsonify(read.logs(admin, log_query(request.args)))

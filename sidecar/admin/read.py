@@ -157,3 +157,19 @@ def logs(admin: Admin, q: LogQuery) -> dict[str, Any]:
         "document_id": r["document_id"], "attempt": r["attempt"],
         "http_status": r["http_status"], "duration_ms": r["duration_ms"], "actor": r["actor"],
     } for r in rows], "page": q.page, "per_page": q.per_page, "has_more": more}
+
+
+INCIDENT_TITLES = {"paused": "Delivery paused", "failed": "Jobs failed",
+                   "backlog": "Delivery backlog", "no_worker": "No worker running",
+                   "uploads": "Uploads directory unreadable"}
+
+
+def incidents(admin: Admin) -> dict[str, Any]:
+    """Open incidents, then those resolved in the last 7 days (sidecar.monitor opens them)."""
+    rows = admin.store.incidents(limit=50, recent_days=7)
+    return {"incidents": [{
+        "id": i.id, "kind": i.kind, "title": INCIDENT_TITLES.get(i.kind, i.kind),
+        "severity": i.severity, "open": i.is_open, "summary": i.summary, "details": i.details,
+        "opened_at": iso(i.opened_at), "updated_at": iso(i.updated_at),
+        "resolved_at": iso(i.resolved_at),
+    } for i in rows]}

@@ -129,7 +129,8 @@ def blueprint(admin: Admin, env: Environment) -> Blueprint:
         data = read.stats(admin)
         buckets = [Bucket(datetime.fromisoformat(h["hour"]), h["delivered"], h["failed"])
                    for h in data["hourly"]]
-        return render("overview.html", current="overview", stats=data, chart=chart(buckets))
+        return render("overview.html", current="overview", stats=data, chart=chart(buckets),
+                      incidents=read.incidents(admin)["incidents"])
 
     @views.get("/view/jobs")
     def jobs() -> ResponseReturnValue:

@@ -3,6 +3,7 @@
 from sidecar.store.admin import AdminStore
 from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
+from sidecar.store.incidents import Alert, FailedSummary, Incident, IncidentStore
 from sidecar.store.jobs import JobStore
 from sidecar.store.maintenance import Maintenance
 from sidecar.store.nonces import NonceStore
@@ -13,11 +14,12 @@ from sidecar.store.wpforms import Entry, WPFormsReader
 
 
 class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
-            AdminStore, NonceStore):
-    """Jobs, documents, log, claims and seen nonces on one WordPress database and prefix."""
+            AdminStore, NonceStore, IncidentStore):
+    """Jobs, documents, log, claims, seen nonces and incidents on one WordPress database and
+    prefix."""
 
 
 __all__ = [
-    "Database", "DbSettings", "Document", "Entry", "Job", "LogEntry", "NewDocument", "NewJob",
-    "Store", "Tables", "Worker",
+    "Alert", "Database", "DbSettings", "Document", "Entry", "FailedSummary", "Incident", "Job",
+    "LogEntry", "NewDocument", "NewJob", "Store", "Tables", "Worker",
 ]

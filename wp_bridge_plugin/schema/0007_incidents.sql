@@ -6,6 +6,8 @@
 -- incident of each kind be open, so several hosts cannot open it twice.
 -- summary and details (JSON) carry ids, counts, form names and categories:
 -- never a submitted value. The plugin's wp-admin notices read this table.
+-- digest_seq / digest_at: the last message cut for the incident (0 = "opened")
+-- and when (the database's clock); failures after digest_at go in the next digest.
 -- Times are UTC (UTC_TIMESTAMP), DATETIME(3).
 
 CREATE TABLE IF NOT EXISTS {prefix}formrelay_incidents (
@@ -18,6 +20,8 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_incidents (
   opened_at DATETIME(3) NOT NULL,
   updated_at DATETIME(3) NOT NULL,
   resolved_at DATETIME(3) NULL,
+  digest_seq INT UNSIGNED NOT NULL DEFAULT 0,
+  digest_at DATETIME(3) NULL,
   PRIMARY KEY (id),
   UNIQUE KEY open_key (open_key),
   KEY opened_at (opened_at)
@@ -28,6 +32,8 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_incidents (
 -- whichever host writes it; a sender leases a row, sends, and marks it sent,
 -- retrying with backoff, so a slow or failing channel never holds up delivery.
 -- last_error: a status code or an exception class, never a response body.
+-- facts (JSON): what this message says (counts, form ids and names, categories),
+-- fixed when the message is cut, so a retry sends the same text.
 
 CREATE TABLE IF NOT EXISTS {prefix}formrelay_alerts (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
@@ -42,6 +48,7 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_alerts (
   lease_expires_at DATETIME(3) NULL,
   sent_at DATETIME(3) NULL,
   last_error VARCHAR(255) NULL,
+  facts LONGTEXT NULL,
   created_at DATETIME(3) NOT NULL,
   PRIMARY KEY (id),
   UNIQUE KEY one_message (incident_id, message, seq, channel),
