@@ -25,7 +25,7 @@ import sys
 import traceback
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from sidecar.errors import FormRelayError
 
@@ -118,9 +118,9 @@ class HueyPerTask(logging.Filter):
         return True
 
 
-def setup(level: str = "info", fmt: str = "text") -> None:
+def setup(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Configure the root logger on stdout (called by `main()` once the settings are read)."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     number = LEVELS.get(level, logging.INFO)
     handler.addFilter(HueyPerTask(number))
