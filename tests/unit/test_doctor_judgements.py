@@ -32,7 +32,8 @@ def test_table_grants_name_each_missing_privilege():
     assert "wp_formrelay_jobs" in tables and "wp_formrelay_incidents" in tables
     lines = [f"GRANT SELECT, INSERT, UPDATE, DELETE ON `d`.`{t}` {USER}" for t in tables
              if t != "wp_formrelay_log"]
-    lines += [f"GRANT SELECT ON `d`.`wp_formrelay_log` {USER}", f"GRANT SELECT ON `d`.`wp_options` {USER}"]
+    lines += [f"GRANT SELECT ON `d`.`wp_formrelay_log` {USER}",
+              f"GRANT SELECT ON `d`.`wp_options` {USER}"]
     v = judge(lines, "d", "wp_")
     assert v.missing_run == {"wp_formrelay_log": ["INSERT", "UPDATE", "DELETE"]}
     assert v.missing_reads == ["wp_posts", "wp_postmeta", "wp_wpforms_entries",
