@@ -21,15 +21,16 @@ from typing import Any, NoReturn
 
 import mysql.connector
 
-from sidecar import __version__, config
+from sidecar import __version__, config, doctor, logs
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError
 from sidecar.monitor import start as start_monitor
 from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
-from sidecar.states import WAITING
+from sidecar.status_command import UNKNOWN, cmd_status, waiting
+from sidecar.status_command import add_arguments as _status_arguments
 from sidecar.store import Database, DbSettings, Store
-from sidecar.store.schema import check, current_version, latest_version, migrate
+from sidecar.store.schema import check, current_version, has_wordpress, migrate, not_wordpress
 
 log = logging.getLogger("formrelay")
 
@@ -63,6 +64,9 @@ def _checked_store(cfg: config.Config) -> Store:
 
 def cmd_migrate(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _store(cfg)
+    if not args.force and not has_wordpress(store.db, store.prefix):
+        raise StartupError(f"refused: {not_wordpress(store.db, store.prefix)}; nothing was"
+                           " created (--force creates the tables anyway)")
     try:
         applied = migrate(store.db, store.prefix)
     except SchemaError as exc:
@@ -74,43 +78,6 @@ def cmd_migrate(cfg: config.Config, args: argparse.Namespace) -> int:
     else:
         print(f"schema of {cfg.db_name} is up to date (version {version})")
     return 0
-
-
-def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
-    store = _store(cfg)
-    have, want = current_version(store.db, store.prefix), latest_version()
-    print(f"schema: version {have} (this sidecar: {want})"
-          + ("" if have == want else " - run `formrelay migrate`"))
-    if have:
-        claims = "FOR UPDATE SKIP LOCKED" if store.skip_locked else "row-lock fallback"
-        print(f"claims: {claims}")
-        counts = store.counts_by_status()
-        print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-        print(f"due now: {store.count_due()}")
-        print(_delivery_line(store))
-        print("\n".join(_delivered_lines(store, cfg)))
-    if have >= 2:  # the workers table came with schema version 2
-        _print_workers(store, silent_after=2 * cfg.sweep_seconds)
-    return 0 if have == want else 1
-
-
-def _delivered_lines(store: Store, cfg: config.Config) -> list[str]:
-    from sidecar import delivery_settings
-
-    rules = delivery_settings.load(store, cfg.form_templates)
-    return delivery_settings.describe(rules, _waiting(store))
-
-
-def _delivery_line(store: Store) -> str:
-    from sidecar.pause import Pause
-
-    b = Pause(store, Policy()).state()
-    if not b.paused:
-        return "delivery: running" + (f" ({b.failures} retryable failures in a row)"
-                                      if b.failures else "")
-    then = ("held until the partner token changes or `formrelay resume`" if b.sticky
-            else f"next probe at {b.next_probe_at} UTC")
-    return f"delivery: PAUSED since {b.paused_at} UTC: {b.cause}; {then}"
 
 
 def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -132,16 +99,6 @@ def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
 def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=f"cli:{getpass.getuser()}",
                         help="who resumes, for the log (default: cli:<login>)")
-
-
-def _print_workers(store: Store, silent_after: float) -> None:
-    workers = store.workers()
-    print(f"workers: {len(workers) or 'none'}")
-    for w in workers:
-        silent = w.seconds_since_seen > silent_after
-        flag = f"  SILENT (not seen for over {silent_after:.0f} s)" if silent else ""
-        print(f"  {w.id} v{w.version} {w.worker_type}\u00d7{w.threads}"
-              f" last seen {w.seconds_since_seen:.0f} s ago{flag}")
 
 
 class Heartbeat:
@@ -186,7 +143,7 @@ def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
     from sidecar.web import create_app
 
     return create_app(store, cfg.shared_secret, tasks.ring_record,
-                      ring_document=tasks.ring_document, silent_after=2 * cfg.sweep_seconds,
+                      ring_document=tasks.ring_document,
                       retention=Retention.from_config(cfg),
                       templates_dir=cfg.templates_dir)
 
@@ -273,7 +230,7 @@ def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
                           count_skipped=True)
     except NotDelivering as exc:
         print(f"formrelay backfill: refused, no job created: {exc}"
-              f" ({_waiting(store)} queued jobs still finish)", file=sys.stderr)
+              f" ({waiting(store)} queued jobs still finish)", file=sys.stderr)
         return 1
     except SubmissionError as exc:
         raise StartupError(str(exc)) from None
@@ -289,11 +246,6 @@ def cmd_backfill(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _waiting(store: Store) -> int:
-    counts = store.counts_by_status()
-    return sum(counts.get(str(s), 0) for s in WAITING)
-
-
 def _no_engine() -> NoReturn:
     raise RuntimeError("this process only enqueues")
 
@@ -303,6 +255,12 @@ def _since(raw: str) -> datetime:
         return datetime.fromisoformat(raw)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a date, e.g. 2026-11-01") from None
+
+
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="create the tables even in a database without WordPress' options"
+                        " table (a wrong WORDPRESS_TABLE_PREFIX or database is more likely)")
 
 
 def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
@@ -358,13 +316,19 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(cfg: config.Config, args: argparse.Namespace) -> int:
+    return doctor.run(args)  # reads the settings itself: invalid ones are its FAIL lines
+
+
 Command = Callable[[config.Config, argparse.Namespace], int]
 HANDLERS: dict[str, tuple[Command, str]] = {
     "migrate": (cmd_migrate, "create or upgrade the FormRelay tables (idempotent)"),
     "run": (cmd_run, "HTTP endpoints and a worker in one process"),
     "web": (cmd_web, "HTTP endpoints only"),
     "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
-    "status": (cmd_status, "schema version, job counts, due work"),
+    "status": (cmd_status, "schema version, job counts, due work, delivery state; Nagios exit"
+               " status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"),
+    "doctor": (_doctor, "check the set-up, one line each: OK/WARN/FAIL and the fix"),
     "backfill": (cmd_backfill, "create jobs for stored WPForms entries that have none"),
     "resume": (cmd_resume, "end an outage pause now (e.g. after fixing the partner token)"),
     "partner-sim": (partner_sim.run, partner_sim.HELP),
@@ -372,6 +336,9 @@ HANDLERS: dict[str, tuple[Command, str]] = {
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
 # Commands with options of their own: name -> adds them to the command's parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "migrate": _migrate_arguments,
+    "status": _status_arguments,
+    "doctor": doctor.add_arguments,
     "backfill": _backfill_arguments,
     "resume": _resume_arguments,
     "partner-sim": partner_sim.add_arguments,
@@ -396,20 +363,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in SERVICES:  # until the consumer installs its own, stop cleanly on TERM too
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+    logs.setup()  # until the settings say otherwise
+    failed = UNKNOWN if args.command == "status" else 2  # status: Nagios' UNKNOWN
     try:
+        if args.command == "doctor":
+            logs.setup(os.environ.get("FORMRELAY_LOG_LEVEL", "warning").lower())
+            return doctor.run(args)  # it reports invalid settings instead of refusing
         cfg = config.load(args.command)
+        logs.setup(cfg.log_level, cfg.log_format)
         return HANDLERS[args.command][0](cfg, args)
     except ConfigError as exc:
         for line in exc.problems:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
-        return 2
+        return failed
     except StartupError as exc:
         for line in exc.lines:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
-        return 2
+        return failed
     except KeyboardInterrupt:  # a stop request that came before the consumer's own handlers
         return 0 if args.command in SERVICES else 130
 

@@ -184,6 +184,22 @@ class PartnerClient:
         return self._post(url_path, idempotency_key, data=encoder,
                           headers={"Content-Type": encoder.content_type})
 
+    def probe(self, method: str, path: str) -> int:
+        """`formrelay doctor`'s request (FORMRELAY_PARTNER_PROBE): the status code only.
+
+        The body is never read (no partner text reaches the doctor); no redirect is
+        followed. Failures to get any answer raise as `_post`'s do (network, timeout,
+        TLS, bad URL), so the doctor names them the same way delivery would.
+        """
+        try:
+            with self.session.request(
+                    method, self.settings.base_url + path, allow_redirects=False, stream=True,
+                    timeout=(self.settings.connect_timeout,
+                             min(self.settings.read_timeout, self.settings.deadline))) as resp:
+                return resp.status_code
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(exc) from None
+
     def _post(self, path: str, key: str, headers: dict[str, str] | None = None,
               data: Any = None, json: Any = None) -> Accepted:
         url = self.settings.base_url + path
@@ -200,25 +216,8 @@ class PartnerClient:
         except _DeadlinePassed:
             raise RetryableError(f"the partner took longer than the {self.settings.deadline:g} s"
                                  " deadline", category=Category.TIMEOUT) from None
-        except requests.exceptions.SSLError:
-            raise PartnerConfigError("TLS failure talking to the partner",
-                                     category=Category.TLS) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema):
-            raise PartnerConfigError("the partner URL is not valid",
-                                     category=Category.BAD_URL) from None
-        except requests.exceptions.Timeout:
-            raise RetryableError("timed out waiting for the partner",
-                                 category=Category.TIMEOUT) from None
-        except requests.exceptions.ConnectionError as exc:
-            if exc.args and isinstance(exc.args[0], ReadTimeoutError):  # while reading the body
-                raise RetryableError("timed out waiting for the partner",
-                                     category=Category.TIMEOUT) from None
-            raise RetryableError("could not connect to the partner",
-                                 category=Category.NETWORK) from None
-        except requests.exceptions.RequestException:  # a chunked or compressed answer cut off
-            raise RetryableError("the partner's answer was cut off",
-                                 category=Category.NETWORK) from None
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(exc) from None
 
     def _outcome(self, resp: requests.Response, body: bytes | None) -> Accepted:
         """`body` is None when the answer was over MAX_RESPONSE_BYTES."""
@@ -250,6 +249,24 @@ class PartnerClient:
             raise RetryableError(reason, status, parse_retry_after(resp.headers.get("Retry-After")),
                                  partner_text=text)
         raise PermanentError(reason, status, partner_text=text)
+
+
+def _transport_error(exc: requests.exceptions.RequestException) -> PartnerConfigError | \
+        RetryableError:
+    """A request that got no usable answer, as the error delivery acts on."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return PartnerConfigError("TLS failure talking to the partner", category=Category.TLS)
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                  | requests.exceptions.InvalidSchema):
+        return PartnerConfigError("the partner URL is not valid", category=Category.BAD_URL)
+    if isinstance(exc, requests.exceptions.Timeout) or (
+            isinstance(exc, requests.exceptions.ConnectionError) and exc.args
+            and isinstance(exc.args[0], ReadTimeoutError)):  # timed out reading the body
+        return RetryableError("timed out waiting for the partner", category=Category.TIMEOUT)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return RetryableError("could not connect to the partner", category=Category.NETWORK)
+    # a chunked or compressed answer cut off
+    return RetryableError("the partner's answer was cut off", category=Category.NETWORK)
 
 
 def _partner_message(resp: requests.Response, body: bytes | None) -> str:

@@ -10,6 +10,11 @@ the purpose tag first, so no field can spill into the next and a message
 signed for one purpose never verifies for the other:
     notify (POST /v1/notify):  FR1-notify, timestamp, nonce, body
     admin  (/admin/v1/...):    FR1-admin, timestamp, nonce, METHOD, path_and_query, user, body
+    doctor (plugin route formrelay/v1/doctor, the sidecar asking):
+                               FR1-doctor, "request", timestamp, nonce, body
+           (its answer, the plugin proving it holds the same secret):
+                               FR1-doctor, "answer", the request's timestamp and nonce,
+                               the plugin's version
 
 The plugin builds the same message in PHP (FormRelay_Signing::message); the
 vectors in tests/fixtures/signing/ hold both sides to it. A nonce is accepted
@@ -36,6 +41,8 @@ PREFIX = "sha256="
 VERSION = "FR1"
 NOTIFY = f"{VERSION}-notify"
 ADMIN = f"{VERSION}-admin"
+DOCTOR = f"{VERSION}-doctor"
+DOCTOR_DIRECTIONS = ("request", "answer")  # an answer never verifies as a request
 NONCE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -75,6 +82,15 @@ def admin_message(timestamp: int | str, nonce: str, method: str, path_and_query:
 def sign_admin(secret: str, timestamp: int | str, nonce: str, method: str,
                path_and_query: str, user: str, body: bytes = b"") -> str:
     return _hmac(secret, admin_message(timestamp, nonce, method, path_and_query, user, body))
+
+
+def sign_doctor(secret: str, direction: str, timestamp: int | str, nonce: str,
+                body: bytes) -> str:
+    """The doctor's round trip: `direction` "request" (sidecar) or "answer" (plugin)."""
+    if direction not in DOCTOR_DIRECTIONS:
+        raise ValueError(f"direction must be one of {DOCTOR_DIRECTIONS}")
+    return _hmac(secret, message(DOCTOR, [direction.encode(), str(timestamp).encode(),
+                                          nonce.encode(), body]))
 
 
 def _fresh(timestamp: str | None, nonce: str | None, signature: str | None,

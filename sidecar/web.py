@@ -32,14 +32,13 @@ Ring = Callable[[int, int], None]  # (job id, priority)
 
 
 def create_app(store: Store, secret: str, ring: Ring, *,
-               ring_document: Ring | None = None, silent_after: float = 120.0,
+               ring_document: Ring | None = None,
                templates_dir: Path | None = None, retention: Retention | None = None) -> Flask:
     """`ring` rings a job, `ring_document` a document (None: the sweep does);
-    `silent_after`: seconds after which the dashboard flags a worker silent;
     `retention`: the settings the job view quotes (default: config.py's defaults)."""
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
-    mount(app, Admin(store, ring, ring_document, silent_after, retention or Retention()),
+    mount(app, Admin(store, ring, ring_document, retention=retention or Retention()),
           secret, store, templates_dir or REPO_TEMPLATES)
 
     @app.get("/healthz")

@@ -43,6 +43,17 @@ def wait_until(probe: Callable[[], T], timeout: float = 30.0, what: str = "condi
         time.sleep(interval)
 
 
+WP_OPTIONS_DDL = ("CREATE TABLE IF NOT EXISTS {p}options (option_id BIGINT UNSIGNED NOT NULL"
+                  " AUTO_INCREMENT PRIMARY KEY, option_name VARCHAR(191) NOT NULL UNIQUE,"
+                  " option_value LONGTEXT NOT NULL, autoload VARCHAR(20) NOT NULL DEFAULT 'yes')")
+
+
+def add_wp_options(db: Database, prefix: str = PREFIX) -> None:
+    """WordPress' options table (its shape): what makes a database WordPress for `migrate`."""
+    with db.transaction() as cur:
+        cur.execute(WP_OPTIONS_DDL.replace("{p}", prefix))
+
+
 class ScratchDatabases:
     """Creates throwaway databases and drops them, and only them."""
 

@@ -30,6 +30,7 @@ require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-sidecar-client.ph
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-rest-params.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-relay.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-rest.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-doctor.php';
 require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-unreachable.php';
 require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-fragment.php';
 require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-dashboard.php';
@@ -55,6 +56,7 @@ FormRelay_Capture::register();
 // Dashboard: the formrelay_manage capability and the REST bridge to the sidecar (wp-admin and REST requests).
 FormRelay_Dashboard::register();
 FormRelay_REST::register();
+FormRelay_Doctor::register(); // `formrelay doctor`'s signed round trip.
 
 if ( is_admin() ) {
 	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin.php';

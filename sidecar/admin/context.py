@@ -45,7 +45,6 @@ class Admin:
     store: Store
     ring_record: Ring
     ring_document: Ring | None = None  # None: the sweep rings documents
-    silent_after: float = 120.0  # a worker not seen for longer is flagged silent
     retention: Retention = field(default_factory=Retention)  # the job view says when values go
 
     def pause(self) -> Pause:

@@ -26,7 +26,7 @@ def stats(admin: Admin) -> dict[str, Any]:
         "id": w.id, "host": w.host, "pid": w.pid, "version": w.version,
         "worker_type": w.worker_type, "threads": w.threads, "last_seen": iso(w.last_seen),
         "seconds_since_seen": round(w.seconds_since_seen, 1),
-        "silent": w.seconds_since_seen > admin.silent_after,
+        "silent": w.silent,  # the sweep's rule: missed 2 of its own beats plus 15 s
     } for w in store.workers()]
     age = store.oldest_waiting_seconds()
     return {

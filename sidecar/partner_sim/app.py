@@ -52,6 +52,11 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
         if path == "/_sim" or path.startswith("/_sim/"):
             return _control(sim, request, path[len("/_sim/"):])
         kind, patient_id = _route(sim.knobs.base, path)
+        root = path in (sim.knobs.base, sim.knobs.base + "/")
+        if (kind is not None or root) and request.method != "POST" and _bad_token(sim, request):
+            return _json(401, {"error": "invalid token"})  # as a real API: auth before routing
+        if root and request.method in ("GET", "HEAD", "OPTIONS"):
+            return _json(200, {"api": "partner-sim"})  # what `formrelay doctor` probes
         if kind is None:
             return _json(404, {"error": "not found"})
         if request.method != "POST":
@@ -59,6 +64,12 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
         return _api(sim, request, kind, patient_id)
 
     return app
+
+
+def _bad_token(sim: PartnerSim, request: Request) -> bool:
+    token = sim.knobs.token
+    return bool(token) and not hmac.compare_digest(
+        request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
 
 
 def _route(base: str, path: str) -> tuple[str | None, str]:

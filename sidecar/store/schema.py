@@ -8,6 +8,11 @@ the same rules (includes/class-formrelay-schema.php):
   * lines starting with `--` are comments; a statement ends with `;` at line end;
   * everything runs under GET_LOCK('formrelay_migrate'), each file once, and
     the version is recorded in {prefix}formrelay_meta as `schema_version`.
+
+FormRelay's tables live beside WordPress' own: a database without
+`{prefix}options` is not WordPress with this prefix, and missing FormRelay
+tables there mean a wrong WORDPRESS_TABLE_PREFIX or database, never "run
+migrate" (`not_wordpress`; the `migrate` command refuses it unless --force).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sidecar.errors import SchemaError
 from sidecar.store.db import Database
@@ -73,6 +79,40 @@ def current_version(db: Database, prefix: str) -> int:
     return int(row["value"]) if row else 0
 
 
+def _table_exists(cur: Any, name: str) -> bool:
+    cur.execute("SELECT COUNT(*) AS n FROM information_schema.tables"
+                " WHERE table_schema = DATABASE() AND table_name = %s", (name,))
+    return bool(cur.fetchone()["n"])
+
+
+def has_wordpress(db: Database, prefix: str) -> bool:
+    """Whether `{prefix}options` exists: this is a WordPress database with this prefix."""
+    with db.transaction() as cur:
+        return _table_exists(cur, f"{prefix}options")
+
+
+def wordpress_prefixes(db: Database) -> list[str]:
+    """The prefixes of every `*options` table with WordPress' columns in this database."""
+    with db.transaction() as cur:
+        cur.execute("SELECT table_name AS name FROM information_schema.columns"
+                    " WHERE table_schema = DATABASE() AND column_name = 'option_name'"
+                    " AND table_name LIKE %s ORDER BY table_name", ("%options",))
+        names = [str(r["name"]) for r in cur.fetchall()]
+    return [n[: -len("options")] for n in names if n.endswith("options")]
+
+
+def not_wordpress(db: Database, prefix: str) -> str:
+    """Why this database is not WordPress with `prefix`: the prefix or the database is
+    probably wrong (with the prefixes found), said without suggesting `migrate`."""
+    found = wordpress_prefixes(db)
+    where = f"database {db.settings.database}"
+    seen = (f"; WordPress tables found with prefix {', '.join(repr(f) for f in found)}" if found
+            else "; no WordPress options table in it at all")
+    return (f"{prefix}options does not exist in {where}: this is not a WordPress database"
+            f" with table prefix {prefix!r}, so WORDPRESS_TABLE_PREFIX or WORDPRESS_DB_NAME"
+            f" is probably wrong{seen}")
+
+
 def migrate(db: Database, prefix: str, directory: Path = SCHEMA_DIR) -> list[int]:
     """Apply every migration newer than the recorded version; return those applied."""
     migrations = load_migrations(prefix, directory)
@@ -115,6 +155,8 @@ def check(db: Database, prefix: str, directory: Path = SCHEMA_DIR) -> int:
     """Raise SchemaError unless the database has exactly the schema this sidecar knows."""
     want = latest_version(directory)
     have = current_version(db, prefix)
+    if have == 0 and not has_wordpress(db, prefix):
+        raise SchemaError(not_wordpress(db, prefix))
     if have == 0:
         raise SchemaError(
             f"FormRelay tables ({prefix}formrelay_*) are missing in this database: {MIGRATE_HINT}"

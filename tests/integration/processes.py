@@ -48,9 +48,10 @@ def run_worker_until(env: dict[str, str], done: Callable[[], bool], what: str,
 
 
 def status(env: dict[str, str]) -> str:
+    """`formrelay status`'s text; its exit is the Nagios severity (0-2), never 3 (unknown)."""
     done = subprocess.run([formrelay_bin(), "status"], env=env, capture_output=True, text=True,
                           timeout=60)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in (0, 1, 2), done.stdout + done.stderr
     return done.stdout
 
 

@@ -85,8 +85,7 @@ def uri(path: str, params: dict[str, Any]) -> str:
 def admin(store: Store) -> Iterator[Signed]:
     rings: list[tuple[str, int, int]] = []
     app = create_app(store, SECRET, lambda j, p: rings.append(("job", j, p)),
-                     ring_document=lambda d, p: rings.append(("document", d, p)),
-                     silent_after=60)
+                     ring_document=lambda d, p: rings.append(("document", d, p)))
     yield Signed(app.test_client(), rings)
 
 
@@ -249,8 +248,9 @@ def test_stats_counts_ages_pause_workers_and_the_hourly_series(admin, store):
     sql(store, "UPDATE {p}formrelay_jobs SET created_at = UTC_TIMESTAMP(3) - INTERVAL 2 HOUR"
                " WHERE id = %s", oldest)
     sql(store, "DELETE FROM {p}formrelay_workers")
-    store.heartbeat("web1:11", "web1", 11, "0.1.0", "thread", 4)
-    store.heartbeat("web2:22", "web2", 22, "0.1.0", "process", 2)
+    store.heartbeat("web1:11", "web1", 11, "0.1.0", "thread", 4, beat_seconds=15)
+    store.heartbeat("web2:22", "web2", 22, "0.1.0", "process", 2, beat_seconds=15)
+    # silent by the sweep's rule: 2 beats of 15 s plus 15 s, long past
     sql(store, "UPDATE {p}formrelay_workers SET last_seen = UTC_TIMESTAMP(3) - INTERVAL 5 MINUTE"
                " WHERE id = 'web2:22'")
     stats = admin.ok("/stats")

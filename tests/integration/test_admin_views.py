@@ -103,8 +103,8 @@ def test_the_overview_is_the_refresh_container_with_counts_workers_and_chart(adm
     for n, status in enumerate(["pending", "failed", "failed", "completed"], 1):
         make_job(store, n, status)
     sql(store, "DELETE FROM {p}formrelay_workers")
-    store.heartbeat("web1:11", "web1", 11, "0.1.0", "thread", 4)
-    store.heartbeat("web2:22", "web2", 22, "0.1.0", "thread", 4)
+    store.heartbeat("web1:11", "web1", 11, "0.1.0", "thread", 4, beat_seconds=15)
+    store.heartbeat("web2:22", "web2", 22, "0.1.0", "thread", 4, beat_seconds=15)
     sql(store, "UPDATE {p}formrelay_workers SET last_seen = UTC_TIMESTAMP(3) - INTERVAL 10"
                " MINUTE WHERE id = 'web2:22'")
     page = view(admin, "overview")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from sidecar.store import Database
 from sidecar.store.schema import latest_version
-from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, wait_until
+from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER, add_wp_options, wait_until
 
 pytestmark = pytest.mark.db
 
@@ -33,6 +34,7 @@ def free_port() -> int:
 @pytest.fixture
 def env(scratch_dbs, tmp_path):
     settings = scratch_dbs.create()
+    add_wp_options(Database(settings), "wp_")  # a WordPress database: `migrate` goes ahead
     return {
         "PATH": os.environ["PATH"], "WORDPRESS_DB_HOST": TEST_DB_HOST,
         "WORDPRESS_DB_USER": TEST_DB_USER, "WORDPRESS_DB_PASSWORD": TEST_DB_PASSWORD,
@@ -55,9 +57,10 @@ def test_migrate_twice_then_status(env):
     second = formrelay(env, "migrate")
     assert second.returncode == 0 and f"up to date (version {latest_version()})" in second.stdout
     status = formrelay(env, "status")
-    assert status.returncode == 0
+    assert status.returncode == 2  # CRITICAL: no worker runs
     assert "claims: FOR UPDATE SKIP LOCKED" in status.stdout and "jobs: none" in status.stdout
     assert "workers: none" in status.stdout
+    assert "state: CRITICAL" in status.stdout and "problem: CRITICAL no_worker:" in status.stdout
 
 
 @pytest.mark.parametrize("command", ["run", "web", "worker"])
@@ -66,7 +69,7 @@ def test_service_commands_refuse_to_start_without_the_schema(env, command):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"formrelay {command}: FormRelay tables (wp_formrelay_*) are"
                                    " missing in this database: run `formrelay migrate`")
-    assert formrelay(env, "status").returncode == 1
+    assert formrelay(env, "status").returncode == 3  # UNKNOWN: the state cannot be read
 
 
 def test_an_unreachable_database_is_one_line(env):

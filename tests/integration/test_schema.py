@@ -18,7 +18,7 @@ from sidecar.store.schema import (
     migrate,
     split_statements,
 )
-from tests.conftest import PREFIX
+from tests.conftest import PREFIX, add_wp_options
 
 pytestmark = pytest.mark.db
 
@@ -63,6 +63,7 @@ def all_versions() -> list[int]:
 
 def test_migrate_is_idempotent_and_check_passes(scratch_dbs):
     db = Database(scratch_dbs.create())
+    add_wp_options(db)
     with pytest.raises(SchemaError, match=r"missing.*run `formrelay migrate`"):
         check(db, PREFIX)
     assert migrate(db, PREFIX) == all_versions()
@@ -77,6 +78,7 @@ def test_migrate_is_idempotent_and_check_passes(scratch_dbs):
 
 def test_check_names_the_command_for_an_old_schema_and_refuses_a_newer_one(scratch_dbs):
     db = Database(scratch_dbs.create())
+    add_wp_options(db)
     migrate(db, PREFIX)
     with db.transaction() as cur:
         cur.execute(f"UPDATE {PREFIX}formrelay_meta SET value = '0' WHERE name = 'schema_version'")
@@ -178,3 +180,20 @@ def test_the_claim_reads_only_the_queue(history):
                                " WHERE due_priority IS NOT NULL ORDER BY due_priority, id")
     assert int(plan["rows"]) <= 1000, plan
     assert Store(history, PREFIX).count_due() == 400
+
+
+def test_a_wrong_prefix_is_named_never_answered_with_migrate(scratch_dbs):
+    """No `{prefix}options`: the prefix or the database is wrong; the prefixes found are listed."""
+    db = Database(scratch_dbs.create())
+    add_wp_options(db, "site2_")
+    with pytest.raises(SchemaError) as refused:
+        check(db, PREFIX)
+    message = str(refused.value)
+    assert "wp_options does not exist" in message and "WORDPRESS_TABLE_PREFIX" in message
+    assert "'site2_'" in message and "migrate" not in message
+    assert check_prefix_then_migrate(db, "site2_") == latest_version()
+
+
+def check_prefix_then_migrate(db: Database, prefix: str) -> int:
+    migrate(db, prefix)
+    return check(db, prefix)

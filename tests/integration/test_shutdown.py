@@ -47,26 +47,29 @@ def test_a_running_worker_is_listed_and_forgotten_when_it_stops(workers_store, m
         stop(proc)
 
 
-def test_a_worker_not_seen_for_two_sweep_intervals_is_flagged_silent(workers_store, migrated_db,
-                                                                     uploads, tmp_path):
-    workers_store.heartbeat("ghost:4242", "ghost", 4242, "0.1.0", "thread", 4)
-    workers_store.heartbeat("alive:7", "alive", 7, "0.1.0", "process", 2)
-    with workers_store.db.transaction() as cur:
+def test_a_worker_the_sweep_would_judge_gone_is_flagged_silent(workers_store, migrated_db,
+                                                                uploads, tmp_path):
+    """The sweep's rule (Worker.silent): 2 of its own beats plus 15 s, not sweep intervals."""
+    workers_store.heartbeat("ghost:4242", "ghost", 4242, "0.1.0", "thread", 4, beat_seconds=15)
+    workers_store.heartbeat("alive:7", "alive", 7, "0.1.0", "process", 2, beat_seconds=15)
+    workers_store.heartbeat("slow:8", "slow", 8, "0.1.0", "thread", 1, beat_seconds=60)
+    with workers_store.db.transaction() as cur:  # 2 x 15 + 15 = 45 s; 2 x 60 + 15 = 135 s
         cur.execute(f"UPDATE {PREFIX}formrelay_workers SET last_seen = UTC_TIMESTAMP(3)"
-                    " - INTERVAL 121 SECOND WHERE id = 'ghost:4242'")
+                    " - INTERVAL 121 SECOND WHERE id IN ('ghost:4242', 'slow:8')")
     env = worker_env(migrated_db.database, "http://127.0.0.1:9/api", uploads, tmp_path)
-    lines = {ln.split()[0]: ln for ln in status(env).splitlines() if ln.startswith("  ")}
+    text = status(env)
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.startswith("  ")}
     assert "SILENT" in lines["ghost:4242"]
     # 121 s when `status` runs at once; more on a busy machine (the database's clock runs on)
     seen = re.search(r"last seen (\d+) s ago", lines["ghost:4242"])
     assert seen and int(seen[1]) >= 121, lines["ghost:4242"]
     assert "SILENT" not in lines["alive:7"] and "process\u00d72" in lines["alive:7"]
-    env["FORMRELAY_SWEEP_SECONDS"] = "120"  # silent means more than 2 sweep intervals
-    assert "SILENT" not in status(env)
+    assert "SILENT" not in lines["slow:8"]  # its own beat is 60 s: not gone for 135 s
+    assert "problem: WARNING workers_silent: 1 worker(s) sent no heartbeat: ghost:4242" in text
     # rows of workers gone for over a day are pruned by the next heartbeat
     with workers_store.db.transaction() as cur:
         cur.execute(f"UPDATE {PREFIX}formrelay_workers SET last_seen = UTC_TIMESTAMP(3)"
-                    " - INTERVAL 2 DAY WHERE id = 'ghost:4242'")
+                    " - INTERVAL 2 DAY WHERE id IN ('ghost:4242', 'slow:8')")
     workers_store.heartbeat("alive:7", "alive", 7, "0.1.0", "process", 2)
     assert [w.id for w in workers_store.workers()] == ["alive:7"]
 

@@ -32,6 +32,11 @@ def signed(case: dict[str, Any]) -> tuple[bytes, str]:
         return (signing.message(signing.NOTIFY, [f["timestamp"].encode(), f["nonce"].encode(),
                                                  f["body"].encode()]),
                 sign(secret, f["timestamp"], f["nonce"], f["body"].encode()))
+    if case["purpose"] == signing.DOCTOR:
+        return (signing.message(signing.DOCTOR, [f[k].encode() for k in
+                                                 ("direction", "timestamp", "nonce", "body")]),
+                signing.sign_doctor(secret, f["direction"], f["timestamp"], f["nonce"],
+                                    f["body"].encode()))
     return (signing.admin_message(f["timestamp"], f["nonce"], f["method"], f["path_and_query"],
                                   f["user"], f["body"].encode()),
             sign_admin(secret, f["timestamp"], f["nonce"], f["method"], f["path_and_query"],

@@ -56,7 +56,7 @@ def formrelay_cli() -> Path:
     pytest.fail("the sidecar's `formrelay` command is not installed in the venv (pip install -e .)")
 
 
-def run_migrator(db_name: str, prefix: str) -> subprocess.CompletedProcess[str]:
+def run_migrator(db_name: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`formrelay migrate` against ``db_name`` configured only by the WordPress variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FORMRELAY_", "WORDPRESS_"))}
     env.update(
@@ -67,7 +67,7 @@ def run_migrator(db_name: str, prefix: str) -> subprocess.CompletedProcess[str]:
         WORDPRESS_TABLE_PREFIX=prefix,
     )
     return subprocess.run(
-        [str(formrelay_cli()), "migrate"],
+        [str(formrelay_cli()), "migrate", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -143,7 +143,7 @@ def test_php_activation_and_python_migrator_create_the_same_schema(wordpress, sc
     assert_snapshot_is_the_full_schema(php_snap)
 
     db_name = scratch_database()
-    proc = run_migrator(db_name, "wp_")
+    proc = run_migrator(db_name, "wp_", "--force")  # an empty database: not WordPress
     assert proc.returncode == 0, proc.stdout + proc.stderr
     py_snap = schema_snapshot(db_name, "wp_")
     assert_snapshot_is_the_full_schema(py_snap)

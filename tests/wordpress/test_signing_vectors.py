@@ -28,6 +28,9 @@ foreach ( glob( $argv[2] . '/*.json' ) as $path ) {
     if ( FormRelay_Signing::NOTIFY === $case['purpose'] ) {
         $fields    = array( $f['timestamp'], $f['nonce'], $f['body'] );
         $signature = FormRelay_Signing::notify( $k, ...$fields );
+    } elseif ( FormRelay_Signing::DOCTOR === $case['purpose'] ) {
+        $fields    = array( $f['direction'], $f['timestamp'], $f['nonce'], $f['body'] );
+        $signature = FormRelay_Signing::doctor( $k, ...$fields );
     } else {
         $fields    = array( $f['timestamp'], $f['nonce'], $f['method'],
                             $f['path_and_query'], $f['user'], $f['body'] );

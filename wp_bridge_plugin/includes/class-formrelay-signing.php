@@ -14,6 +14,8 @@
  *
  *     notify: FR1-notify, timestamp, nonce, body
  *     admin:  FR1-admin, timestamp, nonce, METHOD, path_and_query, user, body
+ *     doctor: FR1-doctor, direction ("request" from the sidecar, "answer" from here),
+ *             timestamp, nonce, body (the answer's body: the plugin's version)
  *
  * The sidecar accepts each nonce once, so two identical clicks in the same
  * second are two requests, and a captured request cannot be played again.
@@ -31,6 +33,7 @@ final class FormRelay_Signing {
 
 	const NOTIFY = 'FR1-notify';
 	const ADMIN  = 'FR1-admin';
+	const DOCTOR = 'FR1-doctor';
 
 	/**
 	 * The signed bytes: the purpose tag, then each field, length-prefixed.
@@ -87,6 +90,20 @@ final class FormRelay_Signing {
 	 */
 	public static function admin( $secret, $timestamp, $nonce, $method, $path_and_query, $user, $body ) {
 		return self::sign( $secret, self::ADMIN, array( $timestamp, $nonce, strtoupper( $method ), $path_and_query, $user, $body ) );
+	}
+
+	/**
+	 * The signature of the doctor's round trip (`formrelay doctor` asks, the plugin answers).
+	 *
+	 * @param string $secret    The shared secret.
+	 * @param string $direction 'request' or 'answer'.
+	 * @param string $timestamp Unix seconds, as the sidecar sent them.
+	 * @param string $nonce     The sidecar's nonce, as sent.
+	 * @param string $body      The raw body (the answer's: the plugin's version).
+	 * @return string
+	 */
+	public static function doctor( $secret, $direction, $timestamp, $nonce, $body ) {
+		return self::sign( $secret, self::DOCTOR, array( $direction, $timestamp, $nonce, $body ) );
 	}
 
 	/**
