@@ -193,10 +193,11 @@ def metric_families(text: str) -> dict[str, Any]:
 
 
 def sample(families: dict[str, Any], name: str, **labels: str) -> float:
-    """The value of the one sample of family `name` with exactly these labels."""
-    family = families[name.removesuffix("_total")]
-    found = [s.value for s in family.samples if s.name == name and s.labels == labels]
-    assert len(found) == 1, (name, labels, family.samples)
+    """The value of the one sample named `name` (e.g. x_total, x_count) with exactly these
+    labels, whichever family has it."""
+    found = [s.value for f in families.values() for s in f.samples
+             if s.name == name and s.labels == labels]
+    assert len(found) == 1, (name, labels, found)
     return float(found[0])
 
 
