@@ -25,8 +25,9 @@ TIMEOUT_SECONDS = 4.0
 def local_url(listen: str, path: str) -> str:
     """host:port as a server binds it, as a client on the same host reaches it."""
     host, _, port = listen.rpartition(":")
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}.get(
-        host, host)
+    anywhere = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1",  # noqa: S104 (read, not bound)
+                "[::]": "[::1]", "::": "[::1]"}
+    host = anywhere.get(host, host)
     return f"http://{host}:{port}{path}"
 
 
