@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.conftest import wait_until
 from tests.integration.delivery import snapshot, text_fields
 from tests.integration.processes import start_worker, stop, worker_env
 from tests.integration.test_admin_api import sql
-from tests.integration.test_cli import free_port
+from tests.integration.test_cli import formrelay_bin, free_port
 from tests.integration.test_health import metric_families, sample
 
 pytestmark = [pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
@@ -100,3 +101,32 @@ def test_worker_metrics_count_real_deliveries_and_healthz_follows_a_pause(
         huey.storage.flush_all()
     assert f"worker http listening on {listen}" in output
     assert not metrics_dir.exists()  # removed at a clean stop
+
+
+def test_run_with_process_workers_serves_metrics_and_health_on_its_main_listener(
+        store, migrated_db, sim, uploads, tmp_path):
+    """`formrelay run`: no FORMRELAY_WORKER_LISTEN needed; multiprocess files of its tree."""
+    sql(store, "DELETE FROM {p}formrelay_workers")
+    listen = f"127.0.0.1:{free_port()}"
+    env = worker_env(migrated_db.database, sim.url, uploads, tmp_path,
+                     FORMRELAY_WORKER_TYPE="process", FORMRELAY_LISTEN=listen)
+    job, _ = store.enqueue(NewJob("wpforms:12:1", 12, 1, snapshot(12, 1, text_fields(), uploads,
+                                                                  [])))
+    run = subprocess.Popen([formrelay_bin(), "run"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        def delivered() -> bool:
+            assert run.poll() is None, "formrelay run exited"
+            return store.get_job(job.id).status == Status.COMPLETED
+
+        wait_until(delivered, 60, "the job delivered")
+        _, families = scrape(f"http://{listen}")
+        assert sample(families, "formrelay_attempts_total", step="record", outcome="success") == 1
+        assert sample(families, "formrelay_heartbeats_total") >= 1
+        assert (Path(env["FORMRELAY_DATA_DIR"]) / f"metrics-{run.pid}").is_dir()
+        assert requests.get(f"http://{listen}/healthz", timeout=10).status_code == 200
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=30) == 0
+    finally:
+        stop(run)
+    assert not (Path(env["FORMRELAY_DATA_DIR"]) / f"metrics-{run.pid}").exists()
