@@ -34,5 +34,9 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/for
 USER formrelay
 
 EXPOSE 8787
+# Probes what the container runs (sidecar/probe.py, urllib, no curl): `run`/`web` their
+# /readyz on FORMRELAY_LISTEN, `worker` its /livez on FORMRELAY_WORKER_LISTEN (when set).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "sidecar.probe"]
 ENTRYPOINT ["formrelay"]
 CMD ["run"]

@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 process([formrelay_bin(), "run"], env, logs / "sidecar.log") as sidecar:
             sim = SimControl(f"http://127.0.0.1:{sim_port}")
             wait_for(f"http://127.0.0.1:{sim_port}/_sim/health", sim_proc, "the partner simulator")
-            wait_for(f"http://{listen}/healthz", sidecar, "the sidecar")
+            wait_for(f"http://{listen}/readyz", sidecar, "the sidecar")
             say(f"WordPress at {site.url}/ (database {site.db_name}), partner simulator"
                 f" (flaky) on port {sim_port}, sidecar on {listen}")
             started = time.monotonic()

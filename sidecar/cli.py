@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import mysql.connector
 
-from sidecar import __version__, config, doctor, logs
+from sidecar import __version__, config, doctor, logs, metrics
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError
 from sidecar.monitor import start as start_monitor
@@ -120,6 +120,7 @@ class Heartbeat:
     def beat(self) -> None:
         self.store.heartbeat(self.worker_id, self.host, self.pid, __version__,
                              self.cfg.worker_type, self.cfg.workers, self.every)
+        metrics.heartbeat()
 
     def start(self) -> None:
         self.beat()
@@ -139,37 +140,21 @@ class Heartbeat:
 
 
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
+    from sidecar.ops_http import health_routes
     from sidecar.retention import Retention
     from sidecar.web import create_app
 
     return create_app(store, cfg.shared_secret, tasks.ring_record,
                       ring_document=tasks.ring_document,
                       retention=Retention.from_config(cfg),
-                      templates_dir=cfg.templates_dir)
+                      templates_dir=cfg.templates_dir, health=health_routes(cfg, store))
 
 
 def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:
     """Start the HTTP server in a thread; return the function that stops it."""
-    from waitress.server import create_server
+    from sidecar.ops_http import serve
 
-    host, _, port = cfg.listen.rpartition(":")
-    server = create_server(app, host=host.strip("[]"), port=int(port), threads=8)
-    closing = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not closing.is_set():  # closing the socket wakes select() with EBADF
-                raise
-
-    def stop() -> None:
-        closing.set()
-        server.close()
-
-    threading.Thread(target=run, name="http", daemon=True).start()
-    log.info("http listening on %s", cfg.listen)
-    return stop
+    return serve(app, cfg.listen)
 
 
 def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, Any]:
@@ -291,7 +276,10 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
+    from sidecar import ops_http
+
     store = _checked_store(cfg)
+    ops = ops_http.start(cfg, store)  # before any fork: metrics; FORMRELAY_WORKER_LISTEN
     heartbeat = Heartbeat(store, cfg)
     consumer, _ = _consumer(cfg, store, heartbeat.worker_id)
     monitor = start_monitor(store, cfg)
@@ -299,20 +287,25 @@ def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
         _work(store, consumer, heartbeat)
     finally:
         monitor.stop()
+        ops.stop()
     return 0
 
 
 def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
+    from sidecar import ops_http
+
     store = _checked_store(cfg)
+    ops = ops_http.start(cfg, store, listen=False)  # the main app serves health and metrics
     heartbeat = Heartbeat(store, cfg)
     consumer, tasks = _consumer(cfg, store, heartbeat.worker_id)  # the queue exists before
-    stop_http = _serve(cfg, _app(cfg, store, tasks))  # /healthz says ready
+    stop_http = _serve(cfg, _app(cfg, store, tasks))  # /readyz says ready
     monitor = start_monitor(store, cfg)
     try:
         _work(store, consumer, heartbeat)
     finally:
         monitor.stop()
         stop_http()
+        ops.stop()
     return 0
 
 

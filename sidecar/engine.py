@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sidecar import delivery_settings
+from sidecar import delivery_settings, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
 from sidecar.errors import (
@@ -317,6 +317,7 @@ class Engine:
                 duration_ms: int | None = None,
                 facts: dict[str, Any] | None = None) -> State | None:
         """Write a step's outcome and its log row; None if the lease was lost meanwhile."""
+        metrics.step_outcome(step, event.kind, event.category)
         entry = LogEntry(f"{step}.{{outcome}}", message,
                          http_status=accepted.status if accepted else status,
                          duration_ms=duration_ms)

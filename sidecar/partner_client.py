@@ -44,7 +44,7 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder  # streams the file instead of building the body
 from urllib3.exceptions import ReadTimeoutError
 
-from sidecar import __version__
+from sidecar import __version__, metrics
 from sidecar.config import Config
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.errors import category_for_status as category_of
@@ -170,7 +170,8 @@ class PartnerClient:
         self.session.close()
 
     def create_record(self, payload: dict[str, Any], idempotency_key: str) -> Accepted:
-        return self._post(self.settings.record_path, idempotency_key, json=payload)
+        with metrics.partner_request("record"):
+            return self._post(self.settings.record_path, idempotency_key, json=payload)
 
     def upload_document(self, record_id: str, body: UploadBody, filename: str,
                         content_type: str, idempotency_key: str) -> Accepted:
@@ -181,8 +182,9 @@ class PartnerClient:
         """
         url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
         encoder = MultipartEncoder(fields={"file": (filename, body, content_type)})
-        return self._post(url_path, idempotency_key, data=encoder,
-                          headers={"Content-Type": encoder.content_type})
+        with metrics.partner_request("document"):
+            return self._post(url_path, idempotency_key, data=encoder,
+                              headers={"Content-Type": encoder.content_type})
 
     def probe(self, method: str, path: str) -> int:
         """`formrelay doctor`'s request (FORMRELAY_PARTNER_PROBE): the status code only.

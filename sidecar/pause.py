@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sidecar import metrics
 from sidecar.breaker import (
     Breaker,
     Gate,
@@ -93,12 +94,14 @@ class Pause:
 
     def failed(self, cause: str, probe: bool) -> Breaker | None:
         """A retryable failure (5xx, 429, timeout...): count it, maybe pause."""
-        return self._safe(lambda b, now: on_retryable(b, cause, now, self.policy, probe))
+        return self._safe(lambda b, now: on_retryable(b, cause, now, self.policy, probe),
+                          "outage")
 
     def refused(self, cause: str, auth: bool) -> Breaker | None:
         """A configuration error (401/403, TLS, bad URL): pause at once."""
         return self._safe(lambda b, now: on_config_error(
-            b, cause, now, self.policy, auth, self.credentials if auth else ""))
+            b, cause, now, self.policy, auth, self.credentials if auth else ""),
+            "auth" if auth else "config")
 
     def resume(self, actor: str | None) -> Breaker | None:
         """End any pause (`actor`: the person who did); the pause ended, or None."""
@@ -111,20 +114,27 @@ class Pause:
         self._change(end, actor)
         return ended[0] if ended else None
 
-    def _safe(self, rule: Rule) -> Breaker | None:
+    def _safe(self, rule: Rule, reason: str) -> Breaker | None:
         try:
-            return self._change(rule)
+            return self._change(rule, reason=reason)
         except Exception as exc:
             log.warning("could not update the outage pause (%s)", type(exc).__name__)
             return None
 
-    def _change(self, rule: Rule, actor: str | None = None) -> Breaker:
+    def _change(self, rule: Rule, actor: str | None = None, reason: str = "") -> Breaker:
+        """`reason` (outage | auth | config): what a pause this change starts is counted as."""
+        started: list[bool] = []
+
         def change(value: str | None, now: datetime) -> tuple[str | None, LogEntry | None]:
             old = Breaker.from_json(value)
             new = rule(old, now)
+            started[:] = [new.paused and not old.paused]  # the store may run this again
             return new.to_json(), _log_entry(old, new, now, actor)
 
-        return Breaker.from_json(self.store.change_shared(ROW, change))
+        changed = Breaker.from_json(self.store.change_shared(ROW, change))
+        if started and started[0]:
+            metrics.pause_started(reason)
+        return changed
 
 
 def _log_entry(old: Breaker, new: Breaker, now: datetime, actor: str | None) -> LogEntry | None:

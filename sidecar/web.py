@@ -1,11 +1,12 @@
 """The sidecar's HTTP endpoints (a Flask app built by `create_app`).
 
-    GET  /healthz     liveness and database reachability (unsigned, no data)
+    GET  /livez, /readyz, /healthz, /metrics   health and metrics (sidecar.health_routes:
+                      unsigned, no submitted value)
     POST /v1/notify   {"job_id": N}, signed by the bridge: ring the job's doorbell
     /admin/v1/...     the wp-admin dashboard's JSON API and HTML views (sidecar.admin,
                       docs/dashboard.md), signed by the bridge for the acting user
 
-Every route but /healthz checks the shared-secret signature (sidecar.signing), and
+Every route but those four checks the shared-secret signature (sidecar.signing), and
 every notify and admin POST its nonce, once, against the store (store/nonces.py).
 """
 
@@ -18,14 +19,13 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sidecar import __version__
 from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
 from sidecar.config import REPO_TEMPLATES
+from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
 from sidecar.signing import NOTIFY, BadSignature, verify
 from sidecar.store import Store
-from sidecar.store.schema import current_version
 
 MAX_NOTIFY_BYTES = 1024
 Ring = Callable[[int, int], None]  # (job id, priority)
@@ -33,22 +33,17 @@ Ring = Callable[[int, int], None]  # (job id, priority)
 
 def create_app(store: Store, secret: str, ring: Ring, *,
                ring_document: Ring | None = None,
-               templates_dir: Path | None = None, retention: Retention | None = None) -> Flask:
+               templates_dir: Path | None = None, retention: Retention | None = None,
+               health: HealthRoutes | None = None) -> Flask:
     """`ring` rings a job, `ring_document` a document (None: the sweep does);
-    `retention`: the settings the job view quotes (default: config.py's defaults)."""
+    `retention`: the settings the job view quotes (default: config.py's defaults);
+    `health`: the health and metrics routes (default: database and schema checks only)."""
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
     mount(app, Admin(store, ring, ring_document, retention=retention or Retention()),
           secret, store, templates_dir or REPO_TEMPLATES)
 
-    @app.get("/healthz")
-    def healthz() -> ResponseReturnValue:
-        try:
-            schema = current_version(store.db, store.prefix)
-        except Exception:  # any database failure is "not ready"
-            store.db.discard()
-            return jsonify(status="database unavailable", version=__version__), 503
-        return jsonify(status="ok", version=__version__, schema_version=schema)
+    app.register_blueprint((health or HealthRoutes(store)).blueprint())
 
     @app.post("/v1/notify")
     def notify() -> ResponseReturnValue:

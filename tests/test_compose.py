@@ -389,3 +389,59 @@ def test_image_runs_formrelay_as_non_root():
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image runs as root"
     entry = [rest for w, rest in steps if w == "ENTRYPOINT"]
     assert entry and yaml.safe_load(entry[-1]) == ["formrelay"]
+
+
+# ------------------------------------------------------------------ health checks
+def served_paths() -> set[str]:
+    """The paths the health routes answer (sidecar.health_routes), as Flask maps them."""
+    from sidecar.health_routes import HealthRoutes
+    from sidecar.ops_http import create_ops_app
+
+    app = create_ops_app(HealthRoutes(None))  # type: ignore[arg-type]  # routes only: no store
+    return {rule.rule for rule in app.url_map.iter_rules()}
+
+
+@pytest.mark.parametrize("service,listen_var,path", [
+    ("web", "FORMRELAY_LISTEN", "/readyz"), ("worker", "FORMRELAY_WORKER_LISTEN", "/livez")])
+def test_sidecar_healthchecks_probe_their_own_listener(compose, service, listen_var, path):
+    from sidecar import probe
+
+    svc = compose["services"][service]
+    test = [str(t) for t in svc["healthcheck"]["test"]]
+    assert test[:4] == ["CMD", "python", "-m", "sidecar.probe"], test
+    env = {k: sample_value(v) for k, v in env_of(svc).items()}
+    listen = env[listen_var]
+    config_parsers.host_port(listen)  # a valid FORMRELAY_*LISTEN
+    assert listen.startswith("0.0.0.0:"), f"{service}: Prometheus must reach {listen_var}"
+    assert probe.target(test[4:], env, "") == probe.local_url(listen, path)
+    assert path in served_paths()
+    assert {"/livez", "/readyz", "/healthz", "/metrics"} <= served_paths()
+
+
+def test_web_and_worker_listen_on_different_ports(compose):
+    env = env_of(compose["services"]["worker"])
+    assert env["FORMRELAY_LISTEN"].rpartition(":")[2] != (
+        env["FORMRELAY_WORKER_LISTEN"].rpartition(":")[2])
+
+
+def test_image_healthcheck_probes_what_the_container_runs():
+    checks = [rest for w, rest in dockerfile_instructions() if w == "HEALTHCHECK"]
+    assert len(checks) == 1
+    cmd = checks[0].partition("CMD")[2].strip()
+    assert yaml.safe_load(cmd) == ["python", "-m", "sidecar.probe"]
+
+
+@pytest.mark.parametrize("cmdline,env,url", [
+    (b"/usr/local/bin/python\0/usr/local/bin/formrelay\0run\0", {}, "http://127.0.0.1:8787/readyz"),
+    (b"/usr/local/bin/python\0/usr/local/bin/formrelay\0web\0",
+     {"FORMRELAY_LISTEN": "0.0.0.0:9000"}, "http://127.0.0.1:9000/readyz"),
+    (b"/usr/local/bin/python\0/usr/local/bin/formrelay\0worker\0",
+     {"FORMRELAY_WORKER_LISTEN": "[::]:8788"}, "http://[::1]:8788/livez"),
+    (b"/usr/local/bin/python\0/usr/local/bin/formrelay\0worker\0", {}, None),
+])
+def test_the_image_probe_reads_the_containers_command(tmp_path, cmdline, env, url):
+    from sidecar import probe
+
+    (tmp_path / "cmdline").write_bytes(cmdline)
+    command = probe.container_command(tmp_path / "cmdline")
+    assert probe.target([], env, command) == url

@@ -175,3 +175,8 @@ class JobStore(StoreBase):
         with self.db.transaction() as cur:
             cur.execute(f"SELECT status, COUNT(*) AS n FROM {self.t.jobs} GROUP BY status")
             return {r["status"]: int(r["n"]) for r in cur.fetchall()}
+
+    def document_counts_by_status(self) -> dict[str, int]:
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT status, COUNT(*) AS n FROM {self.t.documents} GROUP BY status")
+            return {r["status"]: int(r["n"]) for r in cur.fetchall()}

@@ -383,7 +383,7 @@ def serving(app: Any) -> Iterator[str]:
 
     threading.Thread(target=run, daemon=True).start()
     url = f"http://127.0.0.1:{server.effective_port}"
-    wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 10, "the sidecar")
+    wait_until(lambda: requests.get(url + "/readyz", timeout=1).ok, 10, "the sidecar")
     try:
         yield url
     finally:

@@ -87,15 +87,18 @@ def test_run_serves_health_on_the_embedded_queue_and_stops_on_a_signal(env, sig)
     try:
         url = f"http://{env['FORMRELAY_LISTEN']}/healthz"
 
-        def healthy() -> dict | None:
+        def healthy() -> dict | None:  # 503 until its own heartbeat makes a live worker
             try:
-                return requests.get(url, timeout=1).json()
+                answer = requests.get(url, timeout=1)
             except requests.RequestException:
                 assert proc.poll() is None, "formrelay run exited early"
                 return None
+            return answer.json() if answer.status_code == 200 else None
 
-        assert wait_until(healthy, 30, "/healthz") == {
-            "status": "ok", "schema_version": latest_version(), "version": "0.1.0"}
+        body = wait_until(healthy, 30, "/healthz to answer 200")
+        assert (body["status"], body["schema_version"], body["version"], body["reasons"]) == (
+            "ok", latest_version(), "0.1.0", [])
+        assert body["delivery"]["live_workers"] == 1 and not body["delivery"]["paused"]
         assert (Path(env["FORMRELAY_DATA_DIR"]) / "queue.sqlite3").exists()
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0

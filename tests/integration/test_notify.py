@@ -56,7 +56,7 @@ class Server:
 
     def _up(self) -> bool:
         try:
-            return requests.get(self.url + "/healthz", timeout=1).ok
+            return requests.get(self.url + "/readyz", timeout=1).ok
         except requests.RequestException:
             return False
 
@@ -208,7 +208,7 @@ class Web:
         if self.proc.poll() is not None:
             raise AssertionError("formrelay web exited: " + self.stop()[-2000:])
         try:
-            return requests.get(self.url + "/healthz", timeout=1).ok
+            return requests.get(self.url + "/readyz", timeout=1).ok
         except requests.RequestException:
             return False
 

@@ -366,7 +366,7 @@ class RealSidecar:
     def start(self) -> RealSidecar:
         self.proc = subprocess.Popen([formrelay_bin(), "web"], env=self.env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, "formrelay web to answer /healthz")
+        wait_until(self._healthy, 30, "formrelay web to answer /readyz")
         return self
 
     def _healthy(self) -> bool:
@@ -375,7 +375,7 @@ class RealSidecar:
             out = self.proc.stdout.read() if self.proc.stdout else ""
             raise AssertionError(f"formrelay web exited {self.proc.returncode}: {out[-2000:]}")
         try:
-            return requests.get(f"{self.url}/healthz", timeout=1).ok
+            return requests.get(f"{self.url}/readyz", timeout=1).ok
         except requests.RequestException:
             return False
 

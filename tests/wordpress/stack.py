@@ -42,11 +42,11 @@ class Stack:
     def start(self) -> None:
         self.sidecar = subprocess.Popen([formrelay_bin(), "run"], env=self.env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 30, "the sidecar to answer /healthz")
+        wait_until(self._healthy, 30, "the sidecar to answer /readyz")
 
     def _healthy(self) -> bool:
         try:
-            return requests.get(f"http://{self.listen}/healthz", timeout=1).ok
+            return requests.get(f"http://{self.listen}/readyz", timeout=1).ok
         except requests.RequestException:
             assert self.sidecar is not None and self.sidecar.poll() is None, "sidecar exited"
             return False
