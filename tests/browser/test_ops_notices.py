@@ -22,10 +22,8 @@ from tests.wordpress import ops_fixtures as ops
 from tests.wordpress.dashboard_fixtures import (
     EDITOR,
     EDITOR_PASSWORD,
-    SECRET,
-    RealSidecar,
     dashboard_site,
-    point_at,
+    serving_sidecar,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.wordpress, pytest.mark.db, pytest.mark.slow]
@@ -36,12 +34,10 @@ __all__ = ["dashboard_site"]  # a fixture, used by name
 @pytest.fixture(scope="module")
 def site(dashboard_site, tmp_path_factory) -> Iterator[LocalWordPress]:
     wp = dashboard_site.wp
-    sidecar = RealSidecar(wp, SECRET, tmp_path_factory.mktemp("sidecar")).start()
-    point_at(wp, sidecar.url)
     try:
-        yield wp
+        with serving_sidecar(wp, tmp_path_factory.mktemp("sidecar")):
+            yield wp
     finally:
-        sidecar.stop()
         ops.reset(wp)
 
 

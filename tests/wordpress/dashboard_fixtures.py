@@ -393,6 +393,17 @@ class RealSidecar:
         return out
 
 
+@contextlib.contextmanager
+def serving_sidecar(wp: LocalWordPress, data_dir: Path) -> Iterator[RealSidecar]:
+    """`formrelay web` on the site's database with the plugin pointed at it; stopped after."""
+    running = RealSidecar(wp, SECRET, data_dir).start()
+    point_at(wp, running.url)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def sidecar_has_admin_api() -> bool:
     """Whether this checkout has the sidecar side of issue 6 (sidecar/admin/: /admin/v1/stats)."""
     return (Path(__file__).resolve().parents[2] / "sidecar" / "admin" / "__init__.py").is_file()

@@ -19,13 +19,12 @@ from tests.wordpress.bridge_fixtures import login
 from tests.wordpress.dashboard_fixtures import (
     EDITOR,
     NO_ADMIN_API,
-    SECRET,
     RealSidecar,
     Rest,
     dashboard_site,
     last_seen,
-    point_at,
     seed_queue,
+    serving_sidecar,
     sidecar_has_admin_api,
 )
 
@@ -39,13 +38,8 @@ __all__ = ["dashboard_site"]  # a fixture, used by name
 
 @pytest.fixture(scope="module")
 def sidecar(dashboard_site, tmp_path_factory) -> Iterator[RealSidecar]:
-    wp = dashboard_site.wp
-    running = RealSidecar(wp, SECRET, tmp_path_factory.mktemp("sidecar")).start()
-    point_at(wp, running.url)
-    try:
+    with serving_sidecar(dashboard_site.wp, tmp_path_factory.mktemp("sidecar")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def admin_auth(site) -> tuple[str, str]:

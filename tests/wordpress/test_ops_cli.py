@@ -25,10 +25,10 @@ from tests.wordpress.bridge_fixtures import closed_port, plugin_problems
 from tests.wordpress.dashboard_fixtures import (
     EDITOR,
     NO_ADMIN_API,
-    SECRET,
     RealSidecar,
     dashboard_site,
     point_at,
+    serving_sidecar,
     sidecar_has_admin_api,
 )
 
@@ -44,13 +44,8 @@ STANDIN = Path(__file__).resolve().parent / "wp_cli" / "standin.php"
 
 @pytest.fixture(scope="module")
 def sidecar(dashboard_site, tmp_path_factory) -> Iterator[RealSidecar]:
-    wp = dashboard_site.wp
-    running = RealSidecar(wp, SECRET, tmp_path_factory.mktemp("sidecar")).start()
-    point_at(wp, running.url)
-    try:
+    with serving_sidecar(dashboard_site.wp, tmp_path_factory.mktemp("sidecar")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
