@@ -117,6 +117,7 @@ class CleanResult:
     names_blanked: int = 0  # documents whose original name was blanked
     jobs_deleted: int = 0
     log_rows_deleted: int = 0  # log rows of no job
+    incidents_deleted: int = 0  # resolved incidents (with their alert messages)
 
 
 def clean(store: Store, retention: Retention) -> CleanResult:
@@ -150,10 +151,12 @@ def clean(store: Store, retention: Retention) -> CleanResult:
                   f" {completed_names} document names blanked")
         result.jobs_deleted, result.log_rows_deleted = store.delete_old_jobs(
             retention.keep_completed_days)
-        if result.jobs_deleted or result.log_rows_deleted:
+        result.incidents_deleted = store.delete_old_incidents(retention.keep_completed_days)
+        if result.jobs_deleted or result.log_rows_deleted or result.incidents_deleted:
             _note(store, "retention.jobs_deleted",
-                  f"{result.jobs_deleted} completed jobs (with their documents and log) and"
-                  f" {result.log_rows_deleted} log rows of no job deleted, older than"
+                  f"{result.jobs_deleted} completed jobs (with their documents and log),"
+                  f" {result.log_rows_deleted} log rows of no job and"
+                  f" {result.incidents_deleted} resolved incidents deleted, older than"
                   f" {retention.keep_completed_days} days (FORMRELAY_KEEP_COMPLETED_DAYS)")
     return result
 

@@ -31,6 +31,9 @@ OLD_COMPLETED_JOBS = (
 OLD_LOG_ROWS = (
     "SELECT id FROM {log} FORCE INDEX (job) WHERE job_id IS NULL"
     " AND created_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
+OLD_INCIDENTS = (  # open incidents have no resolved_at: never in this range
+    "SELECT id FROM {incidents} FORCE INDEX (resolved_at)"
+    " WHERE resolved_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
 
 
 class Maintenance(StoreBase):
@@ -132,6 +135,11 @@ class Maintenance(StoreBase):
         rows = self._delete_in_batches(self.t.log, OLD_LOG_ROWS, days)
         return jobs, rows
 
+    def delete_old_incidents(self, days: int) -> int:
+        """Delete incidents resolved more than `days` ago; their outbox rows go with them
+        (ON DELETE CASCADE). Open incidents stay, however old."""
+        return self._delete_in_batches(f"{self.prefix}formrelay_incidents", OLD_INCIDENTS, days)
+
     @retried
     def file_removed(self, document_id: int, job_id: int, entry: LogEntry) -> None:
         """Record that the document's file left the uploads directory, with its log row."""
@@ -155,7 +163,9 @@ class Maintenance(StoreBase):
     @retried
     def _delete_batch(self, table: str, select: str, days: int) -> int:
         with self.db.transaction() as cur:
-            cur.execute(select.format(jobs=self.t.jobs, log=self.t.log), (days, RETENTION_BATCH))
+            cur.execute(select.format(jobs=self.t.jobs, log=self.t.log,
+                                      incidents=f"{self.prefix}formrelay_incidents"),
+                        (days, RETENTION_BATCH))
             ids = [int(r["id"]) for r in cur.fetchall()]
             if ids:
                 cur.execute(f"DELETE FROM {table} WHERE id IN"

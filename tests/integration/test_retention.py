@@ -15,6 +15,7 @@ from sidecar.retention import Retention
 from sidecar.store import Store
 from sidecar.store.maintenance import (
     OLD_COMPLETED_JOBS,
+    OLD_INCIDENTS,
     OLD_LOG_ROWS,
     RETENTION_BATCH,
     VALUES_TO_DROP,
@@ -163,10 +164,39 @@ def test_completed_jobs_lose_values_then_go_and_failed_ones_are_never_deleted(st
          " completed jobs that ended over 7 days ago (FORMRELAY_KEEP_SNAPSHOT_DAYS);"
          f" {RETENTION_BATCH + 701} document names blanked"),
         ("retention.jobs_deleted", f"{RETENTION_BATCH + 700} completed jobs (with their"
-         " documents and log) and 1 log rows of no job deleted, older than 30 days"
-         " (FORMRELAY_KEEP_COMPLETED_DAYS)")]
+         " documents and log), 1 log rows of no job and 0 resolved incidents deleted,"
+         " older than 30 days (FORMRELAY_KEEP_COMPLETED_DAYS)")]
     assert [r["event"] for r in sql(store, "SELECT event FROM {p}formrelay_log WHERE job_id"
                                            " IS NULL AND event LIKE 'sweep.%%'")] == ["sweep.new"]
+
+
+def add_incident(store: Store, kind: str, resolved_days_ago: int | None) -> int:
+    """An incident with one sent alert message; open when `resolved_days_ago` is None."""
+    sql(store, "INSERT INTO {p}formrelay_incidents (kind, severity, open_key, summary, details,"
+               " opened_at, updated_at, resolved_at) VALUES (%s, 'warning', %s, 's', '{}',"
+               " UTC_TIMESTAMP(3) - INTERVAL 90 DAY, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)"
+               " - INTERVAL %s DAY)", kind, kind if resolved_days_ago is None else None,
+        resolved_days_ago)
+    (row,) = sql(store, "SELECT MAX(id) AS id FROM {p}formrelay_incidents")
+    sql(store, "INSERT INTO {p}formrelay_alerts (incident_id, message, channel, status,"
+               " next_attempt_at, created_at) VALUES (%s, 'opened', 'email', 'sent',"
+               " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))", row["id"])
+    return int(row["id"])
+
+
+def test_resolved_incidents_go_with_their_messages_after_the_window_open_ones_stay(store):
+    sql(store, "DELETE FROM {p}formrelay_incidents")
+    old = add_incident(store, "backlog", 31)
+    recent = add_incident(store, "failed", 29)
+    still_open = add_incident(store, "paused", None)  # opened 90 days ago, never resolved
+    result = clean(store, WINDOWS)
+    assert result.incidents_deleted == 1
+    left = sql(store, "SELECT id FROM {p}formrelay_incidents ORDER BY id")
+    assert [r["id"] for r in left] == [recent, still_open]
+    assert sql(store, "SELECT COUNT(*) AS n FROM {p}formrelay_alerts WHERE incident_id = %s",
+               old)[0]["n"] == 0
+    (note,) = [r["message"] for r in retention_rows(store) if "incidents" in r["message"]]
+    assert "1 resolved incidents deleted" in note
 
 
 def test_only_one_process_cleans_at_a_time(store):
@@ -196,7 +226,10 @@ def test_every_retention_statement_reads_its_own_index(store):
     assert plan["key"] == "completed" and plan["type"] == "range", plan
     (plan,) = explain(store, OLD_LOG_ROWS.format(log=log), 30, RETENTION_BATCH)
     assert plan["key"] == "job" and plan["type"] in ("range", "ref"), plan
-    for statement in (VALUES_TO_DROP, OLD_COMPLETED_JOBS, OLD_LOG_ROWS):
+    incidents = f"{PREFIX}formrelay_incidents"
+    (plan,) = explain(store, OLD_INCIDENTS.format(incidents=incidents), 30, RETENTION_BATCH)
+    assert plan["key"] == "resolved_at" and plan["type"] == "range", plan
+    for statement in (VALUES_TO_DROP, OLD_COMPLETED_JOBS, OLD_LOG_ROWS, OLD_INCIDENTS):
         assert "LIMIT %s" in statement  # bounded: a batch at a time
 
 

@@ -6,6 +6,7 @@
 -- incident of each kind be open, so several hosts cannot open it twice.
 -- summary and details (JSON) carry ids, counts, form names and categories:
 -- never a submitted value. The plugin's wp-admin notices read this table.
+-- The cleaner deletes incidents resolved over FORMRELAY_KEEP_COMPLETED_DAYS ago.
 -- digest_seq / digest_at: the last message cut for the incident (0 = "opened")
 -- and when (the database's clock); failures after digest_at go in the next digest.
 -- Times are UTC (UTC_TIMESTAMP), DATETIME(3).
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS {prefix}formrelay_incidents (
   digest_at DATETIME(3) NULL,
   PRIMARY KEY (id),
   UNIQUE KEY open_key (open_key),
-  KEY opened_at (opened_at)
+  KEY opened_at (opened_at),
+  KEY resolved_at (resolved_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per message per channel (the outbox): "opened", each "digest" (seq
