@@ -1,7 +1,10 @@
 """The `formrelay` command.
 
-Start-up problems (configuration, database, schema) end the command with one
-clear line each and exit status 2, never a traceback, and never a secret.
+Start-up problems end the command with one clear line each, never a traceback, and
+never a secret: exit status 78 (EX_CONFIG) for the configuration, which no restart
+fixes (systemd's RestartPreventExitStatus and compose's restart limit rely on it), and 2
+for the database or the schema, which may come right (a database still starting).
+`status` exits 3 (Nagios' UNKNOWN) for either.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sidecar.store import Database, DbSettings, Store
 from sidecar.store.schema import check, current_version, has_wordpress, migrate, not_wordpress
 
 log = logging.getLogger("formrelay")
+EX_CONFIG = 78  # sysexits.h: the configuration is wrong; restarting will not help
 
 
 class StartupError(Exception):
@@ -357,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SERVICES:  # until the consumer installs its own, stop cleanly on TERM too
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     logs.setup()  # until the settings say otherwise
-    failed = UNKNOWN if args.command == "status" else 2  # status: Nagios' UNKNOWN
+    status = args.command == "status"  # Nagios' UNKNOWN for any start-up problem
     try:
         if args.command == "doctor":
             logs.setup(os.environ.get("FORMRELAY_LOG_LEVEL", "warning").lower())
@@ -368,11 +372,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
-        return failed
+        return UNKNOWN if status else EX_CONFIG
     except StartupError as exc:
         for line in exc.lines:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
-        return failed
+        return UNKNOWN if status else 2
     except KeyboardInterrupt:  # a stop request that came before the consumer's own handlers
         return 0 if args.command in SERVICES else 130
 

@@ -124,7 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partner_probe", "FORMRELAY_PARTNER_PROBE", p.probe, default="HEAD /"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
-ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS))
+# Every secret may instead come from a file (Docker secrets, systemd credentials):
+# FORMRELAY_SHARED_SECRET_FILE=/run/secrets/formrelay_shared_secret.
+FILE_VARS: tuple[str, ...] = tuple(f"{s.env}_FILE" for s in SETTINGS if s.secret)
+ENV_VARS: tuple[str, ...] = ("FORMRELAY_CONFIG", *(s.env for s in SETTINGS), *FILE_VARS)
 
 # What each command cannot start without (beyond settings that have defaults). The shared
 # secret signs plugin requests (web) and queue messages (every command that rings a job).
@@ -224,9 +227,30 @@ def _read_toml(path: str) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"FORMRELAY_CONFIG: cannot read {path}: {exc.strerror}"]
     except tomllib.TOMLDecodeError as exc:
         return {}, [f"FORMRELAY_CONFIG: {path} is not valid TOML: {exc}"]
-    unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
-    problems = [f"{path}: unknown setting {key!r}" for key in unknown]
-    return {k: v for k, v in data.items() if k in SETTINGS_BY_NAME}, problems
+    known = set(SETTINGS_BY_NAME) | {f"{s.name}_file" for s in SETTINGS if s.secret}
+    problems = [f"{path}: unknown setting {key!r}" for key in sorted(set(data) - known)]
+    return {k: v for k, v in data.items() if k in known}, problems
+
+
+def _secret_file(s: Setting, env: Mapping[str, str],
+                 file_values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The secret from `<ENV>_FILE` (or `<name>_file` in the TOML file): (source, value), or
+    None when neither is set. One trailing newline is dropped (`echo` writes one). Raises
+    ValueError saying why the file cannot be used; never its content."""
+    path = env.get(f"{s.env}_FILE") or file_values.get(f"{s.name}_file")
+    if not path:
+        return None
+    source = f"{s.env}_FILE ({path})"
+    try:
+        text = Path(str(path)).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{source}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{source}: the file is not UTF-8 text") from None
+    value = text.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise ValueError(f"{source}: the file is empty")
+    return source, value
 
 
 def alert_problems(v: Mapping[str, Any]) -> list[str]:
@@ -273,6 +297,16 @@ def load(
     values: dict[str, Any] = {}
     for s in SETTINGS:
         source, raw = s.env, env.get(s.env) or None  # empty means unset, as in Docker
+        if s.secret:
+            try:
+                from_file = _secret_file(s, env, file_values)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if from_file is not None and raw is not None:
+                problems.append(f"{s.env} and {s.env}_FILE are both set: set only one")
+                continue
+            source, raw = from_file or (source, raw)
         if raw is None and s.name in file_values:
             source, raw = f"{s.name} (in {env['FORMRELAY_CONFIG']})", str(file_values[s.name])
         if raw is None:

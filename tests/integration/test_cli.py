@@ -113,6 +113,6 @@ def test_run_serves_health_on_the_embedded_queue_and_stops_on_a_signal(env, sig)
 def test_a_worker_refuses_an_http_partner_off_loopback_and_says_why(env):
     proc = formrelay({**env, "FORMRELAY_PARTNER_URL": "http://partner.example/api",
                       "FORMRELAY_PARTNER_TOKEN": "token-that-must-not-show"}, "worker")
-    assert proc.returncode == 2
+    assert proc.returncode == 78
     assert "FORMRELAY_PARTNER_URL is http:// to a host that is not loopback" in proc.stderr
     assert "token-that-must-not-show" not in proc.stderr + proc.stdout

@@ -107,7 +107,13 @@ def test_secrets_are_never_echoed(tmp_path):
 
 
 def test_env_vars_lists_every_setting():
-    assert set(config.ENV_VARS) == {"FORMRELAY_CONFIG", *(s.env for s in config.SETTINGS)}
+    secrets = [s.env for s in config.SETTINGS if s.secret]
+    assert set(config.ENV_VARS) == {"FORMRELAY_CONFIG", *(s.env for s in config.SETTINGS),
+                                    *(f"{name}_FILE" for name in secrets)}
+    assert {"WORDPRESS_DB_PASSWORD_FILE", "FORMRELAY_SHARED_SECRET_FILE",
+            "FORMRELAY_PARTNER_TOKEN_FILE", "FORMRELAY_REDIS_URL_FILE",
+            "FORMRELAY_SMTP_PASSWORD_FILE", "FORMRELAY_ALERT_WEBHOOK_SECRET_FILE",
+            "FORMRELAY_ALERT_WEBHOOK_URL_FILE"} <= set(config.FILE_VARS)
     for name in ("WORDPRESS_DB_HOST", "WORDPRESS_DB_USER", "WORDPRESS_DB_PASSWORD",
                  "WORDPRESS_DB_NAME", "WORDPRESS_TABLE_PREFIX", "FORMRELAY_PARTNER_URL",
                  "FORMRELAY_PARTNER_TOKEN", "FORMRELAY_SHARED_SECRET", "FORMRELAY_REDIS_URL",
@@ -120,7 +126,7 @@ def test_the_command_prints_one_line_per_problem_and_no_traceback(tmp_path):
            "FORMRELAY_PARTNER_TOKEN": SECRET}
     proc = subprocess.run([sys.executable, "-m", "sidecar.cli", "run"], env=env,
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
+    assert proc.returncode == 78  # EX_CONFIG: no restart policy should retry it
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 5, lines  # db user, db name, partner url, secret length, uploads dir
     assert all(line.startswith("formrelay run: ") for line in lines)
@@ -222,3 +228,52 @@ def test_the_partner_deadline_defaults_to_120_s_and_is_bounded(tmp_path):
         config.load("worker", {**base_env(tmp_path), "FORMRELAY_PARTNER_DEADLINE_SECONDS": "0"})
     assert err.value.problems == ["FORMRELAY_PARTNER_DEADLINE_SECONDS must be between 1 and 3600"
                                   " (got '0')"]
+
+
+# ---- secrets from files (Docker secrets, systemd credentials) ----------------------------
+
+FILE_BASE = {"WORDPRESS_DB_USER": "wp", "WORDPRESS_DB_NAME": "wp"}
+
+
+def test_every_secret_can_come_from_a_file_without_its_trailing_newline(tmp_path):
+    values = {"db_password": "db pass word", "shared_secret": "s" * 32,
+              "partner_token": "tok-123", "smtp_password": "mail-pass",
+              "alert_webhook_secret": "w" * 20}
+    env = dict(FILE_BASE)
+    for name, value in values.items():
+        path = tmp_path / name
+        path.write_text(value + "\n")
+        env[f"{config.SETTINGS_BY_NAME[name].env}_FILE"] = str(path)
+    env.update({"FORMRELAY_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"})
+    cfg = config.load("migrate", env)
+    assert {name: getattr(cfg, name) for name in values} == values
+
+
+def test_a_secret_file_in_the_toml_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("t" * 24)
+    toml = tmp_path / "formrelay.toml"
+    toml.write_text(f'shared_secret_file = "{secret}"\n')
+    cfg = config.load("web", {**FILE_BASE, "FORMRELAY_CONFIG": str(toml)})
+    assert cfg.shared_secret == "t" * 24
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "both", "short"])
+def test_a_secret_file_that_cannot_be_used_is_one_line_without_its_content(tmp_path, case):
+    path = tmp_path / "secret"
+    env = {**FILE_BASE, "FORMRELAY_SHARED_SECRET_FILE": str(path)}
+    if case == "empty":
+        path.write_text("\n")
+    elif case == "both":
+        path.write_text("x" * 20)
+        env["FORMRELAY_SHARED_SECRET"] = "y" * 20
+    elif case == "short":
+        path.write_text("hidden-short")
+    with pytest.raises(ConfigError) as caught:
+        config.load("web", env)
+    (line,) = caught.value.problems
+    assert "FORMRELAY_SHARED_SECRET" in line and "hidden-short" not in line
+    expected = {"missing": "cannot read the file: No such file or directory",
+                "empty": "the file is empty", "both": "are both set: set only one",
+                "short": "must be at least 16 characters"}[case]
+    assert expected in line
