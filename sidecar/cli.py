@@ -2,8 +2,9 @@
 
 Start-up problems end the command with one clear line each, never a traceback, and
 never a secret: exit status 78 (EX_CONFIG) for the configuration, which no restart
-fixes (systemd's RestartPreventExitStatus and compose's restart limit rely on it), and 2
-for the database or the schema, which may come right (a database still starting).
+fixes (a supervisor can stop on it: systemd's RestartPreventExitStatus), and 2 for the
+database or the schema, which may come right (a database still starting), and for
+command-line flags (argparse's usage errors).
 `status` exits 3 (Nagios' UNKNOWN) for either.
 """
 
@@ -26,7 +27,7 @@ import mysql.connector
 
 from sidecar import __version__, config, doctor, logs, metrics
 from sidecar.breaker import Policy
-from sidecar.errors import ConfigError, SchemaError
+from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
 from sidecar.partner_sim import command as partner_sim
 from sidecar.queue import build_huey, describe
@@ -372,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
-        return UNKNOWN if status else EX_CONFIG
+        return UNKNOWN if status else 2 if isinstance(exc, UsageError) else EX_CONFIG
     except StartupError as exc:
         for line in exc.lines:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 FormRelayError
 ├── ConfigError          bad or missing settings: fix the configuration; never retried
+│   └── UsageError         command-line flags that do not fit together (exit 2, as argparse)
 ├── SchemaError          tables missing or of another version: run `formrelay migrate`
 ├── StoreError           the database refused something the store expected to work
 │   ├── InvalidTransition  an event that the state machine does not allow in this status
@@ -85,6 +86,10 @@ class ConfigError(FormRelayError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class UsageError(ConfigError):
+    """A command-line flag is wrong (exit 2, as argparse's own usage errors), not a setting."""
 
 
 class SchemaError(FormRelayError):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sidecar.config import Config
-from sidecar.errors import ConfigError
+from sidecar.errors import ConfigError, UsageError
 from sidecar.partner_sim.knobs import PARSERS
 
 HELP = "a simulated partner API (latency, errors, timeouts, outages) for tests and demos"
@@ -80,8 +80,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     try:
         try:
             running = run_in_thread(args.listen, threads=args.threads, **knobs)
-        except ValueError as exc:
-            raise ConfigError([str(exc)]) from None
+        except ValueError as exc:  # flags that each parsed but do not fit together
+            raise UsageError([str(exc)]) from None
         except OSError as exc:
             raise ConfigError([f"cannot listen on {args.listen}: {exc.strerror or exc}"]) from None
         print(f"partner-sim serving {running.url} (control: {running.root}/_sim/)", flush=True)
