@@ -366,10 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             logs.setup(os.environ.get("FORMRELAY_LOG_LEVEL", "warning").lower())
-            return doctor.run(args)  # it reports invalid settings instead of refusing
-        cfg = config.load(args.command)
-        logs.setup(cfg.log_level, cfg.log_format)
-        return HANDLERS[args.command][0](cfg, args)
+            code = doctor.run(args)  # it reports invalid settings instead of refusing
+        else:
+            cfg = config.load(args.command)
+            logs.setup(cfg.log_level, cfg.log_format)
+            code = HANDLERS[args.command][0](cfg, args)
+        sys.stdout.flush()  # a reader that left shows up here, inside the try
+        return code
     except ConfigError as exc:
         for line in exc.problems:
             print(f"formrelay {args.command}: {line}", file=sys.stderr)
@@ -380,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UNKNOWN if status else 2
     except KeyboardInterrupt:  # a stop request that came before the consumer's own handlers
         return 0 if args.command in SERVICES else 130
+    except BrokenPipeError:  # `formrelay status | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit-time flush
+        return 141  # what a shell reports for a command killed by SIGPIPE (128 + 13)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ def test_migrate_twice_then_status(env):
     assert "state: CRITICAL" in status.stdout and "problem: CRITICAL no_worker:" in status.stdout
 
 
+def test_status_into_a_closed_pipe_ends_without_a_traceback(env):
+    assert formrelay(env, "migrate").returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `formrelay status | head -1` once head has gone
+    try:
+        proc = subprocess.run([formrelay_bin(), "status"], env=env, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
+
+
 @pytest.mark.parametrize("command", ["run", "web", "worker"])
 def test_service_commands_refuse_to_start_without_the_schema(env, command):
     proc = formrelay(env, command)
