@@ -125,7 +125,7 @@ def secret_files(service: dict[str, Any], tmp_path: Path) -> dict[str, str]:
 def sample_value(raw: str) -> str:
     """What an interpolated value becomes once its variable is set (secrets long enough)."""
     match = INTERPOLATION.match(raw)
-    if not match:  # e.g. redis://:${FORMRELAY_REDIS_PASSWORD:?...}@redis:6379/0
+    if not match:  # a value with a variable inside, e.g. http://localhost:${PORT:-8080}
         return re.sub(r"\$\{[^}]*\}", lambda m: sample_value(m.group(0)), raw)
     name = match["name"]
     if name == "FORMRELAY_PARTNER_URL":
