@@ -1,6 +1,12 @@
 # The FormRelay sidecar: `formrelay migrate | web | worker | run | status`.
 # Build context: the repository root (see .dockerignore).
-FROM python:3.11-slim
+#
+# The base is pinned by digest, so a rebuild gets the same bytes until someone moves
+# the pin on purpose. The digest below is the one public Dockerfiles pin for this tag
+# (seen in more than one); it could NOT be checked against Docker Hub where this was
+# written (no registry access). Before relying on it, and to move it forward:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   # "Digest: sha256:..."
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
