@@ -144,13 +144,14 @@ def test_the_wordpress_users_database_grant_is_an_extra_not_a_lack():
 
 
 def test_extras_on_tables_are_named():
-    lines = exact() + [f"GRANT INSERT, UPDATE ON `d`.`wp_users` {TO}",
-                       f"GRANT CREATE, DROP ON `d`.`wp_formrelay_jobs` {TO}",
-                       f"GRANT SELECT ON `d`.`wp_wpforms_entry_fields` {TO}",
-                       f"GRANT SELECT ON `other`.`t` {TO}", f"GRANT `some_role` {TO}"]
+    lines = [*exact(), f"GRANT INSERT, UPDATE ON `d`.`wp_users` {TO}",
+             f"GRANT CREATE, DROP ON `d`.`wp_formrelay_jobs` {TO}",
+             f"GRANT SELECT ON `d`.`wp_wpforms_entry_fields` {TO}",
+             f"GRANT SELECT ON `other`.`t` {TO}", f"GRANT `some_role` {TO}"]
     v = judge(lines, "d", "wp_")
-    assert sorted(v.extras) == ["CREATE, DROP on wp_formrelay_jobs", "INSERT, UPDATE on wp_users",
-                                "SELECT on `other`.`t`", "SELECT on wp_wpforms_entry_fields"]
+    assert sorted(v.extras) == ["CREATE, DROP on wp_formrelay_jobs",
+                                "INSERT, UPDATE on wp_users", "SELECT on `other`.`t`",
+                                "SELECT on wp_wpforms_entry_fields"]
     assert v.roles and not v.missing
 
 
