@@ -90,15 +90,17 @@ class GrantAdmin:
 
     def ensure_user(self, user: str, host: str, password: str) -> bool:
         """CREATE USER IF NOT EXISTS; True when it was created now (no note that it exists)."""
+        account(user, host)  # validated; bound below, as `%s` in a host is substituted
         with self.db.transaction() as cur:
-            cur.execute(f"CREATE USER IF NOT EXISTS {account(user, host)} IDENTIFIED BY %s",
-                        (password,))
+            cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
+                        (user, host, password))
             cur.execute("SHOW WARNINGS")
             return not cur.fetchall()
 
     def set_password(self, user: str, host: str, password: str) -> None:
+        account(user, host)
         with self.db.transaction() as cur:
-            cur.execute(f"ALTER USER {account(user, host)} IDENTIFIED BY %s", (password,))
+            cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, password))
 
     def existing_tables(self, names: list[str]) -> set[str]:
         with self.db.transaction() as cur:

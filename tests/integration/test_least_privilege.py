@@ -198,7 +198,7 @@ def test_create_user_twice_then_an_extra_grant_warns_and_a_missing_one_fails(pro
 def test_a_changed_password_file_sets_the_password(pro_site, tmp_path):
     site = pro_site
     create_user(site, tmp_path)
-    site.password = secrets.token_urlsafe(18)
+    site.password = f"it's a \\ \"quoted\" `pass` %s {secrets.token_hex(4)}"  # escaped, bound
     again = create_user(site, tmp_path)
     assert "existed; its password was set from the file" in again.stdout
     assert formrelay(site.env(), "status").returncode in (0, 1, 2)  # it logs in with the new one
@@ -256,3 +256,23 @@ def test_doctor_and_status_as_the_user_read_no_information_schema_they_may_not(l
     assert '"version": ' in proc.stdout
     lines = lines_of(formrelay(site.env(), "doctor", "--quick"))
     assert all(lines[c].startswith("OK") for c in ("database", "wordpress", "schema"))
+
+
+def test_a_host_pattern_with_percent_s_stays_the_host(pro_site, tmp_path):
+    """The connector substitutes `%s` anywhere in a statement with parameters: the account
+    is bound as parameters too, so the password can never land in the host."""
+    site = pro_site
+    secret = tmp_path / "db_password"
+    secret.write_text(site.password)
+    try:
+        proc = formrelay(site.root_env, "migrate", "--create-user", site.user, "--host", "1%s",
+                         "--password-file", str(secret))
+        assert proc.returncode == 0, proc.stderr
+        assert f"user '{site.user}'@'1%s': created" in proc.stdout
+        with site.store.db.transaction() as cur:
+            cur.execute(f"SHOW GRANTS FOR '{site.user}'@'1%s'")
+            grants = [str(next(iter(r.values()))) for r in cur.fetchall()]
+        assert len(grants) == 1 + len(printed(site))
+        assert all(f"`{site.user}`@`1%s`" in g and site.password not in g for g in grants)
+    finally:
+        site.root(f"DROP USER IF EXISTS '{site.user}'@'1%s'")
