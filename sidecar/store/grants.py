@@ -75,11 +75,26 @@ def account(user: str, host: str) -> str:
     return f"'{user}'@'{host}'"
 
 
-def grant_statements(database: str, prefix: str, user: str, host: str) -> list[str]:
+@dataclass(frozen=True)
+class Grant:
+    table: str
+    privileges: str  # "SELECT, INSERT"
+    target: str  # `db`.`table`, quoted
+    who: str  # 'user'@'host', quoted
+
+    def sql(self, extra: str = "") -> str:
+        return f"GRANT {self.privileges}{extra} ON {self.target} TO {self.who}"
+
+
+def grants(database: str, prefix: str, user: str, host: str) -> list[Grant]:
     """One GRANT per table, exactly `needs(prefix)`; WPForms' tables last."""
     who, db = account(user, host), identifier(database)
-    return [f"GRANT {', '.join(n.privileges)} ON {db}.{identifier(n.table)} TO {who}"
+    return [Grant(n.table, ", ".join(n.privileges), f"{db}.{identifier(n.table)}", who)
             for n in needs(prefix)]
+
+
+def grant_statements(database: str, prefix: str, user: str, host: str) -> list[str]:
+    return [g.sql() for g in grants(database, prefix, user, host)]
 
 
 class GrantAdmin:
@@ -117,19 +132,16 @@ class GrantAdmin:
         at once, leaving exactly the privileges needed when WordPress, WPForms Pro or a
         migration creates the table later.
         """
-        statements = grant_statements(database, prefix, user, host)
-        tables = [n.table for n in needs(prefix)]
-        present = self.existing_tables(tables)
-        absent = [t for t in tables if t not in present]
+        wanted = grants(database, prefix, user, host)
+        present = self.existing_tables([g.table for g in wanted])
+        absent = [g.table for g in wanted if g.table not in present]
         with self.db.transaction() as cur:
-            for table, statement in zip(tables, statements, strict=True):
-                if table in present:
-                    cur.execute(statement)
+            for g in wanted:
+                if g.table in present:
+                    cur.execute(g.sql())
                     continue
-                head, _, target = statement.partition(" ON ")
-                cur.execute(f"{head}, CREATE ON {target}")
-                on, _, who = target.partition(" TO ")
-                cur.execute(f"REVOKE CREATE ON {on} FROM {who}")
+                cur.execute(g.sql(", CREATE"))
+                cur.execute(f"REVOKE CREATE ON {g.target} FROM {g.who}")
         return absent
 
     def grants_of(self, user: str, host: str) -> list[str]:

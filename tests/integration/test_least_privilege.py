@@ -276,3 +276,28 @@ def test_a_host_pattern_with_percent_s_stays_the_host(pro_site, tmp_path):
         assert all(f"`{site.user}`@`1%s`" in g and site.password not in g for g in grants)
     finally:
         site.root(f"DROP USER IF EXISTS '{site.user}'@'1%s'")
+
+
+def test_a_database_name_with_a_backtick_and_to_is_quoted(scratch_dbs, sim, uploads, tmp_path):
+    name = f"fr_test_{secrets.token_hex(4)}` TO x"
+    server = Database(scratch_dbs.settings(""))
+    conn = server.connect(database=False)
+    conn.cursor().execute(f"CREATE DATABASE `{name.replace('`', '``')}`")
+    user, password = f"fr_lp_{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    try:
+        add_wp_options(Database(scratch_dbs.settings(name)))
+        root_env = worker_env(name, sim.url, uploads, tmp_path)
+        secret = tmp_path / "db_password"
+        secret.write_text(password)
+        made = formrelay(root_env, "migrate", "--create-user", user, "--password-file",
+                         str(secret))
+        assert made.returncode == 0, made.stderr
+        assert "migrated" in made.stdout and "granted SELECT, INSERT" in made.stdout
+        line = lines_of(formrelay(root_env | {"WORDPRESS_DB_USER": user,
+                                              "WORDPRESS_DB_PASSWORD": password}, "doctor"))
+        assert line["privileges"].startswith("OK   privileges: exactly what the sidecar needs")
+    finally:
+        cur = conn.cursor()
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        cur.execute(f"DROP DATABASE IF EXISTS `{name.replace('`', '``')}`")
+        conn.close()
