@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import mysql.connector
 import pytest
 import requests
 
@@ -221,6 +222,10 @@ def test_wpforms_lite_absent_tables_are_granted_ahead_and_a_denied_one_reads_as_
         lite_site, tmp_path):
     site = lite_site
     made = create_user(site, tmp_path)
+    with pytest.raises(mysql.connector.errors.ProgrammingError) as plain:  # why --create-user
+        site.root(f"GRANT SELECT ON `{site.database}`.`{PREFIX}wpforms_entries`"  # adds CREATE
+                  f" TO '{site.user}'@'%'")
+    assert plain.value.errno == 1146  # the table does not exist
     assert ("(4 not there yet: wp_posts, wp_postmeta, wp_wpforms_entries, wp_wpforms_entry_meta)"
             in made.stdout)
     assert not any("CREATE" in g for g in site.grants())  # granted with CREATE, revoked at once
