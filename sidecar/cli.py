@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 import mysql.connector
 
-from sidecar import __version__, config, doctor, logs, metrics
+from sidecar import __version__, config, doctor, logs, metrics, migrate_command
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
@@ -34,7 +34,7 @@ from sidecar.queue import build_huey, describe
 from sidecar.status_command import UNKNOWN, cmd_status, waiting
 from sidecar.status_command import add_arguments as _status_arguments
 from sidecar.store import Database, DbSettings, Store
-from sidecar.store.schema import check, current_version, has_wordpress, migrate, not_wordpress
+from sidecar.store.schema import check
 
 log = logging.getLogger("formrelay")
 EX_CONFIG = 78  # sysexits.h: the configuration is wrong; restarting will not help
@@ -48,7 +48,7 @@ class StartupError(Exception):
         super().__init__("; ".join(lines))
 
 
-def _store(cfg: config.Config) -> Store:
+def store_for(cfg: config.Config) -> Store:
     db = Database(DbSettings.from_config(cfg))
     try:
         db.connection()
@@ -59,30 +59,12 @@ def _store(cfg: config.Config) -> Store:
 
 
 def _checked_store(cfg: config.Config) -> Store:
-    store = _store(cfg)
+    store = store_for(cfg)
     try:
         check(store.db, store.prefix)
     except SchemaError as exc:
         raise StartupError(str(exc)) from None
     return store
-
-
-def cmd_migrate(cfg: config.Config, args: argparse.Namespace) -> int:
-    store = _store(cfg)
-    if not args.force and not has_wordpress(store.db, store.prefix):
-        raise StartupError(f"refused: {not_wordpress(store.db, store.prefix)}; nothing was"
-                           " created (--force creates the tables anyway)")
-    try:
-        applied = migrate(store.db, store.prefix)
-    except SchemaError as exc:
-        raise StartupError(str(exc)) from None
-    version = current_version(store.db, store.prefix)
-    if applied:
-        print(f"migrated {cfg.db_name} ({cfg.table_prefix}formrelay_*) to schema version "
-              f"{version} (applied {', '.join(map(str, applied))})")
-    else:
-        print(f"schema of {cfg.db_name} is up to date (version {version})")
-    return 0
 
 
 def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
@@ -247,12 +229,6 @@ def _since(raw: str) -> datetime:
         raise argparse.ArgumentTypeError("must be a date, e.g. 2026-11-01") from None
 
 
-def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true",
-                        help="create the tables even in a database without WordPress' options"
-                        " table (a wrong WORDPRESS_TABLE_PREFIX or database is more likely)")
-
-
 def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", type=int, help="only entries of this form id")
     parser.add_argument("--since", type=_since,
@@ -320,7 +296,8 @@ def _doctor(cfg: config.Config, args: argparse.Namespace) -> int:
 
 Command = Callable[[config.Config, argparse.Namespace], int]
 HANDLERS: dict[str, tuple[Command, str]] = {
-    "migrate": (cmd_migrate, "create or upgrade the FormRelay tables (idempotent)"),
+    "migrate": (migrate_command.run, "create or upgrade the FormRelay tables (idempotent);"
+                " --print-grants/--create-user: the sidecar's least-privilege user"),
     "run": (cmd_run, "HTTP endpoints and a worker in one process"),
     "web": (cmd_web, "HTTP endpoints only"),
     "worker": (cmd_worker, "a worker only (several may run, on several hosts)"),
@@ -334,7 +311,7 @@ HANDLERS: dict[str, tuple[Command, str]] = {
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
 # Commands with options of their own: name -> adds them to the command's parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
-    "migrate": _migrate_arguments,
+    "migrate": migrate_command.add_arguments,
     "status": _status_arguments,
     "doctor": doctor.add_arguments,
     "backfill": _backfill_arguments,

@@ -21,8 +21,8 @@ from sidecar.submission import from_snapshot, locate
 
 SAMPLE_JOBS = 20  # the newest jobs whose files the uploads check looks for
 SKEW_WARN_SECONDS = 5.0
-GRANT_HINT = ("create a user with SELECT, INSERT, UPDATE, DELETE on the FormRelay tables and"
-              " SELECT on WordPress' tables (docs/doctor.md has the GRANT lines)")
+GRANT_HINT = ("`formrelay migrate --print-grants USER` prints the GRANT lines the sidecar"
+              " needs; `--create-user` applies them as an admin account (docs/doctor.md)")
 
 
 def connect(cfg: Config) -> tuple[Database | None, Result]:
@@ -83,18 +83,23 @@ def privileges_check(reads: DoctorReads, database: str, prefix: str) -> Result:
     except mysql.connector.Error as exc:
         return warn("privileges", f"SHOW GRANTS failed (MySQL error {exc.errno})",
                     "check the grants by hand (docs/doctor.md)")
-    if v.missing_run or v.missing_reads:
-        lacking = [f"{', '.join(p)} on {t}" for t, p in sorted(v.missing_run.items())]
-        lacking += [f"SELECT on {t}" for t in v.missing_reads]
-        return fail("privileges", f"the user lacks {'; '.join(lacking)}", GRANT_HINT)
-    if v.too_broad:
-        return warn("privileges", f"the user has {', '.join(v.too_broad)} ON *.* (every"
-                    " database of the server): far more than the sidecar needs",
-                    f"a least-privilege user is advised: {GRANT_HINT}")
-    note = (f"; `formrelay migrate` would also need {', '.join(v.missing_migrate)}"
-            if v.missing_migrate else "")
+    extras = f"more than it needs: {'; '.join(v.extras)}" if v.extras else ""
     roles = "; roles granted to the user were not examined" if v.roles else ""
-    return ok("privileges", f"what the sidecar needs, nothing server-wide{note}{roles}")
+    if v.missing:
+        lacking = "; ".join(f"{', '.join(p)} on {t}" for t, p in v.missing.items())
+        also = f"; it also has {extras}" if extras else ""
+        return fail("privileges", f"the user lacks {lacking}{also}{roles}", GRANT_HINT)
+    if v.extras:
+        return warn("privileges", f"the user has {extras}{roles}",
+                    f"a least-privilege user is advised: {GRANT_HINT}")
+    if v.missing_wpforms:
+        return warn("privileges", f"the user cannot SELECT {', '.join(v.missing_wpforms)}"
+                    " (WPForms Pro's entry tables): with Pro, no reconciliation of a lost"
+                    f" submission and no backfill{roles}",
+                    f"with WPForms Pro, grant SELECT on them ({GRANT_HINT}); nothing to do"
+                    " with WPForms Lite")
+    return ok("privileges", "exactly what the sidecar needs (`formrelay migrate --print-grants`;"
+              f" migrations run as an admin account){roles}")
 
 
 def wpforms_check(reads: DoctorReads) -> Result:

@@ -1,10 +1,11 @@
-"""Judging SHOW GRANTS: does the sidecar's database user have what it needs, and not far more?
+"""Judging SHOW GRANTS against what the sidecar needs (sidecar.store.grants.needs): what is
+missing, and every grant beyond it.
 
-The sidecar needs SELECT, INSERT, UPDATE and DELETE on its own tables
-(`{prefix}formrelay_*`) and SELECT on the WordPress tables it reads; `formrelay
-migrate` also needs CREATE, ALTER, INDEX and REFERENCES on its tables. Any
-privilege granted ON *.* (every database of the server) is far more than that.
-Roles granted to the user are not followed (their grants need SET ROLE to read).
+Needed: SELECT, INSERT, UPDATE, DELETE on each FormRelay table, SELECT on the WordPress and
+WPForms tables it reads; nothing else (`formrelay migrate` runs as an admin account). A
+grant ON *.*, ON a whole database (it includes `wp_users`), on another table, an extra
+privilege on a needed table, GRANT OPTION or PROXY is more than that. Roles granted to the
+user are not followed (their grants need SET ROLE to read).
 """
 
 from __future__ import annotations
@@ -12,36 +13,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sidecar.store.schema import load_migrations
+from sidecar.store.grants import needs
 
-RUN = ("SELECT", "INSERT", "UPDATE", "DELETE")
-MIGRATE = ("CREATE", "ALTER", "INDEX", "REFERENCES")
-WORDPRESS_READS = ("options", "posts", "postmeta", "wpforms_entries", "wpforms_entry_meta")
 ALL = "ALL PRIVILEGES"
-GRANT = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<target>(?:`[^`]*`|\*)\.(?:`[^`]*`|\*)) TO ")
-CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\S+)")
-
-
-def formrelay_tables(prefix: str) -> list[str]:
-    """Every table the migration files create, with this prefix."""
-    return sorted({m[1] for mig in load_migrations(prefix) for st in mig.statements
-                   for m in [CREATE_TABLE.search(st)] if m})
+GRANT = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<target>(?:`(?:[^`]|``)*`|\*)\."
+                   r"(?:`(?:[^`]|``)*`|\*)) TO .*?(?P<option> WITH GRANT OPTION)?$")
+NAME = r"`(?:[^`]|``)*`|\*"
 
 
 @dataclass
 class Grants:
     global_privs: set[str] = field(default_factory=set)
-    on_databases: list[tuple[re.Pattern[str], set[str]]] = field(default_factory=list)
+    on_databases: list[tuple[str, re.Pattern[str], set[str]]] = field(default_factory=list)
     on_tables: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    other: list[str] = field(default_factory=list)  # GRANT OPTION, PROXY: always extra
     roles: bool = False
 
     def has(self, database: str, table: str) -> set[str]:
         found = set(self.global_privs)
-        for pattern, privs in self.on_databases:
+        for _, pattern, privs in self.on_databases:
             if pattern.fullmatch(database):
                 found |= privs
-        found |= self.on_tables.get((database, table), set())
-        return found
+        return found | self.on_tables.get((database, table), set())
 
     def missing(self, database: str, table: str, wanted: tuple[str, ...]) -> list[str]:
         held = self.has(database, table)
@@ -49,8 +42,10 @@ class Grants:
 
 
 def _privileges(text: str) -> set[str]:
-    privs = {re.sub(r"\s*\(.*\)$", "", p.strip()).upper() for p in text.split(",")}
-    return {ALL if p in ("ALL", ALL) else p for p in privs} - {"USAGE"}
+    """Privilege names; a column list (`SELECT (a, b)`) counts as the privilege."""
+    text = re.sub(r"\([^)]*\)", "", text)
+    privs = {p.strip().upper() for p in text.split(",")}
+    return {ALL if p in ("ALL", ALL) else p for p in privs} - {"USAGE", ""}
 
 
 def _unquote(name: str) -> str:
@@ -75,14 +70,19 @@ def parse(lines: list[str]) -> Grants:
     for line in lines:
         match = GRANT.match(line)
         if not match:
-            grants.roles = grants.roles or (line.startswith("GRANT ") and " ON " not in line)
+            if line.startswith("GRANT PROXY "):
+                grants.other.append("PROXY")
+            elif line.startswith("GRANT ") and " ON " not in line:
+                grants.roles = True
             continue
         privs = _privileges(match["privs"])
-        db_part, _, table_part = match["target"].partition(".")
+        db_part, table_part = re.findall(NAME, match["target"])
+        if match["option"]:
+            grants.other.append(f"GRANT OPTION ON {match['target']}")
         if db_part == "*":
             grants.global_privs |= privs
         elif table_part == "*":
-            grants.on_databases.append((_database_pattern(_unquote(db_part)), privs))
+            grants.on_databases.append((db_part, _database_pattern(_unquote(db_part)), privs))
         else:
             key = (_unquote(db_part), _unquote(table_part))
             grants.on_tables[key] = grants.on_tables.get(key, set()) | privs
@@ -91,18 +91,33 @@ def parse(lines: list[str]) -> Grants:
 
 @dataclass(frozen=True)
 class Verdict:
-    missing_run: dict[str, list[str]]  # table -> privileges the running sidecar lacks
-    missing_reads: list[str]  # WordPress tables it cannot SELECT
-    missing_migrate: list[str]  # privileges only `formrelay migrate` needs
-    too_broad: list[str]  # privileges held ON *.*
+    missing: dict[str, list[str]]  # table -> privileges the running sidecar lacks
+    missing_wpforms: list[str]  # WPForms Pro tables it cannot SELECT (absent with Lite)
+    extras: list[str]  # each grant beyond the needs, e.g. "INSERT on wp_users"
     roles: bool
+
+
+def _order(privs: set[str]) -> str:
+    return ", ".join(sorted(privs))
 
 
 def judge(lines: list[str], database: str, prefix: str) -> Verdict:
     grants = parse(lines)
-    tables = formrelay_tables(prefix)
-    run = {t: m for t in tables if (m := grants.missing(database, t, RUN))}
-    reads = [f"{prefix}{t}" for t in WORDPRESS_READS
-             if grants.missing(database, f"{prefix}{t}", ("SELECT",))]
-    migrate = sorted({p for t in tables for p in grants.missing(database, t, MIGRATE)})
-    return Verdict(run, reads, migrate, sorted(grants.global_privs), grants.roles)
+    wanted = needs(prefix)
+    missing: dict[str, list[str]] = {}
+    wpforms: list[str] = []
+    for need in wanted:
+        lacking = grants.missing(database, need.table, need.privileges)
+        if lacking and need.wpforms:
+            wpforms.append(need.table)
+        elif lacking:
+            missing[need.table] = lacking
+    extras = [f"{_order(grants.global_privs)} ON *.*"] if grants.global_privs else []
+    extras += [f"{_order(privs)} ON {name}.*" for name, _, privs in grants.on_databases if privs]
+    allowed = {n.table: set(n.privileges) for n in wanted}
+    for (db, table), privs in grants.on_tables.items():
+        beyond = privs - allowed.get(table, set()) if db == database else privs
+        if beyond:
+            where = table if db == database else f"`{db}`.`{table}`"
+            extras.append(f"{_order(beyond)} on {where}")
+    return Verdict(missing, wpforms, extras + grants.other, grants.roles)

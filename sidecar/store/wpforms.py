@@ -141,7 +141,11 @@ class WPFormsReader(StoreBase):
             with self.db.transaction() as cur:
                 yield cur
         except ProgrammingError as exc:
-            if exc.errno != errorcode.ER_NO_SUCH_TABLE:
+            # A least-privilege user is denied (1142) a table it has no grant on, and the
+            # server does not say whether it exists: Lite's absent tables read either way.
+            if exc.errno not in (errorcode.ER_NO_SUCH_TABLE, errorcode.ER_TABLEACCESS_DENIED_ERROR):
                 raise
+            denied = exc.errno == errorcode.ER_TABLEACCESS_DENIED_ERROR
             raise SubmissionError("WPForms entry tables do not exist"
-                                  " (WPForms Lite stores no entries)") from None
+                                  + (" or this user may not read them" if denied else "")
+                                  + " (WPForms Lite stores no entries)") from None

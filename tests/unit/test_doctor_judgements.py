@@ -1,4 +1,5 @@
-"""The doctor's pure judgements: grants, partner statuses, clock skew, the configuration."""
+"""The doctor's pure judgements: partner statuses, clock skew, the configuration (grants:
+tests/unit/test_grants_sql.py)."""
 
 from __future__ import annotations
 
@@ -6,38 +7,9 @@ import pytest
 
 from sidecar.doctor import Level, check_config
 from sidecar.doctor_checks import judge_clock
-from sidecar.doctor_grants import formrelay_tables, judge
 from sidecar.doctor_remote import judge_partner
 
 pytestmark = pytest.mark.unit
-USER = "TO `fr`@`%`"
-
-
-def test_root_everywhere_is_far_more_than_needed():
-    v = judge([f"GRANT ALL PRIVILEGES ON *.* {USER} WITH GRANT OPTION"], "site", "wp_")
-    assert v.too_broad == ["ALL PRIVILEGES"] and not v.missing_run and not v.missing_reads
-
-
-def test_a_least_privilege_user_lacks_nothing_the_sidecar_runs_with():
-    lines = [f"GRANT USAGE ON *.* {USER}",
-             f"GRANT SELECT, INSERT, UPDATE, DELETE ON `site\\_db`.* {USER}"]
-    v = judge(lines, "site_db", "wp_")
-    assert v.missing_run == {} and v.missing_reads == [] and v.too_broad == []
-    assert v.missing_migrate == ["ALTER", "CREATE", "INDEX", "REFERENCES"]
-    assert judge(lines, "siteXdb", "wp_").missing_run  # `\_` is a literal underscore
-
-
-def test_table_grants_name_each_missing_privilege():
-    tables = formrelay_tables("wp_")
-    assert "wp_formrelay_jobs" in tables and "wp_formrelay_incidents" in tables
-    lines = [f"GRANT SELECT, INSERT, UPDATE, DELETE ON `d`.`{t}` {USER}" for t in tables
-             if t != "wp_formrelay_log"]
-    lines += [f"GRANT SELECT ON `d`.`wp_formrelay_log` {USER}",
-              f"GRANT SELECT ON `d`.`wp_options` {USER}"]
-    v = judge(lines, "d", "wp_")
-    assert v.missing_run == {"wp_formrelay_log": ["INSERT", "UPDATE", "DELETE"]}
-    assert v.missing_reads == ["wp_posts", "wp_postmeta", "wp_wpforms_entries",
-                               "wp_wpforms_entry_meta"]
 
 
 @pytest.mark.parametrize(("status", "level"), [(200, Level.OK), (204, Level.OK),
