@@ -24,7 +24,7 @@ from sidecar import cli
 from sidecar.store import Database, DbSettings
 from tests.conftest import PREFIX, TEST_DB_HOST, ScratchDatabases, add_wp_options, wait_until
 from tests.integration.test_cli import formrelay_bin, free_port
-from tests.systemd_units import UNIT_DIR, read_unit, service_process, value
+from tests.systemd_units import REPO, UNIT_DIR, read_unit, service_process, value
 
 pytestmark = [pytest.mark.db, pytest.mark.redis]
 
@@ -83,6 +83,7 @@ def host(tmp_path: Path, scratch_dbs: ScratchDatabases) -> Iterator[Host]:
                    WORDPRESS_DB_NAME=settings.database, WORDPRESS_TABLE_PREFIX=PREFIX,
                    FORMRELAY_PARTNER_URL="http://127.0.0.1:9/api",
                    FORMRELAY_UPLOADS_DIR=str(uploads),
+                   FORMRELAY_TEMPLATES_DIR=str(REPO / "templates"),
                    FORMRELAY_LISTEN=f"127.0.0.1:{free_port()}",
                    FORMRELAY_QUEUE_NAME=f"formrelay-systemd-{secrets.token_hex(4)}",
                    FORMRELAY_WORKERS="2")
