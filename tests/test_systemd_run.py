@@ -178,3 +178,20 @@ def test_a_bad_setting_exits_78_with_one_line_and_no_secret(
     assert says in text
     password = (host.etc / "credentials" / "db_password").read_text().strip()
     assert password not in text and "set-twice-0123456789" not in text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="formrelay-admin runs as root (it reads root-only"
+                    " settings); this test runs as another user")
+def test_formrelay_admin_runs_status_with_the_units_settings_and_credentials(host: Host) -> None:
+    before = set(Path("/run").glob("formrelay-admin.*"))
+    env = {"PATH": os.environ["PATH"], "FORMRELAY_ENV_FILE": str(host.etc / "formrelay.env"),
+           "FORMRELAY_CREDENTIALS_DIR": str(host.etc / "credentials"),
+           "FORMRELAY_SERVICE_USER": "root",  # the test venv's Python is private to root here
+           "FORMRELAY_BIN": formrelay_bin()}
+    proc = subprocess.run([str(UNIT_DIR / "formrelay-admin"), "status"], env=env, text=True,
+                          capture_output=True, timeout=120)
+    assert proc.returncode in (0, 2), proc.stdout + proc.stderr  # 2: no live worker
+    assert "schema: version" in proc.stdout
+    password = (host.etc / "credentials" / "db_password").read_text().strip()
+    assert password not in proc.stdout + proc.stderr
+    assert set(Path("/run").glob("formrelay-admin.*")) == before, "its copies are removed"
