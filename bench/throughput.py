@@ -11,6 +11,11 @@ Targets: >= 150 jobs/s at 0 ms with 4 threads; at 200 ms, 16 threads >= 10x 1
 thread; RSS growth < 20 MiB for the 100 MiB upload.
 
     .venv/bin/python bench/throughput.py [--quick] [--jobs N] [--only 0ms|200ms|upload]
+        [--partner-concurrency N] [--partner-rps R]
+
+The partner ceilings default to the sidecar's own (4 in flight, 10 requests/s), which
+cap every run; `--partner-concurrency 0 --partner-rps 0` measures the worker alone
+(the figures docs/scale-out.md sizes workers with).
 """
 
 from __future__ import annotations
@@ -196,7 +201,7 @@ class Bench:
                str(self.uploads), "FORMRELAY_REDIS_URL": REDIS_URL,
                "FORMRELAY_QUEUE_NAME": queue, "FORMRELAY_WORKERS": str(threads),
                "FORMRELAY_WORKER_TYPE": WORKER_TYPE[0],
-               "FORMRELAY_SHARED_SECRET": secrets.token_hex(16), **(extra or {})}
+               "FORMRELAY_SHARED_SECRET": secrets.token_hex(16), **CEILINGS, **(extra or {})}
         huey = build_huey(config.load("migrate", env))
         tasks = register(huey, lambda: None)  # type: ignore[arg-type, return-value]
         try:
@@ -273,7 +278,17 @@ def main() -> int:
     parser.add_argument("--only", choices=("0ms", "200ms", "upload"))
     parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
                         help="FORMRELAY_WORKER_TYPE of the worker (process: one per worker)")
+    parser.add_argument("--partner-concurrency", type=int, metavar="N",
+                        help="FORMRELAY_PARTNER_CONCURRENCY of the worker (0: no ceiling;"
+                        " default: the sidecar's)")
+    parser.add_argument("--partner-rps", type=float, metavar="R",
+                        help="FORMRELAY_PARTNER_RPS of the worker (0: no ceiling;"
+                        " default: the sidecar's)")
     args = parser.parse_args()
+    if args.partner_concurrency is not None:
+        CEILINGS["FORMRELAY_PARTNER_CONCURRENCY"] = str(args.partner_concurrency)
+    if args.partner_rps is not None:
+        CEILINGS["FORMRELAY_PARTNER_RPS"] = f"{args.partner_rps:g}"
     started = time.perf_counter()
     try:
         results, upload_mib = run(args)
@@ -290,6 +305,7 @@ def main() -> int:
 
 
 WORKER_TYPE = ["thread"]  # set from --worker-type before the runs
+CEILINGS: dict[str, str] = {}  # the partner ceilings given on the command line
 
 
 def run(args: argparse.Namespace) -> tuple[list[Result], tuple[float, float] | None]:

@@ -54,6 +54,12 @@ fi
 if [ "${FORMRELAY_WITH_BROWSER:-0}" = 1 ]; then
   wanted+=("${browser_pkgs[@]}")
 fi
+# tests/test_systemd.py checks deploy/systemd/ with systemd-analyze (Debian's systemd
+# package); installed only when the command is missing, without recommends.
+if [ "$venv_only" -eq 0 ] && ! command -v systemd-analyze >/dev/null 2>&1; then
+  wanted+=(systemd)
+  lean_pkgs+=(systemd)
+fi
 
 installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'; }
 
