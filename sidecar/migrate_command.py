@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password-file", type=Path, metavar="PATH",
                         help="the new user's password (one trailing newline is dropped)")
     parser.add_argument("--host", metavar="HOST",
-                        help=f"the user's host part (default {DEFAULT_HOST!r}: any host)")
+                        help="the user's host part (default '%%': any host)")
 
 
 def run(cfg: config.Config, args: argparse.Namespace) -> int:
