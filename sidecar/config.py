@@ -20,7 +20,9 @@ from sidecar import config_parsers as p
 from sidecar.config_parsers import insecure_partner_problem
 from sidecar.errors import ConfigError
 
-REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# sidecar/templates links to the repository's templates/ (one copy, as schema_sql): a
+# checkout reads them in place, a wheel carries them as package data.
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
             default=str(25 * 1024 * 1024)),
     Setting("document_types", "FORMRELAY_DOCUMENT_TYPES", p.types,
             default="application/pdf,image/jpeg,image/png,image/tiff,image/heic,image/heif"),
-    Setting("templates_dir", "FORMRELAY_TEMPLATES_DIR", p.directory, default=str(REPO_TEMPLATES),
+    Setting("templates_dir", "FORMRELAY_TEMPLATES_DIR", p.directory, default=str(DEFAULT_TEMPLATES),
             empty=None),
     Setting("form_templates", "FORMRELAY_FORM_TEMPLATES", p.form_templates, default="",
             empty={}),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sidecar import alerts, health, incidents
 from sidecar.alerts import Channel, Renderer, Sender, SendPolicy
-from sidecar.config import REPO_TEMPLATES, Config
+from sidecar.config import DEFAULT_TEMPLATES, Config
 from sidecar.incidents import Facts, Wanted
 from sidecar.store import Incident, Store
 
@@ -39,7 +39,7 @@ class MonitorSettings:
     digest_seconds: float = 900.0
     uploads_dir: Path | None = None  # None: this process does not judge the uploads directory
     dashboard_url: str = ""
-    templates_dir: Path = REPO_TEMPLATES
+    templates_dir: Path = DEFAULT_TEMPLATES
     send: SendPolicy = field(default_factory=SendPolicy)
 
     @classmethod
@@ -49,7 +49,7 @@ class MonitorSettings:
                    no_worker_after=2.0 * cfg.sweep_seconds,
                    digest_seconds=cfg.alert_digest_minutes * 60.0,
                    uploads_dir=cfg.uploads_dir, dashboard_url=cfg.dashboard_url,
-                   templates_dir=cfg.templates_dir or REPO_TEMPLATES,
+                   templates_dir=cfg.templates_dir or DEFAULT_TEMPLATES,
                    send=SendPolicy(lease_seconds=max(60.0, 6 * cfg.alert_timeout)))
         return replace(made, **changes)  # type: ignore[arg-type]
 

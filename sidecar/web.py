@@ -21,7 +21,7 @@ from flask.typing import ResponseReturnValue
 
 from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
-from sidecar.config import REPO_TEMPLATES
+from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
 from sidecar.signing import NOTIFY, BadSignature, verify
@@ -41,7 +41,7 @@ def create_app(store: Store, secret: str, ring: Ring, *,
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
     mount(app, Admin(store, ring, ring_document, retention=retention or Retention()),
-          secret, store, templates_dir or REPO_TEMPLATES)
+          secret, store, templates_dir or DEFAULT_TEMPLATES)
 
     app.register_blueprint((health or HealthRoutes(store)).blueprint())
 

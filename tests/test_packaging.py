@@ -27,5 +27,26 @@ def test_the_wheel_contains_every_module_and_the_schema(tmp_path):
     schema = {f"sidecar/schema_sql/{p.name}" for p in (ROOT / "wp_bridge_plugin" / "schema")
               .glob("*.sql")}
     assert schema and schema <= names
+    templates = {f"sidecar/templates/{p.relative_to(ROOT / 'templates')}"
+                 for p in (ROOT / "templates").rglob("*") if p.is_file()}
+    assert templates and templates <= names, sorted(templates - names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "formrelay = sidecar.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_an_installed_sidecar_finds_its_default_templates(tmp_path):
+    """Not a checkout: the wheel's files alone (FORMRELAY_TEMPLATES_DIR unset) render."""
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(tmp_path), str(ROOT)], capture_output=True, text=True,
+                           timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("formrelay-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = ("import sidecar.config as c; "
+             f"assert c.DEFAULT_TEMPLATES.is_relative_to({str(site)!r}), c.DEFAULT_TEMPLATES; "
+             "print(sorted(p.name for p in c.DEFAULT_TEMPLATES.iterdir()))")
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, env={"PYTHONPATH": str(site)})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() == str(sorted(p.name for p in (ROOT / "templates").iterdir()))

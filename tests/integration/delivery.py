@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.backoff import RetryPolicy
-from sidecar.config import REPO_TEMPLATES
+from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.engine import Engine, EngineSettings
 from sidecar.file_checks import FilePolicy
 from sidecar.partner_client import PartnerClient, PartnerSettings
@@ -139,5 +139,5 @@ def build_delivery(store: Store, partner_url: str, uploads: Path, token: str = "
     settings = EngineSettings(uploads, lease_seconds=60, max_attempts=max_attempts,
                               retry=retry or RetryPolicy(base=0, max_backoff=3600),
                               files=files or FilePolicy())
-    engine = Engine(store, client, PayloadRenderer(REPO_TEMPLATES), doorbell, settings)
+    engine = Engine(store, client, PayloadRenderer(DEFAULT_TEMPLATES), doorbell, settings)
     return Delivery(store, engine, doorbell, uploads)

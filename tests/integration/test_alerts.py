@@ -12,7 +12,7 @@ import pytest
 from sidecar.alerts import ChannelError, EmailChannel, Rendered, Renderer, WebhookChannel
 from sidecar.alerts.webhook import signature
 from sidecar.breaker import Policy
-from sidecar.config import REPO_TEMPLATES
+from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.monitor import Monitor, MonitorSettings
 from sidecar.partner_sim import RunningSim
 from sidecar.pause import Pause
@@ -47,7 +47,7 @@ def rendered() -> Rendered:
         "kind": "paused", "severity": "critical", "summary": "delivery paused and needs a person",
         "details": {"since": "2026-12-05 10:00:00", "cause": "HTTP 401 auth",
                     "needs_person": True, "next_probe_at": None, "waiting": 4}})
-    return Renderer(REPO_TEMPLATES, "https://site.test/wp-admin/admin.php?page=formrelay").render(
+    return Renderer(DEFAULT_TEMPLATES, "https://site.test/wp-admin/admin.php?page=formrelay").render(
         incident, alert)
 
 

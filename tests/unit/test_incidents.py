@@ -10,7 +10,7 @@ import pytest
 from sidecar import config
 from sidecar.alerts import Renderer
 from sidecar.alerts.render import dashboard_link
-from sidecar.config import REPO_TEMPLATES
+from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.errors import ConfigError
 from sidecar.health import DeliveryState
 from sidecar.incidents import Facts, digest_due, message_facts, plain_cause, plan, wanted
@@ -89,7 +89,7 @@ def render(kind: str, message: str, facts_: dict[str, Any]) -> Any:
     alert = Alert(1, 9, message, 1 if message == "digest" else 0, "email", 1, facts_)
     inc = Incident(9, kind, "critical", "s", {}, NOW, NOW,
                    NOW if message == "resolved" else None, 0, NOW)
-    return Renderer(REPO_TEMPLATES, "https://site.test/wp-admin/admin.php?page=formrelay").render(
+    return Renderer(DEFAULT_TEMPLATES, "https://site.test/wp-admin/admin.php?page=formrelay").render(
         inc, alert)
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from sidecar.config import REPO_TEMPLATES
+from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.submission import FileRef, Submission
 
@@ -29,7 +29,7 @@ def submission(template: str | None = None, form_id: int = 12) -> Submission:
 @pytest.fixture
 def templates(tmp_path):
     (tmp_path / "payloads").mkdir()
-    for path in (REPO_TEMPLATES / "payloads").glob("*.j2"):
+    for path in (DEFAULT_TEMPLATES / "payloads").glob("*.j2"):
         (tmp_path / "payloads" / path.name).write_text(path.read_text())
     return tmp_path
 
@@ -166,7 +166,7 @@ def test_a_template_name_must_be_a_plain_file_name(templates, name):
 
 def test_the_shipped_templates_render_the_same_record_as_with_tojson(templates):
     """The shipped templates dropped `| tojson`: the record is what the old text made."""
-    for path in (REPO_TEMPLATES / "payloads").glob("*.j2"):
+    for path in (DEFAULT_TEMPLATES / "payloads").glob("*.j2"):
         old = re.sub(r"\{\{ (.+?) \}\}", lambda m: "{{ (" + m[1] + ") | tojson }}",
                      path.read_text())
         write(templates, "old-" + path.name, old)

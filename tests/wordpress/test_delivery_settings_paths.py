@@ -32,7 +32,7 @@ from tests.wordpress.stack import Stack, open_stack
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 
-REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 MARKED = ('{"template": "marked", "form_id": {{ job.form_id | tojson }},'
           ' "entry_id": {{ job.entry_id | tojson }}, "fields": {{ values | tojson }}}')
 B_EMAIL = "newsletter-only@example.org"
@@ -41,7 +41,7 @@ B_EMAIL = "newsletter-only@example.org"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     templates = tmp_path_factory.mktemp("templates")
-    shutil.copytree(REPO_TEMPLATES, templates, dirs_exist_ok=True)
+    shutil.copytree(DEFAULT_TEMPLATES, templates, dirs_exist_ok=True)
     (templates / "payloads" / "marked.json.j2").write_text(MARKED)
     with open_stack(tmp_path_factory.mktemp("sidecar")) as running:
         running.env.update(FORMRELAY_TEMPLATES_DIR=str(templates), FORMRELAY_SWEEP_SECONDS="5")
