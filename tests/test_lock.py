@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,18 @@ def test_image_and_bootstrap_install_from_the_locks_with_hashes():
     assert not re.search(r"pip install[^\n]*'\.\[dev\]'", bootstrap), "installs unlocked"
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^lock: ##", makefile, re.M) and "--generate-hashes" in makefile
+
+
+@pytest.mark.parametrize("python", ["3.11.0", "3.11.2", "3.11.14"])
+def test_the_runtime_lock_is_complete_on_every_python_3_11(python):
+    """pip-compile resolves for the Python it runs on: a dependency needed only on an older
+    3.11 (redis' async-timeout below 3.11.3, and Debian 12 ships 3.11.2) must still be locked,
+    or `pip install --require-hashes` there fails."""
+    locked = pins(RUNTIME)
+    env = {"python_full_version": python, "python_version": "3.11", "extra": ""}
+    for name in locked:
+        for raw in metadata.requires(name) or []:
+            req = Requirement(raw)
+            if req.marker is None or req.marker.evaluate(env):
+                assert canonicalize_name(req.name) in locked, (
+                    f"{name} needs {req} on Python {python}; requirements.lock lacks it")
