@@ -14,12 +14,17 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_wheel_contains_every_module_and_the_schema(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True,
-                           timeout=300)
+                            str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = tmp_path.glob("formrelay-*.whl")
+    (path,) = out.glob("formrelay-*.whl")
+    return path
+
+
+def test_the_wheel_contains_every_module_and_the_schema(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "sidecar").rglob("*.py")
                if "__pycache__" not in p.parts}
@@ -34,13 +39,8 @@ def test_the_wheel_contains_every_module_and_the_schema(tmp_path):
     assert "formrelay = sidecar.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
-def test_an_installed_sidecar_finds_its_default_templates(tmp_path):
-    """Not a checkout: the wheel's files alone (FORMRELAY_TEMPLATES_DIR unset) render."""
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True,
-                           timeout=300)
-    assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = tmp_path.glob("formrelay-*.whl")
+def test_an_installed_sidecar_finds_its_default_templates(wheel, tmp_path):
+    """Not a checkout: the wheel's files alone (FORMRELAY_TEMPLATES_DIR unset) find them."""
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = ("import sidecar.config as c; "
