@@ -146,9 +146,11 @@ class Database:
         """
         conn, cur = self._handle()
         local = self._local
-        local.after, local.open = [], True
+        local.after, local.before, local.batches, local.open = [], [], {}, True
         try:
             yield cur
+            for flush in local.before:
+                flush(cur)
             conn.commit()
         except CONNECTION_ERRORS:
             self.discard()
@@ -163,6 +165,17 @@ class Database:
             local.used, local.open = time.monotonic(), False
         for callback in local.after:
             callback()
+
+    def batch(self, name: str, flush: Callable[[Any, list[Any]], None]) -> list[Any]:
+        """This transaction's list `name`: `flush(cursor, items)` writes it just before the
+        COMMIT (the store writes a transaction's log rows so, in one statement). A
+        rollback drops it."""
+        local = self._local
+        items: list[Any] | None = local.batches.get(name)
+        if items is None:
+            items = local.batches[name] = []
+            local.before.append(lambda cur: flush(cur, items))
+        return items
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this thread's transaction commits (dropped on rollback)."""
