@@ -88,14 +88,15 @@ class StoreBase:
         return now
 
     def _select_for_update(self, cur: Any, kind: Kind, row_id: int, skip_locked: bool = False,
-                           more: str = "") -> tuple[Any, datetime, dict[str, Any]] | None:
+                           more: str = "", params: tuple[Any, ...] = ()
+                           ) -> tuple[Any, datetime, dict[str, Any]] | None:
         """Lock one row: (the row, the database clock, the raw columns incl. `more`), or None.
 
         The clock comes with the row, in the same round trip.
         """
         lock = " SKIP LOCKED" if skip_locked and self.skip_locked else ""
         cur.execute(f"SELECT {kind.columns}{more}, UTC_TIMESTAMP(3) AS db_now"
-                    f" FROM {kind.table(self.t)} WHERE id = %s FOR UPDATE{lock}", (row_id,))
+                    f" FROM {kind.table(self.t)} WHERE id = %s FOR UPDATE{lock}", (*params, row_id))
         raw = cur.fetchone()
         return (kind.row.from_row(raw), raw["db_now"], raw) if raw else None
 
@@ -156,7 +157,11 @@ class StoreBase:
         several: a step's outcome with the next step's claim, a document with its job).
         A row given an owner is written only while that owner holds its lease; if any
         such row is not, nothing is written and LeaseLost is raised."""
-        tables, assignments, where, params, wheres = [], [], [], [], []
+        tables: list[str] = []
+        assignments: list[str] = []
+        where: list[str] = []
+        params: list[Any] = []
+        wheres: list[Any] = []
         for n, (kind, row_id, sets, owner) in enumerate(rows):
             alias = f"r{n}" if len(rows) > 1 else ""
             dot = f"{alias}." if alias else ""
@@ -203,13 +208,10 @@ class StoreBase:
         cur.execute(f"SELECT status, last_error, error_category FROM {self.t.documents}"
                     " WHERE job_id = %s ORDER BY id", (job.id,))
         rows = cur.fetchall()
-        event = documents_outcome([(Status(r["status"]), r["last_error"]) for r in rows])
+        event = settle_event(job, [(Status(r["status"]), r["last_error"], r["error_category"])
+                                   for r in rows])
         if event is None:
             return None
-        # A job that failed by its documents takes the first failed document's category.
-        event = replace(event, category=next(
-            (r["error_category"] for r in rows if r["status"] != Status.UPLOADED
-             and r["error_category"]), None))
         entry = LogEntry("job.failed" if event.error else "job.completed")
         return self._apply(cur, JOB, job, event, now, log=entry)[0]
 
@@ -235,6 +237,21 @@ class StoreBase:
             f"INSERT INTO {self.t.log} (job_id, document_id, level, event, message, attempt,"
             f" http_status, duration_ms, actor, created_at) VALUES {', '.join([one] * len(rows))}",
             [value for row in rows for value in row])
+
+
+def settle_event(job: Job, documents: list[tuple[Status, str | None, str | None]]
+                 ) -> Event | None:
+    """The job's documents_done event once every document (status, error, category, in id
+    order) has ended; None while some are still going or the job is not waiting on them."""
+    if (job.status, job.phase) != (Status.PROCESSING, Phase.DOCUMENTS):
+        return None
+    event = documents_outcome([(status, error) for status, error, _ in documents])
+    if event is None:
+        return None
+    # A job that failed by its documents takes the first failed document's category.
+    return replace(event, category=next(
+        (category for status, _, category in documents if status != Status.UPLOADED
+         and category), None))
 
 
 def _category(event: Event, new: State, current: Job | Document) -> str | None:

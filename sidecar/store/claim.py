@@ -10,15 +10,19 @@ a row lock that re-checks them, which is slower under contention but as safe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sidecar.states import DOCUMENT_ENDS, Event, EventKind
+from sidecar.states import CLAIMABLE, DOCUMENT_ENDS, Event, EventKind
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.retry import retried
 from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, LogEntry
 
 CLAIM = Event(EventKind.CLAIM)
+# Given the shared row a claim watches (its value, the database's now): may it take?
+Admit = Callable[[str | None, datetime], bool]
 DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
@@ -56,16 +60,19 @@ class ClaimStore(StoreBase):
         return claimed[0] if claimed else None
 
     def claim_job_for_delivery(self, job_id: int, owner: str, lease_seconds: int,
-                               max_attempts: int | None = None
-                               ) -> tuple[Job, str | None] | None:
-        """claim_job, with the job's snapshot read in the same round trip.
+                               max_attempts: int | None = None, watch: str | None = None,
+                               admit: Admit | None = None
+                               ) -> tuple[Job, str | None, str | None] | None:
+        """claim_job, with the job's snapshot and the shared row `watch` (the outage pause)
+        read in the same statement: (job, snapshot, shared value).
 
-        `max_attempts` (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the
-        row was created with: the bridge writes a default, the sidecar owns the policy.
+        `admit(shared value, now)` False (delivery is paused) takes nothing. `max_attempts`
+        (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the row was created
+        with: the bridge writes a default, the sidecar owns the policy.
         """
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot",
-                                  max_attempts=max_attempts)
-        return (claimed[0], claimed[1]["snapshot"]) if claimed else None
+                                  max_attempts=max_attempts, watch=watch, admit=admit)
+        return (claimed[0], claimed[1]["snapshot"], claimed[1]["shared"]) if claimed else None
 
     def claim_document(self, document_id: int, owner: str, lease_seconds: int) -> Document | None:
         """Lease one document if it is due; None when it is not."""
@@ -73,33 +80,43 @@ class ClaimStore(StoreBase):
         return claimed[0] if claimed else None
 
     @retried
-    def claim_document_for_delivery(self, document_id: int, owner: str,
-                                    lease_seconds: int) -> tuple[Document, Job] | None:
-        """claim_document, with its job (read, not locked) in the same transaction."""
+    def claim_document_for_delivery(self, document_id: int, owner: str, lease_seconds: int,
+                                    watch: str | None = None, admit: Admit | None = None
+                                    ) -> tuple[Document, Job, str | None] | None:
+        """claim_document, with its job (read, not locked) in the same transaction, and
+        the shared row `watch` as claim_job_for_delivery reads it."""
         with self.db.transaction() as cur:
-            claimed = self._claim_in(cur, DOCUMENT, document_id, owner, lease_seconds)
+            claimed = self._claim_in(cur, DOCUMENT, document_id, owner, lease_seconds,
+                                     watch=watch, admit=admit)
             if claimed is None:
                 return None
             cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} WHERE id = %s",
                         (claimed[0].job_id,))
-            return claimed[0], Job.from_row(cur.fetchone())
+            return claimed[0], Job.from_row(cur.fetchone()), claimed[1]["shared"]
 
     @retried
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                   more: str = "", max_attempts: int | None = None
-                   ) -> tuple[Any, dict[str, Any]] | None:
+                   more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                   admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
         with self.db.transaction() as cur:
-            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts)
+            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts,
+                                  watch, admit)
 
     def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                  more: str = "", max_attempts: int | None = None
-                  ) -> tuple[Any, dict[str, Any]] | None:
-        locked = self._select_for_update(cur, kind, row_id, skip_locked=True, more=more)
+                  more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                  admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
+        shared = "NULL" if watch is None else (
+            f"(SELECT value FROM {self.t.meta} WHERE name = %s)")
+        locked = self._select_for_update(cur, kind, row_id, skip_locked=True,
+                                         more=f"{more}, {shared} AS shared",
+                                         params=() if watch is None else (watch,))
         if locked is None:
             return None
         row, now, raw = locked
-        if row.status not in ("pending", "retrying") or (
+        if row.status not in CLAIMABLE or (
                 row.next_attempt_at is not None and row.next_attempt_at > now):
+            return None
+        if admit is not None and not admit(raw["shared"], now):
             return None
         extra = None
         if max_attempts is not None and max_attempts != row.max_attempts:
