@@ -150,13 +150,14 @@ def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, An
     The engine's lease owners begin with `worker_id` (the heartbeat's). Work that came
     due while no worker ran is rung first.
     """
-    from sidecar.engine import ring_due
+    from sidecar.engine import Engine, ring_due
     from sidecar.queue import create_consumer
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
-    tasks = register(huey, lambda: engine, cfg)
-    engine = build_engine(cfg, tasks, worker_id)
+    engines: list[Engine] = []  # the tasks ring through the engine built on them
+    tasks = register(huey, lambda: engines[0], cfg)
+    engines.append(build_engine(cfg, tasks, worker_id))
     ring_due(store, tasks)
     log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
     return create_consumer(huey, cfg), tasks

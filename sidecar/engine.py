@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sidecar import delivery_settings, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
+from sidecar.doorbell import Doorbell
 from sidecar.errors import (
     Category,
     ConfigError,
@@ -52,14 +53,6 @@ from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
 K = EventKind
-
-
-class Doorbell(Protocol):
-    """Wakes a worker for a step, now or after `delay` seconds (Huey, or a test's list)."""
-
-    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None: ...
-
-    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None: ...
 
 
 def ring_due(store: Store, doorbell: Doorbell, limit: int = 1000) -> tuple[int, int]:

@@ -13,7 +13,6 @@ every notify and admin POST its nonce, once, against the store (store/nonces.py)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -22,13 +21,13 @@ from flask.typing import ResponseReturnValue
 from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
 from sidecar.config import DEFAULT_TEMPLATES
+from sidecar.doorbell import Ring
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
 from sidecar.signing import NOTIFY, BadSignature, verify
 from sidecar.store import Store
 
 MAX_NOTIFY_BYTES = 1024
-Ring = Callable[[int, int], None]  # (job id, priority)
 
 
 def create_app(store: Store, secret: str, ring: Ring, *,

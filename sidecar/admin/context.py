@@ -3,7 +3,6 @@ that become HTTP answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,11 +12,10 @@ from flask.typing import ResponseReturnValue
 
 from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
+from sidecar.doorbell import Ring
 from sidecar.pause import Pause
 from sidecar.retention import Retention
 from sidecar.store import Store
-
-Ring = Callable[[int, int], None]  # (id, priority)
 
 
 class NotFound(LookupError):
