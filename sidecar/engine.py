@@ -47,7 +47,7 @@ from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
 from sidecar.states import CLAIMABLE, Event, EventKind, State, Status
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
-from sidecar.store.chain import since
+from sidecar.store.chain import Next, since
 from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
 from sidecar.throttle import Throttle
 
@@ -75,6 +75,17 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     files: FilePolicy = field(default_factory=FilePolicy)
     delete_delivered_files: bool = False  # remove an uploaded document's file (file_removal)
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A document this worker holds, the pause as last read, and (chained) what the
+    previous document's outcome saw of the job."""
+
+    document: Document
+    owner: str
+    seen: tuple[Gate, Breaker]
+    after: Next | None = None
 
 
 class Engine:
@@ -135,15 +146,16 @@ class Engine:
                          duration_ms=elapsed)
         next_owner = self._owner()
         try:  # the record's outcome leases the first document to this worker
-            state, first = self.store.record_sent(
+            state, doc = self.store.record_sent(
                 job, owner, accepted.id, documents, entry, since(job.updated_at, claimed_at),
                 next_owner, self.settings.lease_seconds)
         except LeaseLost:
             log.warning("job %s: lease lost before the outcome was written", job.id)
             return
         job = replace(job, partner_record_id=accepted.id, phase=state.phase)
+        first: Leased | None = None if doc is None else Leased(doc, next_owner, seen)
         while first is not None:  # the job's documents, in turn, with no queue between
-            first, next_owner, seen = self._upload(first, job, next_owner, seen)
+            first = self._upload(first, job)
 
     def _submission(self, job: Job, snapshot: str | None) -> tuple[Submission, str]:
         """The job's snapshot, else (when unusable) the entry in WPForms' own tables."""
@@ -184,27 +196,26 @@ class Engine:
             return
         doc, job, shared = claimed
         seen = self._seen(shared, doc.updated_at)
-        chained: Document | None = doc
-        while chained is not None:
-            chained, owner, seen = self._upload(chained, job, owner, seen)
+        leased: Leased | None = Leased(doc, owner, seen)
+        while leased is not None:
+            leased = self._upload(leased, job)
 
-    def _upload(self, doc: Document, job: Job, owner: str, seen: tuple[Gate, Breaker]
-                ) -> tuple[Document | None, str, tuple[Gate, Breaker]]:
+    def _upload(self, leased: Leased, job: Job) -> Leased | None:
         """Upload one leased document; the job's next document if this one's outcome
         leased it to this worker (after an upload, while delivery is not paused)."""
-        done: tuple[Document | None, str, tuple[Gate, Breaker]] = (None, owner, seen)
+        doc, owner, seen = leased.document, leased.owner, leased.seen
         if not job.partner_record_id:
             self._report(job.id, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no"
                                                       " partner record to attach it to",
                                                       category=Category.NO_RECORD), "document")
-            return done
+            return None
         try:
             opened = open_checked(doc.path, self.settings.uploads_dir, self.settings.files,
                                   doc.original_name or None)  # blanked by retention: no name
         except RejectedFile as exc:
             self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             self._ring_rest(job, doc.id)
-            return done
+            return None
         except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
             release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
                             category=Category.CONFIG)
@@ -229,30 +240,38 @@ class Engine:
                 self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
                              facts=facts)
                 self._ring_rest(job, doc.id)
-                return done
+                return None
         if accepted is None:
             self._ring_rest(job, doc.id)
-            return done
+            return None
         metrics.step_outcome("document", K.UPLOADED, None)
         entry = LogEntry("document.{outcome}", f"partner document {accepted.id},"
                          f" {checked.size} bytes, {checked.mime}", http_status=accepted.status,
                          duration_ms=elapsed)
         next_owner = self._owner()
+        after = leased.after
         try:
-            _, chained, shared, now = self.store.document_done(
-                job.id, doc.id, owner, Event(K.UPLOADED), accepted.id, entry, facts,
-                next_owner, self.settings.lease_seconds, watch=PAUSE_ROW)
+            if after is not None and after.last:  # its siblings are uploaded: the job ends
+                self.store.last_document_uploaded(after.job, doc, owner, accepted.id, entry,
+                                                  facts, since(after.now, after.read_at))
+                after = None
+            else:
+                after = self.store.document_done(
+                    job.id, doc.id, owner, Event(K.UPLOADED), accepted.id, entry, facts,
+                    next_owner, self.settings.lease_seconds, watch=PAUSE_ROW)
         except LeaseLost:
             log.warning("document %s: lease lost before the outcome was written", doc.id)
-            return done
+            return None
         if self.settings.delete_delivered_files:
             remove_delivered(self.store, self.settings.uploads_dir, checked, job.id, doc.id)
-        seen = self._seen(shared, now)
-        if chained is not None and seen[0] is Gate.SHUT:  # paused meanwhile: give it back
-            self._report(job.id, chained.id, next_owner, Event(
+        if after is None or after.document is None:
+            return None
+        seen = self._seen(after.shared, after.now)
+        if seen[0] is Gate.SHUT:  # paused meanwhile: the next document is given back
+            self._report(job.id, after.document.id, next_owner, Event(
                 K.RELEASE, "waited for the partner: paused or busy", 1.0), "document")
-            return done
-        return chained, next_owner, seen
+            return None
+        return Leased(after.document, next_owner, seen, after)
 
     def _ring_rest(self, job: Job, document_id: int) -> None:
         """After a step that did not end in an upload, the job's other documents waiting

@@ -44,6 +44,10 @@ CATEGORIES = {EventKind.LEASE_EXPIRED: Category.LEASE_EXPIRED, EventKind.CANCEL:
               EventKind.DOCUMENTS_DONE: Category.DOCUMENTS}
 
 
+# What a write requires of its row: the lease owner, or columns and their values.
+Guard = str | dict[str, Any] | None
+
+
 @dataclass(frozen=True)
 class Kind:
     """Jobs and documents go through the same write path with their own rules."""
@@ -152,32 +156,30 @@ class StoreBase:
         sets.update(extra or {})
         return new, sets
 
-    def _write(self, cur: Any, rows: list[tuple[Kind, int, dict[str, Any], str | None]]) -> None:
+    def _write(self, cur: Any, rows: list[tuple[Kind, int, dict[str, Any], Guard]]) -> None:
         """Write one or more rows' new columns in one UPDATE (a multi-table UPDATE for
         several: a step's outcome with the next step's claim, a document with its job).
-        A row given an owner is written only while that owner holds its lease; if any
-        such row is not, nothing is written and LeaseLost is raised."""
+        A row's guard (a lease owner, or columns and the values they must still hold) is
+        checked in the same statement; if any row fails its guard, nothing is written and
+        LeaseLost is raised."""
         tables: list[str] = []
         assignments: list[str] = []
         where: list[str] = []
         params: list[Any] = []
         wheres: list[Any] = []
-        for n, (kind, row_id, sets, owner) in enumerate(rows):
-            alias = f"r{n}" if len(rows) > 1 else ""
-            dot = f"{alias}." if alias else ""
-            tables.append(f"{kind.table(self.t)} {alias}".rstrip())
+        for n, (kind, row_id, sets, guard) in enumerate(rows):
+            dot = f"r{n}." if len(rows) > 1 else ""
+            tables.append(f"{kind.table(self.t)} {dot[:-1]}".rstrip())
             assignments += [f"{dot}{col} = %s" for col in sets]
             params += list(sets.values())
-            where.append(f"{dot}id = %s")
-            wheres.append(row_id)
-            if owner is not None:
-                where.append(f"{dot}lease_owner = %s")
-                wheres.append(owner)
+            checks = {"lease_owner": guard} if isinstance(guard, str) else guard or {}
+            where += [f"{dot}{col} = %s" for col in ("id", *checks)]
+            wheres += [row_id, *checks.values()]
         cur.execute(f"UPDATE {', '.join(tables)} SET {', '.join(assignments)}"
                     f" WHERE {' AND '.join(where)}", (*params, *wheres))
-        if any(owner is not None for *_, owner in rows) and cur.rowcount != len(rows):
+        if any(guard for *_, guard in rows) and cur.rowcount != len(rows):
             # (Matched rows: the connection counts found rows, not only changed ones.)
-            raise LeaseLost(f"{rows[0][0].name} {rows[0][1]}: the lease is no longer held")
+            raise LeaseLost(f"{rows[-1][0].name} {rows[-1][1]}: the lease is no longer held")
 
     def _log_step(self, kind: Kind, current: Job | Document, event: Event, new: State,
                   now: datetime, log: LogEntry | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,22 @@ from sidecar.store.retry import retried
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument
 
 CLAIM = Event(EventKind.CLAIM)
+
+
+@dataclass(frozen=True)
+class Next:
+    """What a document's outcome left: its new state; the job's next document, leased
+    to the same worker (or None); the job as locked; whether every other document of
+    the job was uploaded then (so the next one is the last); the shared row watched;
+    the database's clock, and the monotonic time it was read at."""
+
+    state: State
+    document: Document | None
+    job: Job
+    last: bool
+    shared: str | None
+    now: datetime
+    read_at: float
 J_COLUMNS = ", ".join(f"j.{f.name} AS j_{f.name}" for f in fields(Job))
 D_COLUMNS = ", ".join(f"d.{f.name} AS d_{f.name}" for f in fields(Document))
 NO_DATE = datetime(1970, 1, 1)
@@ -71,14 +87,10 @@ class ChainStore(StoreBase):
     def document_done(self, job_id: int, document_id: int, owner: str, event: Event,
                       partner_id: str | None = None, log: LogEntry | None = None,
                       facts: dict[str, Any] | None = None, next_owner: str | None = None,
-                      lease_seconds: int = 0, watch: str | None = None
-                      ) -> tuple[State, Document | None, str | None, datetime]:
+                      lease_seconds: int = 0, watch: str | None = None) -> Next:
         """A document's outcome (while `owner` holds it); the job settled if it was the
         last to end; and, with `next_owner`, the job's next claimable document leased to
         it. The job row and all its documents are locked in one statement, job first.
-
-        Returns the document's new state, the next document (or None), the shared row
-        `watch` (the outage pause) as read under the same statement, and the clock.
         """
         with self.db.transaction() as cur:
             shared = "NULL" if watch is None else (
@@ -110,6 +122,7 @@ class ChainStore(StoreBase):
                                               else sets["error_category"])
                                              for (s, e), d in zip(ended, docs, strict=True)])
             chained: Document | None = None
+            last = False
             if settled is not None:
                 job_new, job_sets = self._next(JOB, job, settled, now)
                 writes.append((JOB, job.id, job_sets, None))
@@ -123,9 +136,36 @@ class ChainStore(StoreBase):
                                                      lease=(next_owner, lease_seconds))
                     writes.append((DOCUMENT, due.id, claim_sets, None))
                     chained = _as_written(due, claim_sets, claimed)
+                    last = all(s == Status.UPLOADED for (s, _), d in zip(ended, docs, strict=True)
+                               if d.id != due.id)
             self._write(cur, writes)
             value = raw[0]["shared"]
-            return new, chained, None if value is None else str(value), now
+            return Next(new, chained, job, last, None if value is None else str(value), now,
+                        time.monotonic())
+
+    @retried
+    def last_document_uploaded(self, job: Job, document: Document, owner: str,
+                               partner_id: str, log: LogEntry, facts: dict[str, Any] | None,
+                               now: datetime) -> State:
+        """The upload of a job's last document, whose siblings were all seen uploaded
+        under the lock that leased it (document_done's `last`), and the job completed:
+        one UPDATE guarded by the lease and the job's state, no locking read. An uploaded
+        document stays so until a restart, which changes the job's key generation."""
+        with self.db.transaction() as cur:
+            new, sets = self._next(DOCUMENT, document, Event(EventKind.UPLOADED), now,
+                                   partner_id=partner_id, extra=facts)
+            settled = settle_event(job, [(new.status, None, None)])
+            if settled is None:
+                raise StoreError(f"job {job.id} is not waiting on its documents")
+            job_new, job_sets = self._next(JOB, job, settled, now)
+            self._write(cur, [
+                (JOB, job.id, job_sets, {"status": str(Status.PROCESSING),
+                                         "phase": str(job.phase),
+                                         "key_generation": job.key_generation}),
+                (DOCUMENT, document.id, sets, owner)])
+            self._log_step(DOCUMENT, document, Event(EventKind.UPLOADED), new, now, log)
+            self._log_step(JOB, job, settled, job_new, now, LogEntry("job.completed"))
+            return new
 
 
 def _pending(job_id: int, d: NewDocument, now: datetime) -> Document:

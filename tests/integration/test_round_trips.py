@@ -3,8 +3,10 @@
 A count, not a timing: MariaDB's per-session `Questions` counter (every statement the
 client sent, COMMIT included) on the engine's own connection, around N jobs of a record
 and two documents each, with the outage pause and the throttle as a worker runs them
-with the partner ceilings off. Issue 14 caps it at 15 (the engine is at 15 today:
-claim 3, record outcome 4, each document's outcome 4; see README, "Claims").
+with the partner ceilings off. Issue 14 caps it at 15; the engine keeps to 14 (claim 3,
+the record's outcome with the first document's lease 4, the first document's outcome
+with the second's lease 4, the last one's with the job's end 3), so a status-count row
+kept in the same transactions still fits.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ pytestmark = [pytest.mark.db, pytest.mark.sim]
 
 JOBS = 12
 CAP = 15  # issue 14
+AIM = 14  # leaves room for a status-count row written in the same transactions
 
 
 def questions(db: Database) -> int:
@@ -62,7 +65,7 @@ def test_statements_per_job_in_the_steady_state(store: Store, sim, uploads):
     assert sim.stats()["documents_created"] == 2 * (JOBS + 2)
     per_job = (after - before - 2) / JOBS  # less the first COMMIT and the second SHOW
     print(f"{per_job:.2f} statements per job over {JOBS} jobs ({steps} rings)")
-    assert per_job <= CAP, f"{per_job:.2f} SQL statements per job (cap {CAP})"
+    assert per_job <= AIM, f"{per_job:.2f} SQL statements per job (cap {CAP}, aim {AIM})"
 
 
 def test_the_c_extension_is_the_driver_in_use_here(store: Store):
