@@ -1,11 +1,13 @@
 """Claims: taking due work under a lease, and giving back work whose lease ran out.
 
-A claim reads the `claim` index (due_priority, id), which holds only jobs that
-wait (due_priority is NULL for every other status), in priority-then-age order,
-so its cost follows the queue, never the history. With SKIP LOCKED each
-claimer passes over rows another claimer has locked; without it (MariaDB <
-10.6, MySQL < 8) candidates are read without locks and taken one by one under
-a row lock that re-checks them, which is slower under contention but as safe.
+The engine's one claim path: a doorbell names a job or a document, and the claim
+takes that row by its primary key under a row lock (SKIP LOCKED where the server
+has it: a second claimer of the same row gives up at once instead of waiting),
+re-checks that it is waiting and due, and leases it. `due_work` finds what to ring
+(the sweep, a resume, a worker's start) on the `claim` index (due_priority, id),
+which holds only waiting jobs (due_priority is NULL for every other status), in
+priority-then-age order, and on the documents' `due` index: both cost follow the
+queue, never the history (bench/claim_scaling.py).
 """
 
 from __future__ import annotations
@@ -27,33 +29,6 @@ DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
 class ClaimStore(StoreBase):
-    @retried  # re-run from the start: only its last transaction can be the one that failed
-    def claim(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
-        """Take up to `limit` due jobs, highest priority (lowest number) first, then oldest."""
-        if not self.skip_locked:
-            return self._claim_without_skip_locked(owner, limit, lease_seconds)
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT {JOB_COLUMNS}, UTC_TIMESTAMP(3) AS db_now FROM {self.t.jobs}"
-                        f" FORCE INDEX (claim) WHERE {DUE_JOBS} ORDER BY due_priority, id"
-                        " LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
-            rows = cur.fetchall()
-            return [self._apply(cur, JOB, Job.from_row(r), CLAIM, r["db_now"],
-                                lease=(owner, lease_seconds))[1] for r in rows]
-
-    def _claim_without_skip_locked(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT id FROM {self.t.jobs} FORCE INDEX (claim) WHERE {DUE_JOBS}"
-                        " ORDER BY due_priority, id LIMIT %s", (limit * 4,))
-            candidates = [int(r["id"]) for r in cur.fetchall()]
-        taken: list[Job] = []
-        for job_id in candidates:
-            if len(taken) == limit:
-                break
-            job = self.claim_job(job_id, owner, lease_seconds)
-            if job is not None:
-                taken.append(job)
-        return taken
-
     def claim_job(self, job_id: int, owner: str, lease_seconds: int) -> Job | None:
         """Lease one job if it is due; None when it is not (a duplicate or late task)."""
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds)
