@@ -25,6 +25,7 @@ from sidecar.doorbell import Ring
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
 from sidecar.signing import NOTIFY, BadSignature, verify
+from sidecar.states import CLAIMABLE
 from sidecar.store import Store
 
 MAX_NOTIFY_BYTES = 1024
@@ -64,7 +65,7 @@ def create_app(store: Store, secret: str, ring: Ring, *,
         job = store.get_job(job_id)
         if job is None:
             return jsonify(error=f"no job {job_id}"), 404
-        if job.status in ("pending", "retrying"):  # a ring before it is due does nothing
+        if job.status in CLAIMABLE:  # a ring before it is due does nothing
             ring(job.id, job.priority)
         return jsonify(job_id=job.id, status=str(job.status)), 202
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sidecar.states import CLAIMABLE, DOCUMENT_ENDS, Event, EventKind
+from sidecar.states import CLAIMABLE, DOCUMENT_ENDS, Event, EventKind, Status, sql_in
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.retry import retried
 from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, LogEntry
@@ -134,7 +134,7 @@ class ClaimStore(StoreBase):
             lock = " SKIP LOCKED" if self.skip_locked else ""
             cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
                         f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
-                        f" WHERE status = 'processing' AND {where}"
+                        f" WHERE status = '{Status.PROCESSING.value}' AND {where}"
                         f" LIMIT %s FOR UPDATE{lock}", (*params, limit))
             for raw in cur.fetchall():
                 stale: Any = kind.row.from_row(raw)
@@ -155,7 +155,7 @@ class ClaimStore(StoreBase):
             jobs = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
             cur.execute(f"SELECT d.id, j.priority FROM {self.t.documents} d FORCE INDEX (due)"
                         f" JOIN {self.t.jobs} j ON j.id = d.job_id"
-                        " WHERE d.status IN ('pending', 'retrying')"
+                        f" WHERE d.status IN {sql_in(CLAIMABLE)}"
                         " AND d.next_attempt_at <= UTC_TIMESTAMP(3) LIMIT %s", (limit,))
             documents = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
         return jobs, documents
