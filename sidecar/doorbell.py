@@ -9,6 +9,7 @@ the sweep rings due work again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 # One ring: (job or document id, priority). A bound method of a Doorbell is one.
@@ -21,3 +22,17 @@ class Doorbell(Protocol):
     def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None: ...
 
     def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None: ...
+
+
+@dataclass
+class Recorded:
+    """A doorbell that only keeps its rings, in order: (step, id, priority, delay), the
+    step "record" or "document" (tests, and benches that must not enqueue)."""
+
+    rings: list[tuple[str, int, int, float]] = field(default_factory=list)
+
+    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None:
+        self.rings.append(("record", job_id, priority, delay))
+
+    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
+        self.rings.append(("document", document_id, priority, delay))

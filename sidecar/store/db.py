@@ -8,7 +8,6 @@ of the host (all times are written with UTC_TIMESTAMP on the server).
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,17 +20,16 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from sidecar.config import Config
 
-log = logging.getLogger("formrelay.store")
-
 # mysql-connector's C extension (libmysqlclient) when it loads here: a round trip through
 # the pure-Python protocol costs several times the CPU. Where it cannot load (e.g. a
 # release built against a newer OpenSSL than the system's), the pure driver, said once.
 C_EXTENSION: bool = bool(getattr(mysql.connector, "HAVE_CEXT", False))
-_said = threading.Event()
 
 
-def driver_name() -> str:
-    return "C extension" if C_EXTENSION else "pure Python (the C extension did not load)"
+def driver() -> str:
+    """Which MySQL driver this process uses (the worker and web say it as they start)."""
+    kind = "C extension" if C_EXTENSION else "pure Python (the C extension did not load)"
+    return f"mysql-connector {mysql.connector.__version__}, {kind}"
 
 
 # Errors after which the connection is thrown away and made anew.
@@ -89,10 +87,6 @@ class Database:
         else:
             kwargs.update(host=s.host, port=s.port)
         conn = mysql.connector.connect(**kwargs)
-        if not _said.is_set():
-            _said.set()
-            log.info("MySQL driver: mysql-connector %s, %s", mysql.connector.__version__,
-                     driver_name())
         cur = conn.cursor()
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         cur.close()
