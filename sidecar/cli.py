@@ -69,7 +69,7 @@ def _checked_store(cfg: config.Config) -> Store:
 
 
 def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
-    from sidecar.engine import ring_due
+    from sidecar.doorbell import ring_due
     from sidecar.pause import Pause
     from sidecar.tasks import register
 
@@ -150,7 +150,8 @@ def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, An
     The engine's lease owners begin with `worker_id` (the heartbeat's). Work that came
     due while no worker ran is rung first.
     """
-    from sidecar.engine import Engine, ring_due
+    from sidecar.doorbell import ring_due
+    from sidecar.engine import Engine
     from sidecar.queue import create_consumer
     from sidecar.tasks import build_engine, register
 

@@ -8,9 +8,15 @@ the sweep rings due work again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sidecar.store import Store
+
+log = logging.getLogger("formrelay.engine")
 
 # One ring: (job or document id, priority). A bound method of a Doorbell is one.
 Ring = Callable[[int, int], None]
@@ -36,3 +42,15 @@ class Recorded:
 
     def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
         self.rings.append(("document", document_id, priority, delay))
+
+
+def ring_due(store: Store, doorbell: Doorbell, limit: int = 1000) -> tuple[int, int]:
+    """Ring every due job and document (most urgent, then oldest, first)."""
+    jobs, documents = store.due_work(limit)
+    for job_id, priority in jobs:
+        doorbell.ring_record(job_id, priority)
+    for document_id, priority in documents:
+        doorbell.ring_document(document_id, priority)
+    if jobs or documents:
+        log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
+    return len(jobs), len(documents)

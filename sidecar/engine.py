@@ -25,7 +25,7 @@ from typing import Any
 from sidecar import delivery_settings, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
-from sidecar.doorbell import Doorbell
+from sidecar.doorbell import Doorbell, ring_due
 from sidecar.errors import (
     Category,
     ConfigError,
@@ -53,18 +53,6 @@ from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
 K = EventKind
-
-
-def ring_due(store: Store, doorbell: Doorbell, limit: int = 1000) -> tuple[int, int]:
-    """Ring every due job and document (most urgent, then oldest, first)."""
-    jobs, documents = store.due_work(limit)
-    for job_id, priority in jobs:
-        doorbell.ring_record(job_id, priority)
-    for document_id, priority in documents:
-        doorbell.ring_document(document_id, priority)
-    if jobs or documents:
-        log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
-    return len(jobs), len(documents)
 
 
 @dataclass(frozen=True)

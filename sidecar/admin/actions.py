@@ -12,7 +12,7 @@ from typing import Any
 from sidecar.admin.context import Admin, Conflict, NotFound, job_summary
 from sidecar.admin.filters import BulkRetry
 from sidecar.admin.read import document_names, submitted_fields
-from sidecar.engine import ring_due
+from sidecar.doorbell import ring_due
 from sidecar.errors import InvalidTransition, StoreError
 from sidecar.states import CLAIMABLE, Event, EventKind
 from sidecar.store import LogEntry
