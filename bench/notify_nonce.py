@@ -26,6 +26,7 @@ from waitress.server import create_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.claim_scaling import PREFIX, server
+from sidecar.doorbell import Recorded
 from sidecar.signing import NOTIFY, sign
 from sidecar.store import Database, NewJob, Store
 from sidecar.store.schema import migrate
@@ -65,7 +66,7 @@ def run(store: Store, blocks: int, per_block: int) -> None:
         return True if skip["on"] else recording(purpose, nonce, ttl)
 
     store.first_use = first_use  # type: ignore[method-assign]
-    app = create_app(store, SECRET, lambda job_id, priority: None)
+    app = create_app(store, SECRET, Recorded())
     srv = create_server(app, host="127.0.0.1", port=0, threads=4)
     url = f"http://127.0.0.1:{srv.effective_port}"
     threading.Thread(target=srv.run, daemon=True).start()

@@ -71,6 +71,7 @@ class Result:
     jobs: int
     seconds: float
     peak_mib: float  # the worker's VmHWM
+    cpu_ms: float = 0.0  # the worker process's CPU (user + system) per job, while delivering
 
     @property
     def jobs_per_s(self) -> float:
@@ -114,6 +115,12 @@ def truncate(store: Store) -> None:
         for table in (store.t.log, store.t.documents, store.t.jobs):
             cur.execute(f"TRUNCATE TABLE {table}")
         cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid: int, field: str) -> float:
@@ -241,9 +248,11 @@ def throughput(bench: Bench, sim_root: str, latency_ms: int, threads: int, count
     jobs = bench.make_jobs(count)
     expected = count * 3 * (latency_ms / 1000 + 0.02) / threads
     with bench.worker(sim_root, threads) as (pid, tasks):
+        cpu = cpu_seconds(pid)
         seconds = bench.deliver(tasks, jobs, 120 + 5 * expected)
+        cpu = cpu_seconds(pid) - cpu
         peak = memory(pid, "VmHWM")
-    return Result(latency_ms, threads, count, seconds, peak)
+    return Result(latency_ms, threads, count, seconds, peak, cpu * 1000 / count)
 
 
 def upload(bench: Bench, sim_root: str) -> tuple[float, float]:
@@ -334,10 +343,12 @@ def run(args: argparse.Namespace) -> tuple[list[Result], tuple[float, float] | N
 
 def report(results: list[Result], upload_mib: tuple[float, float] | None) -> None:
     if results:
-        print("latency  threads   jobs  seconds   jobs/s  requests/s  worker peak RSS")
+        print("latency  threads   jobs  seconds   jobs/s  requests/s  worker peak RSS"
+              "  worker CPU/job")
         for r in results:
             print(f"{r.latency_ms:>4} ms {r.threads:>8} {r.jobs:>6} {r.seconds:>8.2f}"
-                  f" {r.jobs_per_s:>8.1f} {3 * r.jobs_per_s:>11.1f} {r.peak_mib:>12.1f} MiB")
+                  f" {r.jobs_per_s:>8.1f} {3 * r.jobs_per_s:>11.1f} {r.peak_mib:>12.1f} MiB"
+                  f" {r.cpu_ms:>10.1f} ms")
     if upload_mib:
         idle, peak = upload_mib
         print(f"100 MiB upload, 1 thread, 0 ms: RSS idle {idle:.1f} MiB, peak {peak:.1f} MiB,"

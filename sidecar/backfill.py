@@ -14,15 +14,13 @@ all while the plugin is deactivated or has not published its settings.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sidecar.delivery_settings import DeliverySettings, fallback
+from sidecar.doorbell import Ring
 from sidecar.errors import FormRelayError
 from sidecar.store import NewJob, Store
-
-Ring = Callable[[int, int], None]  # (job id, priority)
 
 
 class NotDelivering(FormRelayError):

@@ -34,6 +34,7 @@ from sidecar.queue import build_huey, describe
 from sidecar.status_command import UNKNOWN, cmd_status, waiting
 from sidecar.status_command import add_arguments as _status_arguments
 from sidecar.store import Database, DbSettings, Store
+from sidecar.store.db import driver
 from sidecar.store.schema import check
 
 log = logging.getLogger("formrelay")
@@ -68,7 +69,7 @@ def _checked_store(cfg: config.Config) -> Store:
 
 
 def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
-    from sidecar.engine import ring_due
+    from sidecar.doorbell import ring_due
     from sidecar.pause import Pause
     from sidecar.tasks import register
 
@@ -131,8 +132,7 @@ def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
     from sidecar.retention import Retention
     from sidecar.web import create_app
 
-    return create_app(store, cfg.shared_secret, tasks.ring_record,
-                      ring_document=tasks.ring_document,
+    return create_app(store, cfg.shared_secret, tasks,
                       retention=Retention.from_config(cfg),
                       templates_dir=cfg.templates_dir, health=health_routes(cfg, store))
 
@@ -150,15 +150,18 @@ def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, An
     The engine's lease owners begin with `worker_id` (the heartbeat's). Work that came
     due while no worker ran is rung first.
     """
-    from sidecar.engine import ring_due
+    from sidecar.doorbell import ring_due
+    from sidecar.engine import Engine
     from sidecar.queue import create_consumer
     from sidecar.tasks import build_engine, register
 
     huey = build_huey(cfg)
-    tasks = register(huey, lambda: engine, cfg)
-    engine = build_engine(cfg, tasks, worker_id)
+    engines: list[Engine] = []  # the tasks ring through the engine built on them
+    tasks = register(huey, lambda: engines[0], cfg)
+    engines.append(build_engine(cfg, tasks, worker_id))
     ring_due(store, tasks)
-    log.info("queue: %s, %d worker %ss", describe(huey), cfg.workers, cfg.worker_type)
+    log.info("queue: %s, %d worker %ss; MySQL driver: %s", describe(huey), cfg.workers,
+             cfg.worker_type, driver())
     return create_consumer(huey, cfg), tasks
 
 
@@ -245,7 +248,7 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     store = _checked_store(cfg)
     huey = build_huey(cfg)
     app = _app(cfg, store, register(huey, _no_engine))
-    log.info("queue: %s", describe(huey))
+    log.info("queue: %s; MySQL driver: %s", describe(huey), driver())
     host, _, port = cfg.listen.rpartition(":")
     log.info("http listening on %s", cfg.listen)
     monitor = start_monitor(store, cfg)  # notices "no worker" from the web process too

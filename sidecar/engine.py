@@ -17,13 +17,15 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sidecar import delivery_settings, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
+from sidecar.doorbell import Doorbell, ring_due
 from sidecar.errors import (
     Category,
     ConfigError,
@@ -39,36 +41,18 @@ from sidecar.failures import MaskerSource, masker_for, reason
 from sidecar.file_checks import FileChanged, FilePolicy, open_checked
 from sidecar.file_removal import remove_delivered
 from sidecar.partner_client import Accepted, PartnerClient
+from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
-from sidecar.states import Event, EventKind, State, Status
-from sidecar.store import Job, LogEntry, NewDocument, Store
+from sidecar.states import CLAIMABLE, Event, EventKind, State, Status
+from sidecar.store import Document, Job, LogEntry, NewDocument, Store
+from sidecar.store.chain import Next, since
 from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
 from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
 K = EventKind
-
-
-class Doorbell(Protocol):
-    """Wakes a worker for a step, now or after `delay` seconds (Huey, or a test's list)."""
-
-    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None: ...
-
-    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None: ...
-
-
-def ring_due(store: Store, doorbell: Doorbell, limit: int = 1000) -> tuple[int, int]:
-    """Ring every due job and document (most urgent, then oldest, first)."""
-    jobs, documents = store.due_work(limit)
-    for job_id, priority in jobs:
-        doorbell.ring_record(job_id, priority)
-    for document_id, priority in documents:
-        doorbell.ring_document(document_id, priority)
-    if jobs or documents:
-        log.info("rang %d due jobs and %d due documents", len(jobs), len(documents))
-    return len(jobs), len(documents)
 
 
 @dataclass(frozen=True)
@@ -79,6 +63,17 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     files: FilePolicy = field(default_factory=FilePolicy)
     delete_delivered_files: bool = False  # remove an uploaded document's file (file_removal)
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A document this worker holds, the pause as last read, and (chained) what the
+    previous document's outcome saw of the job."""
+
+    document: Document
+    owner: str
+    seen: tuple[Gate, Breaker]
+    after: Next | None = None
 
 
 class Engine:
@@ -101,16 +96,16 @@ class Engine:
     # ---- phase 1: the record ------------------------------------------------------------
 
     def deliver_record(self, job_id: int) -> None:
-        if self._paused():
-            log.debug("job %s: delivery is paused; it waits", job_id)
-            return
         owner = self._owner()
-        claimed = self.store.claim_job_for_delivery(job_id, owner, self.settings.lease_seconds,
-                                                    self.settings.max_attempts)
+        claimed = self.store.claim_job_for_delivery(
+            job_id, owner, self.settings.lease_seconds, self.settings.max_attempts,
+            watch=PAUSE_ROW, admit=self._admit)
         if claimed is None:
-            log.debug("job %s: not due or taken; nothing to do", job_id)
+            log.debug("job %s: not due, taken or paused; nothing to do", job_id)
             return
-        job, snapshot = claimed
+        job, snapshot, shared = claimed
+        claimed_at = time.monotonic()
+        seen = self._seen(shared, job.updated_at)
         try:
             submission, source = self._submission(job, snapshot)
             rules = None if submission.template else self.delivery.get()
@@ -128,16 +123,27 @@ class Engine:
         key = f"{job.reference}:{job.key_generation}"
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(payload, key), lambda: masker_for(submission))
+            lambda: self.client.create_record(payload, key), lambda: masker_for(submission),
+            seen=seen)
         if accepted is None:
             return
-        sent = Event(K.RECORD_SENT, has_documents=bool(documents))
         message = f"partner record {accepted.id} created from {source}" + (
             f", {len(documents)} documents to upload" if documents else "")
-        self._report(job.id, None, owner, sent, "record", accepted, message, documents,
-                     duration_ms=elapsed)
-        for doc in self.store.documents(job.id):
-            self.doorbell.ring_document(doc.id, job.priority)
+        metrics.step_outcome("record", K.RECORD_SENT, None)
+        entry = LogEntry("record.{outcome}", message, http_status=accepted.status,
+                         duration_ms=elapsed)
+        next_owner = self._owner()
+        try:  # the record's outcome leases the first document to this worker
+            state, doc = self.store.record_sent(
+                job, owner, accepted.id, documents, entry, since(job.updated_at, claimed_at),
+                next_owner, self.settings.lease_seconds)
+        except LeaseLost:
+            log.warning("job %s: lease lost before the outcome was written", job.id)
+            return
+        job = replace(job, partner_record_id=accepted.id, phase=state.phase)
+        first: Leased | None = None if doc is None else Leased(doc, next_owner, seen)
+        while first is not None:  # the job's documents, in turn, with no queue between
+            first = self._upload(first, job)
 
     def _submission(self, job: Job, snapshot: str | None) -> tuple[Submission, str]:
         """The job's snapshot, else (when unusable) the entry in WPForms' own tables."""
@@ -167,27 +173,37 @@ class Engine:
     # ---- phase 2: the documents ---------------------------------------------------------
 
     def deliver_document(self, document_id: int) -> None:
-        if self._paused():
-            log.debug("document %s: delivery is paused; it waits", document_id)
-            return
+        """A document rung on its own (a retry, the sweep); it goes on with the job's
+        next claimable document as the record step does."""
         owner = self._owner()
-        claimed = self.store.claim_document_for_delivery(document_id, owner,
-                                                         self.settings.lease_seconds)
+        claimed = self.store.claim_document_for_delivery(
+            document_id, owner, self.settings.lease_seconds, watch=PAUSE_ROW,
+            admit=self._admit)
         if claimed is None:
-            log.debug("document %s: not due or taken; nothing to do", document_id)
+            log.debug("document %s: not due, taken or paused; nothing to do", document_id)
             return
-        doc, job = claimed
+        doc, job, shared = claimed
+        seen = self._seen(shared, doc.updated_at)
+        leased: Leased | None = Leased(doc, owner, seen)
+        while leased is not None:
+            leased = self._upload(leased, job)
+
+    def _upload(self, leased: Leased, job: Job) -> Leased | None:
+        """Upload one leased document; the job's next document if this one's outcome
+        leased it to this worker (after an upload, while delivery is not paused)."""
+        doc, owner, seen = leased.document, leased.owner, leased.seen
         if not job.partner_record_id:
             self._report(job.id, doc.id, owner, Event(K.PERMANENT_ERROR, "the job has no"
                                                       " partner record to attach it to",
                                                       category=Category.NO_RECORD), "document")
-            return
+            return None
         try:
             opened = open_checked(doc.path, self.settings.uploads_dir, self.settings.files,
                                   doc.original_name or None)  # blanked by retention: no name
         except RejectedFile as exc:
             self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
-            return
+            self._ring_rest(job, doc.id)
+            return None
         except ConfigError as exc:  # e.g. the uploads mount is gone: no document is at fault
             release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
                             category=Category.CONFIG)
@@ -207,17 +223,50 @@ class Engine:
                     job, doc.id, doc.attempts, owner, "document",
                     lambda: self.client.upload_document(
                         record_id, opened.reader(), doc.original_name or checked.path.name,
-                        checked.mime, key), lambda: self._job_masker(job), facts)
+                        checked.mime, key), lambda: self._job_masker(job), facts, seen=seen)
             except FileChanged as exc:  # the body was aborted before its end: nothing stored
                 self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
                              facts=facts)
-                return
-        if accepted is not None:
-            done = self._report(job.id, doc.id, owner, Event(K.UPLOADED), "document", accepted,
-                                f"partner document {accepted.id}, {checked.size} bytes,"
-                                f" {checked.mime}", duration_ms=elapsed, facts=facts)
-            if done is not None and self.settings.delete_delivered_files:
-                remove_delivered(self.store, self.settings.uploads_dir, checked, job.id, doc.id)
+                self._ring_rest(job, doc.id)
+                return None
+        if accepted is None:
+            self._ring_rest(job, doc.id)
+            return None
+        metrics.step_outcome("document", K.UPLOADED, None)
+        entry = LogEntry("document.{outcome}", f"partner document {accepted.id},"
+                         f" {checked.size} bytes, {checked.mime}", http_status=accepted.status,
+                         duration_ms=elapsed)
+        next_owner = self._owner()
+        after = leased.after
+        try:
+            if after is not None and after.last:  # its siblings are uploaded: the job ends
+                self.store.last_document_uploaded(after.job, doc, owner, accepted.id, entry,
+                                                  facts, since(after.now, after.read_at))
+                after = None
+            else:
+                after = self.store.document_done(
+                    job.id, doc.id, owner, Event(K.UPLOADED), accepted.id, entry, facts,
+                    next_owner, self.settings.lease_seconds, watch=PAUSE_ROW)
+        except LeaseLost:
+            log.warning("document %s: lease lost before the outcome was written", doc.id)
+            return None
+        if self.settings.delete_delivered_files:
+            remove_delivered(self.store, self.settings.uploads_dir, checked, job.id, doc.id)
+        if after is None or after.document is None:
+            return None
+        seen = self._seen(after.shared, after.now)
+        if seen[0] is Gate.SHUT:  # paused meanwhile: the next document is given back
+            self._report(job.id, after.document.id, next_owner, Event(
+                K.RELEASE, "waited for the partner: paused or busy", 1.0), "document")
+            return None
+        return Leased(after.document, next_owner, seen, after)
+
+    def _ring_rest(self, job: Job, document_id: int) -> None:
+        """After a step that did not end in an upload, the job's other documents waiting
+        to be claimed go through the queue (the chain stops here)."""
+        for other in self.store.documents(job.id):
+            if other.id != document_id and other.status in CLAIMABLE:
+                self.doorbell.ring_document(other.id, job.priority)
 
     def _job_masker(self, job: Job) -> Masker | None:
         """All the job's values and documents' names (read only when a partner text needs it)."""
@@ -230,9 +279,16 @@ class Engine:
 
     # ---- shared: one partner call and its outcome ---------------------------------------
 
-    def _paused(self) -> bool:
-        """Before a claim: is delivery paused with no probe due? (Nothing is taken here.)"""
-        return self.pause is not None and self.pause.gate(take=False) is Gate.SHUT
+    def _admit(self, shared: str | None, now: datetime) -> bool:
+        """A claim's question, on the pause state read with it: paused, with no probe
+        due? Then nothing is taken. (The probe itself is taken only before the request.)"""
+        return self.pause is None or self.pause.read(shared, now)[0] is not Gate.SHUT
+
+    def _seen(self, shared: str | None, now: datetime) -> tuple[Gate, Breaker]:
+        return (Gate.OPEN, Breaker()) if self.pause is None else self.pause.read(shared, now)
+
+    def _unthrottled(self) -> bool:
+        return self.throttle is None or not self.throttle.ceilings
 
     @contextmanager
     def _slot(self) -> Iterator[bool]:
@@ -244,15 +300,22 @@ class Engine:
 
     def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
               request: Callable[[], Accepted], masker: MaskerSource,
-              facts: dict[str, Any] | None = None) -> tuple[Accepted | None, int]:
+              facts: dict[str, Any] | None = None,
+              seen: tuple[Gate, Breaker] = (Gate.OPEN, Breaker())
+              ) -> tuple[Accepted | None, int]:
         """Make the request and time it; on failure, write the outcome and ring for a retry.
 
-        `attempts` is the step's count as its claim left it (this attempt included).
-        With its partner slot held, the step asks the pause once more: paused, it is
-        given back unspent; a probe is due, it takes it (a failed probe costs no attempt).
+        `attempts` is the step's count as its claim left it (this attempt included);
+        `seen`, the pause as read with the claim. A step that waited for a partner slot
+        asks the pause once more, and so does one whose probe is due (to take it): paused,
+        it is given back unspent (a failed probe costs no attempt). With no ceiling set
+        and the partner up, the claim's reading stands: no statement more.
         """
         with self._slot() as granted:
-            verdict, seen = (Gate.OPEN, Breaker()) if self.pause is None else self.pause.check()
+            if self.pause is None or (seen[0] is Gate.OPEN and self._unthrottled()):
+                verdict, state = seen
+            else:
+                verdict, state = self.pause.check()
             if not granted or verdict is Gate.SHUT:
                 self._report(job.id, document_id, owner, Event(
                     K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
@@ -268,7 +331,7 @@ class Engine:
                 if isinstance(exc, PartnerConfigError):
                     raise  # delivery is paused: nothing is wrong with this job
                 return None, elapsed
-        self._answered(seen)
+        self._answered(state)
         return accepted, int((time.monotonic() - started) * 1000)
 
     def _answered(self, seen: Breaker | None = None) -> None:

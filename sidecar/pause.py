@@ -44,6 +44,16 @@ class Pause:
         value, _ = self.store.shared(ROW)
         return Breaker.from_json(value)
 
+    def read(self, value: str | None, now: datetime) -> tuple[Gate, Breaker]:
+        """The verdict on a state read elsewhere (with a claim, in the same statement);
+        nothing is taken: a PROBE verdict still needs check() to take the probe."""
+        try:
+            seen = Breaker.from_json(value)
+            return gate(seen, now, self.credentials), seen
+        except Exception as exc:  # never let the pause stop a delivery
+            log.warning("outage pause state unreadable (%s): delivering", type(exc).__name__)
+            return Gate.OPEN, Breaker(failures=-1)
+
     def gate(self, take: bool = True) -> Gate:
         return self.check(take)[0]
 

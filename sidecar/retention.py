@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-ENDED_FAILED = ("failed", "cancelled")
+from sidecar import states
+
+ENDED_FAILED = tuple(map(str, states.ENDED_FAILED))
 
 
 @dataclass(frozen=True)

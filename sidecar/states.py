@@ -60,6 +60,16 @@ DOCUMENT_STATUSES = (*JOB_STATUSES, Status.UPLOADED, Status.REJECTED)
 CLAIMABLE = (Status.PENDING, Status.RETRYING)
 WAITING = (Status.PENDING, Status.RETRYING, Status.PROCESSING)  # not ended yet
 DOCUMENT_ENDS = (Status.UPLOADED, Status.REJECTED, Status.FAILED, Status.CANCELLED)
+JOB_ENDS = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+ENDED_FAILED = (Status.FAILED, Status.CANCELLED)  # ended without delivery: a retry resumes
+# Documents whose file is never read again (a retry resumes failed and cancelled ones).
+DONE_WITH_FILE = (Status.UPLOADED, Status.REJECTED)
+
+
+def sql_in(statuses: tuple[Status, ...]) -> str:
+    """A set of statuses as an SQL list, `('pending', 'retrying')`: every status list the
+    store's SQL holds is built here, from the sets above (values are this module's own)."""
+    return "(" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
 
 
 @dataclass(frozen=True)

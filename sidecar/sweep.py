@@ -19,11 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 from sidecar import delivery_settings
 from sidecar.backfill import backfill
-from sidecar.engine import ring_due
+from sidecar.doorbell import Doorbell, ring_due
 from sidecar.errors import SubmissionError
 from sidecar.retention import Retention
 from sidecar.store import LogEntry, Store
-from sidecar.tasks import Tasks
 
 log = logging.getLogger("formrelay.sweep")
 WATERMARK = "reconcile_watermark"
@@ -40,7 +39,7 @@ class SweepResult:
     rung_documents: int = 0
 
 
-def sweep(store: Store, tasks: Tasks, reconcile_days: int = 7,
+def sweep(store: Store, tasks: Doorbell, reconcile_days: int = 7,
           max_attempts: int = 10) -> SweepResult:
     result = SweepResult()
     with store.named_lock("formrelay_sweep") as mine:
@@ -77,7 +76,7 @@ def release_gone_workers(store: Store) -> int:
     return released
 
 
-def reconcile(store: Store, tasks: Tasks, days: int, max_attempts: int = 10) -> int:
+def reconcile(store: Store, tasks: Doorbell, days: int, max_attempts: int = 10) -> int:
     """Jobs for WPForms entries of the last `days` days that have none (missed captures).
 
     Only what the plugin's delivery settings deliver: entries of delivered forms,

@@ -31,6 +31,11 @@ class Throttle:
     def __init__(self, store: Store, limits: Limits) -> None:
         self.store, self.limits = store, limits
 
+    @property
+    def ceilings(self) -> bool:
+        """Whether any ceiling is set (without, a slot costs no statement)."""
+        return self.limits.concurrency > 0 or self.limits.per_second > 0
+
     @contextmanager
     def slot(self) -> Iterator[bool]:
         """Hold a concurrency slot and this request's start time; False if none came.

@@ -13,7 +13,6 @@ every notify and admin POST its nonce, once, against the store (store/nonces.py)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -22,25 +21,25 @@ from flask.typing import ResponseReturnValue
 from sidecar.admin import Admin, mount
 from sidecar.admin.auth import MAX_BODY_BYTES
 from sidecar.config import DEFAULT_TEMPLATES
+from sidecar.doorbell import Doorbell
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
 from sidecar.signing import NOTIFY, BadSignature, verify
+from sidecar.states import CLAIMABLE
 from sidecar.store import Store
 
 MAX_NOTIFY_BYTES = 1024
-Ring = Callable[[int, int], None]  # (job id, priority)
 
 
-def create_app(store: Store, secret: str, ring: Ring, *,
-               ring_document: Ring | None = None,
+def create_app(store: Store, secret: str, doorbell: Doorbell, *,
                templates_dir: Path | None = None, retention: Retention | None = None,
                health: HealthRoutes | None = None) -> Flask:
-    """`ring` rings a job, `ring_document` a document (None: the sweep does);
+    """`doorbell` rings jobs (notify, admin actions) and documents (admin actions);
     `retention`: the settings the job view quotes (default: config.py's defaults);
     `health`: the health and metrics routes (default: database and schema checks only)."""
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
-    mount(app, Admin(store, ring, ring_document, retention=retention or Retention()),
+    mount(app, Admin(store, doorbell, retention=retention or Retention()),
           secret, store, templates_dir or DEFAULT_TEMPLATES)
 
     app.register_blueprint((health or HealthRoutes(store)).blueprint())
@@ -65,8 +64,8 @@ def create_app(store: Store, secret: str, ring: Ring, *,
         job = store.get_job(job_id)
         if job is None:
             return jsonify(error=f"no job {job_id}"), 404
-        if job.status in ("pending", "retrying"):  # a ring before it is due does nothing
-            ring(job.id, job.priority)
+        if job.status in CLAIMABLE:  # a ring before it is due does nothing
+            doorbell.ring_record(job.id, job.priority)
         return jsonify(job_id=job.id, status=str(job.status)), 202
 
     return app

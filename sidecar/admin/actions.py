@@ -12,7 +12,7 @@ from typing import Any
 from sidecar.admin.context import Admin, Conflict, NotFound, job_summary
 from sidecar.admin.filters import BulkRetry
 from sidecar.admin.read import document_names, submitted_fields
-from sidecar.engine import ring_due
+from sidecar.doorbell import ring_due
 from sidecar.errors import InvalidTransition, StoreError
 from sidecar.states import CLAIMABLE, Event, EventKind
 from sidecar.store import LogEntry
@@ -52,10 +52,9 @@ def _transition(admin: Admin, job_id: int, action: str, user: str,
             job = admin.store.get_job(job_id)
             priority = job.priority if job is not None else None
         if priority is not None:
-            admin.ring_record(job_id, priority)
-    if admin.ring_document is not None:
-        for document_id, priority in admin.store.due_documents_of(job_id):
-            admin.ring_document(document_id, priority)
+            admin.doorbell.ring_record(job_id, priority)
+    for document_id, priority in admin.store.due_documents_of(job_id):
+        admin.doorbell.ring_document(document_id, priority)
 
 
 def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, Any]:
@@ -85,23 +84,11 @@ def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, Any]:
             "after": batch[-1] if batch else request.after}
 
 
-class _Doorbell:
-    def __init__(self, admin: Admin) -> None:
-        self.admin = admin
-
-    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None:
-        self.admin.ring_record(job_id, priority)
-
-    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
-        if self.admin.ring_document is not None:
-            self.admin.ring_document(document_id, priority)
-
-
 def resume(admin: Admin, user: str) -> dict[str, bool]:
     """End an outage pause (log row `delivery.resumed` naming the user), ring the backlog."""
     ended = admin.pause().resume(user)
     if ended is not None:
-        ring_due(admin.store, _Doorbell(admin))
+        ring_due(admin.store, admin.doorbell)
     return {"resumed": ended is not None}
 
 

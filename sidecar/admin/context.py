@@ -3,7 +3,6 @@ that become HTTP answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,11 +12,10 @@ from flask.typing import ResponseReturnValue
 
 from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
+from sidecar.doorbell import Doorbell
 from sidecar.pause import Pause
 from sidecar.retention import Retention
 from sidecar.store import Store
-
-Ring = Callable[[int, int], None]  # (id, priority)
 
 
 class NotFound(LookupError):
@@ -43,8 +41,7 @@ def json_errors(blueprint: Blueprint) -> None:
 @dataclass(frozen=True)
 class Admin:
     store: Store
-    ring_record: Ring
-    ring_document: Ring | None = None  # None: the sweep rings documents
+    doorbell: Doorbell  # rings what an action makes due
     retention: Retention = field(default_factory=Retention)  # the job view says when values go
 
     def pause(self) -> Pause:

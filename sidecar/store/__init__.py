@@ -1,6 +1,7 @@
 """The store: every SQL statement FormRelay's sidecar runs lives in this package."""
 
 from sidecar.store.admin import AdminStore
+from sidecar.store.chain import ChainStore
 from sidecar.store.claim import ClaimStore
 from sidecar.store.db import Database, DbSettings
 from sidecar.store.incidents import Alert, FailedSummary, Incident, IncidentStore
@@ -13,7 +14,7 @@ from sidecar.store.workers import Worker, WorkerStore
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
-class Store(JobStore, ClaimStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
+class Store(JobStore, ClaimStore, ChainStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
             AdminStore, NonceStore, IncidentStore):
     """Jobs, documents, log, claims, seen nonces and incidents on one WordPress database and
     prefix."""

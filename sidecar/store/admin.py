@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sidecar.states import WAITING
+from sidecar.states import CLAIMABLE, WAITING, Status, sql_in
 from sidecar.store.base import StoreBase
 
 if TYPE_CHECKING:
@@ -127,7 +127,8 @@ class AdminStore(StoreBase):
     def _add_document_counts(self, cur: Any, rows: list[dict[str, Any]]) -> None:
         counts: dict[int, tuple[int, int]] = {}
         if rows:
-            cur.execute(f"SELECT job_id, COUNT(*) AS total, SUM(status = 'uploaded') AS uploaded"
+            cur.execute(f"SELECT job_id, COUNT(*) AS total,"
+                        f" SUM(status = '{Status.UPLOADED.value}') AS uploaded"
                         f" FROM {self.t.documents} WHERE job_id IN"
                         f" ({', '.join(['%s'] * len(rows))}) GROUP BY job_id",
                         [r["id"] for r in rows])
@@ -165,7 +166,7 @@ class AdminStore(StoreBase):
         with self.db.transaction() as cur:
             cur.execute(f"SELECT d.id, j.priority FROM {self.t.documents} d"
                         f" JOIN {self.t.jobs} j ON j.id = d.job_id WHERE d.job_id = %s"
-                        " AND d.status IN ('pending', 'retrying')"
+                        f" AND d.status IN {sql_in(CLAIMABLE)}"
                         " AND d.next_attempt_at <= UTC_TIMESTAMP(3) ORDER BY d.id", (job_id,))
             return [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
 

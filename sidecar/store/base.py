@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sidecar.errors import Category
+from sidecar.errors import Category, LeaseLost
 from sidecar.events import emit
 from sidecar.states import (
     Event,
@@ -42,6 +42,10 @@ OUTCOMES = {EventKind.RECORD_SENT: "sent", EventKind.UPLOADED: "uploaded",
 CATEGORIES = {EventKind.LEASE_EXPIRED: Category.LEASE_EXPIRED, EventKind.CANCEL: Category.CANCELLED,
               EventKind.RELEASE: Category.PAUSED, EventKind.REJECTED: Category.REJECTED_FILE,
               EventKind.DOCUMENTS_DONE: Category.DOCUMENTS}
+
+
+# What a write requires of its row: the lease owner, or columns and their values.
+Guard = str | dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -88,26 +92,41 @@ class StoreBase:
         return now
 
     def _select_for_update(self, cur: Any, kind: Kind, row_id: int, skip_locked: bool = False,
-                           more: str = "") -> tuple[Any, datetime, dict[str, Any]] | None:
+                           more: str = "", params: tuple[Any, ...] = ()
+                           ) -> tuple[Any, datetime, dict[str, Any]] | None:
         """Lock one row: (the row, the database clock, the raw columns incl. `more`), or None.
 
         The clock comes with the row, in the same round trip.
         """
         lock = " SKIP LOCKED" if skip_locked and self.skip_locked else ""
         cur.execute(f"SELECT {kind.columns}{more}, UTC_TIMESTAMP(3) AS db_now"
-                    f" FROM {kind.table(self.t)} WHERE id = %s FOR UPDATE{lock}", (row_id,))
+                    f" FROM {kind.table(self.t)} WHERE id = %s FOR UPDATE{lock}", (*params, row_id))
         raw = cur.fetchone()
         return (kind.row.from_row(raw), raw["db_now"], raw) if raw else None
 
     def _apply(self, cur: Any, kind: Kind, current: Job | Document, event: Event,
                now: datetime, *, lease: tuple[str, int] | None = None,
                partner_id: str | None = None, log: LogEntry | None = None,
-               extra: dict[str, Any] | None = None) -> tuple[State, Any]:
-        """Run the state machine on a locked row; write the result and its log row.
+               extra: dict[str, Any] | None = None,
+               owner: str | None = None) -> tuple[State, Any]:
+        """Run the state machine on a row; write the result and its log row.
 
-        Returns the new state and the row as written (no re-read needed). `extra`
-        sets more columns in the same UPDATE (a document's checked facts).
+        The row is locked by the caller, or (with `owner`) written only while that owner
+        still holds its lease (LeaseLost otherwise): every writer that takes a step from
+        its lease holder clears or replaces `lease_owner`, so the owner check stands in
+        for a locking read. Returns the new state and the row as written (no re-read
+        needed). `extra` sets more columns in the same UPDATE (a document's checked facts).
         """
+        new, sets = self._next(kind, current, event, now, lease=lease, partner_id=partner_id,
+                               extra=extra)
+        self._write(cur, [(kind, current.id, sets, owner)])
+        self._log_step(kind, current, event, new, now, log)
+        return new, _as_written(current, sets, new)
+
+    def _next(self, kind: Kind, current: Job | Document, event: Event, now: datetime, *,
+              lease: tuple[str, int] | None = None, partner_id: str | None = None,
+              extra: dict[str, Any] | None = None) -> tuple[State, dict[str, Any]]:
+        """The state machine's answer for a row, and the columns that write it."""
         new = kind.rule(current.state, event, now)
         owner, expires = (lease[0], now + timedelta(seconds=lease[1])) if lease else (None, None)
         error = new.last_error[:MAX_ERROR_CHARS] if new.last_error else new.last_error
@@ -135,21 +154,43 @@ class StoreBase:
                 partner_document_id=partner_id or current.partner_document_id,
             )
         sets.update(extra or {})
-        assignments = ", ".join(f"{col} = %s" for col in sets)
-        cur.execute(f"UPDATE {kind.table(self.t)} SET {assignments} WHERE id = %s",
-                    (*sets.values(), current.id))
-        if event.kind != EventKind.CLAIM:  # an attempt is logged by its outcome
-            entry = log or LogEntry(f"{kind.name}.{event.kind}")
-            outcome = "failed" if new.status == Status.FAILED else OUTCOMES.get(event.kind, "")
-            entry = replace(entry, event=entry.event.format(outcome=outcome))
-            job_id = current.id if isinstance(current, Job) else current.job_id
-            doc_id = None if isinstance(current, Job) else current.id
-            self._log(cur, job_id, doc_id, entry, new, now)
-        written = {k: v for k, v in sets.items() if hasattr(current, k)}
-        written["status"] = new.status
-        if "phase" in written:
-            written["phase"] = new.phase
-        return new, replace(current, **written)
+        return new, sets
+
+    def _write(self, cur: Any, rows: list[tuple[Kind, int, dict[str, Any], Guard]]) -> None:
+        """Write one or more rows' new columns in one UPDATE (a multi-table UPDATE for
+        several: a step's outcome with the next step's claim, a document with its job).
+        A row's guard (a lease owner, or columns and the values they must still hold) is
+        checked in the same statement; if any row fails its guard, nothing is written and
+        LeaseLost is raised."""
+        tables: list[str] = []
+        assignments: list[str] = []
+        where: list[str] = []
+        params: list[Any] = []
+        wheres: list[Any] = []
+        for n, (kind, row_id, sets, guard) in enumerate(rows):
+            dot = f"r{n}." if len(rows) > 1 else ""
+            tables.append(f"{kind.table(self.t)} {dot[:-1]}".rstrip())
+            assignments += [f"{dot}{col} = %s" for col in sets]
+            params += list(sets.values())
+            checks = {"lease_owner": guard} if isinstance(guard, str) else guard or {}
+            where += [f"{dot}{col} = %s" for col in ("id", *checks)]
+            wheres += [row_id, *checks.values()]
+        cur.execute(f"UPDATE {', '.join(tables)} SET {', '.join(assignments)}"
+                    f" WHERE {' AND '.join(where)}", (*params, *wheres))
+        if any(guard for *_, guard in rows) and cur.rowcount != len(rows):
+            # (Matched rows: the connection counts found rows, not only changed ones.)
+            raise LeaseLost(f"{rows[-1][0].name} {rows[-1][1]}: the lease is no longer held")
+
+    def _log_step(self, kind: Kind, current: Job | Document, event: Event, new: State,
+                  now: datetime, log: LogEntry | None) -> None:
+        if event.kind == EventKind.CLAIM:  # an attempt is logged by its outcome
+            return
+        entry = log or LogEntry(f"{kind.name}.{event.kind}")
+        outcome = "failed" if new.status == Status.FAILED else OUTCOMES.get(event.kind, "")
+        entry = replace(entry, event=entry.event.format(outcome=outcome))
+        job_id = current.id if isinstance(current, Job) else current.job_id
+        doc_id = None if isinstance(current, Job) else current.id
+        self._log(None, job_id, doc_id, entry, new, now)
 
     @retried
     def settle_documents(self, job_id: int) -> State | None:
@@ -169,18 +210,17 @@ class StoreBase:
         cur.execute(f"SELECT status, last_error, error_category FROM {self.t.documents}"
                     " WHERE job_id = %s ORDER BY id", (job.id,))
         rows = cur.fetchall()
-        event = documents_outcome([(Status(r["status"]), r["last_error"]) for r in rows])
+        event = settle_event(job, [(Status(r["status"]), r["last_error"], r["error_category"])
+                                   for r in rows])
         if event is None:
             return None
-        # A job that failed by its documents takes the first failed document's category.
-        event = replace(event, category=next(
-            (r["error_category"] for r in rows if r["status"] != Status.UPLOADED
-             and r["error_category"]), None))
         entry = LogEntry("job.failed" if event.error else "job.completed")
         return self._apply(cur, JOB, job, event, now, log=entry)[0]
 
     def _log(self, cur: Any, job_id: int | None, document_id: int | None, entry: LogEntry,
              state: State | None, now: datetime) -> None:
+        """Add a log row to this transaction: its rows are written together, in order, in
+        one INSERT just before it commits (and dropped with it on a rollback)."""
         level = entry.level or (LEVELS.get(state.status, "info") if state else "info")
         message = entry.message or (
             f"{state.status} (attempt {state.attempts}/{state.max_attempts})" if state else "")
@@ -189,14 +229,31 @@ class StoreBase:
         attempt = state.attempts if state else None
         self.db.after_commit(lambda: emit(entry.event, level, message, job_id, document_id,
                                           attempt, entry.http_status, entry.duration_ms))
+        self.db.batch("log", self._flush_log).append((
+            job_id, document_id, level, entry.event, message[:MAX_ERROR_CHARS], attempt,
+            entry.http_status, entry.duration_ms, entry.actor, now))
+
+    def _flush_log(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        one = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         cur.execute(
             f"INSERT INTO {self.t.log} (job_id, document_id, level, event, message, attempt,"
-            " http_status, duration_ms, actor, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (job_id, document_id, level, entry.event, message[:MAX_ERROR_CHARS],
-             state.attempts if state else None, entry.http_status, entry.duration_ms,
-             entry.actor, now),
-        )
+            f" http_status, duration_ms, actor, created_at) VALUES {', '.join([one] * len(rows))}",
+            [value for row in rows for value in row])
+
+
+def settle_event(job: Job, documents: list[tuple[Status, str | None, str | None]]
+                 ) -> Event | None:
+    """The job's documents_done event once every document (status, error, category, in id
+    order) has ended; None while some are still going or the job is not waiting on them."""
+    if (job.status, job.phase) != (Status.PROCESSING, Phase.DOCUMENTS):
+        return None
+    event = documents_outcome([(status, error) for status, error, _ in documents])
+    if event is None:
+        return None
+    # A job that failed by its documents takes the first failed document's category.
+    return replace(event, category=next(
+        (category for status, _, category in documents if status != Status.UPLOADED
+         and category), None))
 
 
 def _category(event: Event, new: State, current: Job | Document) -> str | None:
@@ -206,3 +263,12 @@ def _category(event: Event, new: State, current: Job | Document) -> str | None:
         return None
     found = event.category or CATEGORIES.get(event.kind)
     return str(found) if found else current.error_category
+
+
+def _as_written(current: Job | Document, sets: dict[str, Any], new: State) -> Any:
+    """`current` with the columns just written (statuses and phases as enums)."""
+    written = {k: v for k, v in sets.items() if hasattr(current, k)}
+    written["status"] = new.status
+    if "phase" in written:
+        written["phase"] = new.phase
+    return replace(current, **written)

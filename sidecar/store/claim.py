@@ -1,71 +1,53 @@
 """Claims: taking due work under a lease, and giving back work whose lease ran out.
 
-A claim reads the `claim` index (due_priority, id), which holds only jobs that
-wait (due_priority is NULL for every other status), in priority-then-age order,
-so its cost follows the queue, never the history. With SKIP LOCKED each
-claimer passes over rows another claimer has locked; without it (MariaDB <
-10.6, MySQL < 8) candidates are read without locks and taken one by one under
-a row lock that re-checks them, which is slower under contention but as safe.
+The engine's one claim path: a doorbell names a job or a document, and the claim
+takes that row by its primary key under a row lock (SKIP LOCKED where the server
+has it: a second claimer of the same row gives up at once instead of waiting),
+re-checks that it is waiting and due, and leases it. `due_work` finds what to ring
+(the sweep, a resume, a worker's start) on the `claim` index (due_priority, id),
+which holds only waiting jobs (due_priority is NULL for every other status), in
+priority-then-age order, and on the documents' `due` index: both cost follow the
+queue, never the history (bench/claim_scaling.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sidecar.states import DOCUMENT_ENDS, Event, EventKind
+from sidecar.states import CLAIMABLE, DOCUMENT_ENDS, Event, EventKind, Status, sql_in
 from sidecar.store.base import DOCUMENT, JOB, Kind, StoreBase
 from sidecar.store.retry import retried
 from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, LogEntry
 
 CLAIM = Event(EventKind.CLAIM)
+# Given the shared row a claim watches (its value, the database's now): may it take?
+Admit = Callable[[str | None, datetime], bool]
 DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
 class ClaimStore(StoreBase):
-    @retried  # re-run from the start: only its last transaction can be the one that failed
-    def claim(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
-        """Take up to `limit` due jobs, highest priority (lowest number) first, then oldest."""
-        if not self.skip_locked:
-            return self._claim_without_skip_locked(owner, limit, lease_seconds)
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT {JOB_COLUMNS}, UTC_TIMESTAMP(3) AS db_now FROM {self.t.jobs}"
-                        f" FORCE INDEX (claim) WHERE {DUE_JOBS} ORDER BY due_priority, id"
-                        " LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
-            rows = cur.fetchall()
-            return [self._apply(cur, JOB, Job.from_row(r), CLAIM, r["db_now"],
-                                lease=(owner, lease_seconds))[1] for r in rows]
-
-    def _claim_without_skip_locked(self, owner: str, limit: int, lease_seconds: int) -> list[Job]:
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT id FROM {self.t.jobs} FORCE INDEX (claim) WHERE {DUE_JOBS}"
-                        " ORDER BY due_priority, id LIMIT %s", (limit * 4,))
-            candidates = [int(r["id"]) for r in cur.fetchall()]
-        taken: list[Job] = []
-        for job_id in candidates:
-            if len(taken) == limit:
-                break
-            job = self.claim_job(job_id, owner, lease_seconds)
-            if job is not None:
-                taken.append(job)
-        return taken
-
     def claim_job(self, job_id: int, owner: str, lease_seconds: int) -> Job | None:
         """Lease one job if it is due; None when it is not (a duplicate or late task)."""
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds)
         return claimed[0] if claimed else None
 
     def claim_job_for_delivery(self, job_id: int, owner: str, lease_seconds: int,
-                               max_attempts: int | None = None
-                               ) -> tuple[Job, str | None] | None:
-        """claim_job, with the job's snapshot read in the same round trip.
+                               max_attempts: int | None = None, watch: str | None = None,
+                               admit: Admit | None = None
+                               ) -> tuple[Job, str | None, str | None] | None:
+        """claim_job, with the job's snapshot and the shared row `watch` (the outage pause)
+        read in the same statement: (job, snapshot, shared value).
 
-        `max_attempts` (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the
-        row was created with: the bridge writes a default, the sidecar owns the policy.
+        `admit(shared value, now)` False (delivery is paused) takes nothing. `max_attempts`
+        (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the row was created
+        with: the bridge writes a default, the sidecar owns the policy.
         """
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot",
-                                  max_attempts=max_attempts)
-        return (claimed[0], claimed[1]["snapshot"]) if claimed else None
+                                  max_attempts=max_attempts, watch=watch, admit=admit)
+        return (claimed[0], claimed[1]["snapshot"], claimed[1]["shared"]) if claimed else None
 
     def claim_document(self, document_id: int, owner: str, lease_seconds: int) -> Document | None:
         """Lease one document if it is due; None when it is not."""
@@ -73,33 +55,43 @@ class ClaimStore(StoreBase):
         return claimed[0] if claimed else None
 
     @retried
-    def claim_document_for_delivery(self, document_id: int, owner: str,
-                                    lease_seconds: int) -> tuple[Document, Job] | None:
-        """claim_document, with its job (read, not locked) in the same transaction."""
+    def claim_document_for_delivery(self, document_id: int, owner: str, lease_seconds: int,
+                                    watch: str | None = None, admit: Admit | None = None
+                                    ) -> tuple[Document, Job, str | None] | None:
+        """claim_document, with its job (read, not locked) in the same transaction, and
+        the shared row `watch` as claim_job_for_delivery reads it."""
         with self.db.transaction() as cur:
-            claimed = self._claim_in(cur, DOCUMENT, document_id, owner, lease_seconds)
+            claimed = self._claim_in(cur, DOCUMENT, document_id, owner, lease_seconds,
+                                     watch=watch, admit=admit)
             if claimed is None:
                 return None
             cur.execute(f"SELECT {JOB_COLUMNS} FROM {self.t.jobs} WHERE id = %s",
                         (claimed[0].job_id,))
-            return claimed[0], Job.from_row(cur.fetchone())
+            return claimed[0], Job.from_row(cur.fetchone()), claimed[1]["shared"]
 
     @retried
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                   more: str = "", max_attempts: int | None = None
-                   ) -> tuple[Any, dict[str, Any]] | None:
+                   more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                   admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
         with self.db.transaction() as cur:
-            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts)
+            return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts,
+                                  watch, admit)
 
     def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                  more: str = "", max_attempts: int | None = None
-                  ) -> tuple[Any, dict[str, Any]] | None:
-        locked = self._select_for_update(cur, kind, row_id, skip_locked=True, more=more)
+                  more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                  admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
+        shared = "NULL" if watch is None else (
+            f"(SELECT value FROM {self.t.meta} WHERE name = %s)")
+        locked = self._select_for_update(cur, kind, row_id, skip_locked=True,
+                                         more=f"{more}, {shared} AS shared",
+                                         params=() if watch is None else (watch,))
         if locked is None:
             return None
         row, now, raw = locked
-        if row.status not in ("pending", "retrying") or (
+        if row.status not in CLAIMABLE or (
                 row.next_attempt_at is not None and row.next_attempt_at > now):
+            return None
+        if admit is not None and not admit(raw["shared"], now):
             return None
         extra = None
         if max_attempts is not None and max_attempts != row.max_attempts:
@@ -142,7 +134,7 @@ class ClaimStore(StoreBase):
             lock = " SKIP LOCKED" if self.skip_locked else ""
             cur.execute(f"SELECT {columns}, UTC_TIMESTAMP(3) AS db_now"
                         f" FROM {kind.table(self.t)} FORCE INDEX (lease)"
-                        f" WHERE status = 'processing' AND {where}"
+                        f" WHERE status = '{Status.PROCESSING.value}' AND {where}"
                         f" LIMIT %s FOR UPDATE{lock}", (*params, limit))
             for raw in cur.fetchall():
                 stale: Any = kind.row.from_row(raw)
@@ -163,7 +155,7 @@ class ClaimStore(StoreBase):
             jobs = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
             cur.execute(f"SELECT d.id, j.priority FROM {self.t.documents} d FORCE INDEX (due)"
                         f" JOIN {self.t.jobs} j ON j.id = d.job_id"
-                        " WHERE d.status IN ('pending', 'retrying')"
+                        f" WHERE d.status IN {sql_in(CLAIMABLE)}"
                         " AND d.next_attempt_at <= UTC_TIMESTAMP(3) LIMIT %s", (limit,))
             documents = [(int(r["id"]), int(r["priority"])) for r in cur.fetchall()]
         return jobs, documents

@@ -20,6 +20,18 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from sidecar.config import Config
 
+# mysql-connector's C extension (libmysqlclient) when it loads here: a round trip through
+# the pure-Python protocol costs several times the CPU. Where it cannot load (e.g. a
+# release built against a newer OpenSSL than the system's), the pure driver, said once.
+C_EXTENSION: bool = bool(getattr(mysql.connector, "HAVE_CEXT", False))
+
+
+def driver() -> str:
+    """Which MySQL driver this process uses (the worker and web say it as they start)."""
+    kind = "C extension" if C_EXTENSION else "pure Python (the C extension did not load)"
+    return f"mysql-connector {mysql.connector.__version__}, {kind}"
+
+
 # Errors after which the connection is thrown away and made anew.
 CONNECTION_ERRORS = (mysql.connector.errors.OperationalError, mysql.connector.errors.InterfaceError)
 
@@ -66,7 +78,7 @@ class Database:
             "charset": "utf8mb4",
             "collation": "utf8mb4_unicode_ci",
             "connection_timeout": s.connect_timeout,
-            "use_pure": True,
+            "use_pure": not C_EXTENSION,
         }
         if database:
             kwargs["database"] = s.database
@@ -128,9 +140,11 @@ class Database:
         """
         conn, cur = self._handle()
         local = self._local
-        local.after, local.open = [], True
+        local.after, local.before, local.batches, local.open = [], [], {}, True
         try:
             yield cur
+            for flush in local.before:
+                flush(cur)
             conn.commit()
         except CONNECTION_ERRORS:
             self.discard()
@@ -145,6 +159,17 @@ class Database:
             local.used, local.open = time.monotonic(), False
         for callback in local.after:
             callback()
+
+    def batch(self, name: str, flush: Callable[[Any, list[Any]], None]) -> list[Any]:
+        """This transaction's list `name`: `flush(cursor, items)` writes it just before the
+        COMMIT (the store writes a transaction's log rows so, in one statement). A
+        rollback drops it."""
+        local = self._local
+        items: list[Any] | None = local.batches.get(name)
+        if items is None:
+            items = local.batches[name] = []
+            local.before.append(lambda cur: flush(cur, items))
+        return items
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this thread's transaction commits (dropped on rollback)."""

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sidecar.states import DOCUMENT_ENDS, JOB_ENDS, Status, sql_in
+from sidecar.states import DONE_WITH_FILE as FILE_DONE
 from sidecar.store.base import StoreBase
 from sidecar.store.retry import retried
 from sidecar.store.rows import LogEntry
 
 RETENTION_BATCH = 500
-ENDED = ("completed", "failed", "cancelled")
+ENDED = tuple(map(str, JOB_ENDS))
 # Documents whose file is never read again (a retry resumes failed and cancelled ones):
 # their path goes with their name, as WPForms' stored file name holds the person's.
-DONE_WITH_FILE = "('uploaded', 'rejected')"
+DONE_WITH_FILE = sql_in(FILE_DONE)
 # Retention's reads, each bounded and on the index that holds just its rows (the
 # tests EXPLAIN them): parameters (status, days, limit), (days, limit), (days, limit).
 VALUES_TO_DROP = (
@@ -26,7 +28,7 @@ VALUES_TO_DROP = (
     " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
     " LIMIT %s FOR UPDATE")
 OLD_COMPLETED_JOBS = (
-    "SELECT id FROM {jobs} FORCE INDEX (completed) WHERE status = 'completed'"
+    f"SELECT id FROM {{jobs}} FORCE INDEX (completed) WHERE status = '{Status.COMPLETED.value}'"
     " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
 OLD_LOG_ROWS = (
     "SELECT id FROM {log} FORCE INDEX (job) WHERE job_id IS NULL"
@@ -78,9 +80,9 @@ class Maintenance(StoreBase):
         with self.db.transaction() as cur:
             cur.execute(
                 f"SELECT j.id FROM {self.t.jobs} j FORCE INDEX (status_created)"
-                " WHERE j.status = 'processing' AND j.phase = 'documents'"
+                f" WHERE j.status = '{Status.PROCESSING.value}' AND j.phase = 'documents'"
                 f" AND NOT EXISTS (SELECT 1 FROM {self.t.documents} d WHERE d.job_id = j.id"
-                "  AND d.status NOT IN ('uploaded', 'rejected', 'failed', 'cancelled'))"
+                f"  AND d.status NOT IN {sql_in(DOCUMENT_ENDS)})"
                 " LIMIT %s", (limit,))
             return [int(r["id"]) for r in cur.fetchall()]
 

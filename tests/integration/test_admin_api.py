@@ -81,11 +81,20 @@ def uri(path: str, params: dict[str, Any]) -> str:
     return "/admin/v1" + path + ("?" + query if query else "")
 
 
+class Rings(list[tuple[str, int, int]]):
+    """A doorbell keeping ("job" | "document", id, priority) rings."""
+
+    def ring_record(self, job_id: int, priority: int, delay: float = 0) -> None:
+        self.append(("job", job_id, priority))
+
+    def ring_document(self, document_id: int, priority: int, delay: float = 0) -> None:
+        self.append(("document", document_id, priority))
+
+
 @pytest.fixture
 def admin(store: Store) -> Iterator[Signed]:
-    rings: list[tuple[str, int, int]] = []
-    app = create_app(store, SECRET, lambda j, p: rings.append(("job", j, p)),
-                     ring_document=lambda d, p: rings.append(("document", d, p)))
+    rings = Rings()
+    app = create_app(store, SECRET, rings)
     yield Signed(app.test_client(), rings)
 
 

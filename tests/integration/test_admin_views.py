@@ -19,6 +19,7 @@ from waitress.server import create_server
 
 from sidecar.admin import chart as geometry
 from sidecar.breaker import Policy
+from sidecar.doorbell import Recorded
 from sidecar.pause import Pause
 from sidecar.signing import sign_admin
 from sidecar.states import Event, EventKind
@@ -393,7 +394,7 @@ def serving(app: Any) -> Iterator[str]:
 
 @pytest.fixture
 def http(store: Store) -> Iterator[str]:
-    with serving(create_app(store, SECRET, lambda j, p: None)) as url:
+    with serving(create_app(store, SECRET, Recorded())) as url:
         yield url
 
 

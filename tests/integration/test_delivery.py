@@ -129,12 +129,12 @@ def test_a_missing_uploads_directory_pauses_documents_without_spending_attempts(
         delivery, sim, uploads):
     docs = files(uploads, "a.pdf")
     job_id = delivery.enqueue("wpforms:12:16", snapshot(12, 16, text_fields(), uploads, docs), 16)
-    delivery.drain(max_steps=1)  # the record
     renamed = uploads.with_name("uploads-unmounted")
     uploads.rename(renamed)
-    try:
+    try:  # the record goes; its worker goes on with the document, and finds no uploads
         with pytest.raises(ConfigError, match="uploads"):
             delivery.drain()
+        assert delivery.store.get_job(job_id).partner_record_id
     finally:
         renamed.rename(uploads)
     (doc,) = delivery.store.documents(job_id)
@@ -145,19 +145,13 @@ def test_a_missing_uploads_directory_pauses_documents_without_spending_attempts(
     assert delivery.store.get_job(job_id).status == Status.COMPLETED
 
 
-def test_document_3_of_5_failing_twice_retries_only_document_3(delivery, sim, uploads):
+def test_a_document_failing_twice_retries_only_itself(delivery, sim, uploads):
     docs = files(uploads, "a.pdf", "b.pdf", "c.pdf", "d.pdf", "e.pdf")
     job_id = delivery.enqueue("wpforms:12:8", snapshot(12, 8, text_fields(), uploads, docs), 8)
-    delivery.drain(max_steps=1)  # the record
-    third = delivery.store.documents(job_id)[2].id
     sim.script({"kind": "document", "status": 500, "count": 2})
-    for _ in range(3):  # document 3 alone meets the two failures, then succeeds
-        delivery.engine.deliver_document(third)
-    assert delivery.store.get_document(third).status == Status.UPLOADED
-    delivery.doorbell.rings = [r for r in delivery.doorbell.rings if r[1] != third]
-    delivery.drain()
+    delivery.drain()  # the first document meets both failures; the others go on without it
     stored = delivery.store.documents(job_id)
-    assert [d.attempts for d in stored] == [1, 1, 3, 1, 1]
+    assert [d.attempts for d in stored] == [3, 1, 1, 1, 1]
     assert all(d.status == Status.UPLOADED for d in stored)
     assert delivery.store.get_job(job_id).status == Status.COMPLETED
     assert sim.stats()["documents_created"] == 5

@@ -21,6 +21,7 @@ import pytest
 import requests
 from waitress.server import create_server
 
+from sidecar.doorbell import Recorded
 from sidecar.signing import sign, sign_admin
 from sidecar.states import Event, EventKind
 from sidecar.store import DbSettings, NewJob, Store
@@ -34,9 +35,14 @@ SECRET = "notify-test-secret-0123456789"
 
 
 class Server:
+    @property
+    def rings(self) -> list[tuple[int, int]]:
+        """(job id, priority) of each job rung, in order."""
+        return [(i, p) for step, i, p, _ in self.doorbell.rings if step == "record"]
+
     def __init__(self, store: Store) -> None:
-        self.rings: list[tuple[int, int]] = []
-        app = create_app(store, SECRET, lambda job, prio: self.rings.append((job, prio)))
+        self.doorbell = Recorded()
+        app = create_app(store, SECRET, self.doorbell)
         self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.closing = threading.Event()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sidecar.doorbell import Recorded
 from sidecar.retention import Retention
 from sidecar.store import Store
 from sidecar.store.maintenance import (
@@ -237,7 +238,7 @@ def test_every_retention_statement_reads_its_own_index(store):
 
 @pytest.fixture
 def http(store: Store) -> Iterator[str]:
-    app = create_app(store, SECRET, lambda j, p: None,
+    app = create_app(store, SECRET, Recorded(),
                      retention=Retention(keep_snapshot_days=7, keep_completed_days=30,
                                          keep_failed_days=45))
     with serving(app) as url:

@@ -102,4 +102,5 @@ def test_a_worker_on_a_password_redis_refuses_a_forged_message_and_delivers(
     assert output.count("refused a queued message without a valid signature") == 2
     assert "Traceback" not in output
     assert "queue: redis redis://127.0.0.1:6379/0 (with password), signed" in output
+    assert "MySQL driver: mysql-connector 9." in output and ", C extension" in output
     assert password not in output and user not in output
