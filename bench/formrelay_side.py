@@ -1,0 +1,137 @@
+"""FormRelay's side of the side-by-side bench: real WPForms submissions, then a worker.
+
+The submissions go through the emulator's front-end form POST (two PDFs each)
+while `formrelay web` takes the bridge's notifies and rings Redis; the worker
+is not running yet, so the jobs wait as a backlog, as Action Scheduler's
+actions do. Then one `formrelay worker` (defaults, Redis, the partner ceilings
+off as Action Scheduler has none) delivers them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench.throughput import FORMRELAY, REDIS_URL, BenchError, alive, base_env, service, wait_for
+from devstack import wpforms
+from devstack.wordpress import LocalWordPress
+
+ROOT = Path(__file__).resolve().parents[1]
+# Action Scheduler has no partner ceilings: lift FormRelay's for a fair comparison.
+NO_CEILINGS = {"FORMRELAY_PARTNER_RPS": "0", "FORMRELAY_PARTNER_CONCURRENCY": "0"}
+PROFILE_ENV = "FORMRELAY_BENCH_PROFILE"  # a directory: the worker runs under cProfile
+
+
+@dataclass
+class FormRelaySide:
+    site: LocalWordPress
+    form_id: int
+    secret: str
+    listen: str
+    logs: Path
+    data: Path
+    queue: str = ""
+
+    def env(self, sim_root: str) -> dict[str, str]:
+        wp = self.site
+        return {**base_env(), "WORDPRESS_DB_HOST": wp.db_host_port,
+                "WORDPRESS_DB_USER": wp.db_user, "WORDPRESS_DB_PASSWORD": wp.db_password,
+                "WORDPRESS_DB_NAME": wp.db_name, "WORDPRESS_TABLE_PREFIX": wp.table_prefix,
+                "FORMRELAY_SHARED_SECRET": self.secret, "FORMRELAY_LISTEN": self.listen,
+                "FORMRELAY_PARTNER_URL": f"{sim_root}/api",
+                "FORMRELAY_UPLOADS_DIR": str(wp.uploads_dir), "FORMRELAY_DATA_DIR":
+                str(self.data), "FORMRELAY_REDIS_URL": REDIS_URL,
+                "FORMRELAY_QUEUE_NAME": self.queue, **NO_CEILINGS}
+
+    @contextmanager
+    def web(self, sim_root: str) -> Iterator[None]:
+        """`formrelay web` (the bridge's notify target) on a Redis queue of its own."""
+        self.queue = f"formrelay-bench-{secrets.token_hex(4)}"
+        with service("web", [FORMRELAY, "web"], self.env(sim_root), self.logs,
+                     "http listening on") as (proc, _):
+            wait_for(lambda: self._healthy(proc), 30, "`formrelay web` to answer /readyz")
+            try:
+                yield
+            finally:
+                _flush_queue(self.env(sim_root))
+
+    def _healthy(self, proc: subprocess.Popen[bytes]) -> bool:
+        alive(proc, self.logs / "web.log")
+        try:
+            return requests.get(f"http://{self.listen}/readyz", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def max_job_id(self) -> int:
+        return self._one(f"SELECT COALESCE(MAX(id), 0) FROM {self._jobs}")
+
+    def submit(self, count: int, files: list[Path], threads: int = 4) -> None:
+        """`count` real form POSTs, `threads` at a time; each must be stored as a job."""
+        before = self.max_job_id()
+
+        def one(i: int) -> None:
+            wpforms.submit(self.site.url, self.form_id,
+                           {"1": {"first": "Bench", "last": f"Jobs{i}"},
+                            "2": "bench@example.org", "3": "1970-01-01"},
+                           files={"4": files}, timeout=120)
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(count)))
+        made = self._one(f"SELECT COUNT(*) FROM {self._jobs} WHERE id > %s", before)
+        if made != count:
+            raise BenchError(f"{count} submissions made {made} FormRelay jobs")
+
+    def deliver(self, sim_root: str, since_id: int, count: int, timeout: float) -> None:
+        """Run one `formrelay worker` until every job after `since_id` is completed."""
+        argv = [FORMRELAY, "worker"]
+        if profile := os.environ.get(PROFILE_ENV):
+            argv = [sys.executable, str(ROOT / "bench" / "profiled_worker.py"), profile]
+        with service("worker", argv, self.env(sim_root), self.logs,
+                     "Huey consumer started") as (proc, _):
+            query = (f"SELECT status, COUNT(*) FROM {self._jobs} WHERE id > %s"
+                     " GROUP BY status")
+
+            def done() -> bool:
+                alive(proc, self.logs / "worker.log")
+                with self.site.db() as conn:
+                    cur = conn.cursor()
+                    cur.execute(query, (since_id,))
+                    counts = {str(s): int(n) for s, n in cur.fetchall()}
+                if counts.get("failed"):
+                    raise BenchError(f"FormRelay jobs failed: {counts}")
+                return counts.get("completed", 0) == count
+
+            wait_for(done, timeout, f"{count} FormRelay jobs to complete")
+
+    @property
+    def _jobs(self) -> str:
+        return f"{self.site.table_prefix}formrelay_jobs"
+
+    def _one(self, sql: str, *args: object) -> int:
+        with self.site.db() as conn:
+            cur = conn.cursor()
+            cur.execute(sql, args)
+            return int(cur.fetchone()[0])
+
+
+def _flush_queue(env: dict[str, str]) -> None:
+    from sidecar import config
+    from sidecar.queue import build_huey
+
+    build_huey(config.load("migrate", env)).storage.flush_all()
+
+
+def make_form(site: LocalWordPress) -> int:
+    return wpforms.create_form(site, "Bench intake", fields=[
+        wpforms.name_field(1), wpforms.email_field(2), wpforms.text_field(3, "Date of birth"),
+        wpforms.file_field(4, style="modern")])
+
