@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -40,6 +40,7 @@ class FormRelaySide:
     logs: Path
     data: Path
     queue: str = ""
+    ceilings: dict[str, str] = field(default_factory=lambda: dict(NO_CEILINGS))
 
     def env(self, sim_root: str) -> dict[str, str]:
         wp = self.site
@@ -50,17 +51,17 @@ class FormRelaySide:
                 "FORMRELAY_PARTNER_URL": f"{sim_root}/api",
                 "FORMRELAY_UPLOADS_DIR": str(wp.uploads_dir), "FORMRELAY_DATA_DIR":
                 str(self.data), "FORMRELAY_REDIS_URL": REDIS_URL,
-                "FORMRELAY_QUEUE_NAME": self.queue, **NO_CEILINGS}
+                "FORMRELAY_QUEUE_NAME": self.queue, **self.ceilings}
 
     @contextmanager
-    def web(self, sim_root: str) -> Iterator[None]:
+    def web(self, sim_root: str) -> Iterator[subprocess.Popen[bytes]]:
         """`formrelay web` (the bridge's notify target) on a Redis queue of its own."""
         self.queue = f"formrelay-bench-{secrets.token_hex(4)}"
         with service("web", [FORMRELAY, "web"], self.env(sim_root), self.logs,
                      "http listening on") as (proc, _):
             wait_for(lambda: self._healthy(proc), 30, "`formrelay web` to answer /readyz")
             try:
-                yield
+                yield proc
             finally:
                 _flush_queue(self.env(sim_root))
 
@@ -70,6 +71,14 @@ class FormRelaySide:
             return requests.get(f"http://{self.listen}/readyz", timeout=1).ok
         except requests.RequestException:
             return False
+
+    def counts(self, since_id: int = 0) -> dict[str, int]:
+        """FormRelay jobs after `since_id` by status."""
+        with self.site.db() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT status, COUNT(*) FROM {self._jobs} WHERE id > %s"
+                        " GROUP BY status", (since_id,))
+            return {str(s): int(n) for s, n in cur.fetchall()}
 
     def max_job_id(self) -> int:
         return self._one(f"SELECT COALESCE(MAX(id), 0) FROM {self._jobs}")
@@ -90,22 +99,22 @@ class FormRelaySide:
         if made != count:
             raise BenchError(f"{count} submissions made {made} FormRelay jobs")
 
-    def deliver(self, sim_root: str, since_id: int, count: int, timeout: float) -> None:
-        """Run one `formrelay worker` until every job after `since_id` is completed."""
+    @contextmanager
+    def worker(self, sim_root: str) -> Iterator[subprocess.Popen[bytes]]:
+        """One `formrelay worker` (under cProfile when FORMRELAY_BENCH_PROFILE is set)."""
         argv = [FORMRELAY, "worker"]
         if profile := os.environ.get(PROFILE_ENV):
             argv = [sys.executable, str(ROOT / "bench" / "profiled_worker.py"), profile]
         with service("worker", argv, self.env(sim_root), self.logs,
                      "Huey consumer started") as (proc, _):
-            query = (f"SELECT status, COUNT(*) FROM {self._jobs} WHERE id > %s"
-                     " GROUP BY status")
+            yield proc
 
+    def deliver(self, sim_root: str, since_id: int, count: int, timeout: float) -> None:
+        """Run one `formrelay worker` until every job after `since_id` is completed."""
+        with self.worker(sim_root) as proc:
             def done() -> bool:
                 alive(proc, self.logs / "worker.log")
-                with self.site.db() as conn:
-                    cur = conn.cursor()
-                    cur.execute(query, (since_id,))
-                    counts = {str(s): int(n) for s, n in cur.fetchall()}
+                counts = self.counts(since_id)
                 if counts.get("failed"):
                     raise BenchError(f"FormRelay jobs failed: {counts}")
                 return counts.get("completed", 0) == count

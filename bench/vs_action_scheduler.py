@@ -23,10 +23,8 @@ record (bench/sim_window.py). Target: FormRelay >= Action Scheduler at 0 ms
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import action_scheduler as action_sched
 from bench.formrelay_side import FormRelaySide, make_form
 from bench.sim_window import Window, WindowError, ratio, window
+from bench.site_env import db_settings, uptime
 from bench.throughput import BenchError, partner_sim
 from devstack import wpforms
 from devstack.samples import write_pdf
@@ -46,7 +45,6 @@ from sidecar.partner_sim.server import SimControl
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AS = Path("/work/shared/anchors/action-scheduler-3.7.0.tar.gz")
-_host, _, _port = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306").rpartition(":")
 
 
 @dataclass(frozen=True)
@@ -96,10 +94,7 @@ def one_latency(site: LocalWordPress, fr: FormRelaySide, files: list[Path], late
 
 def run(args: argparse.Namespace, logs: Path, tmp: Path) -> tuple[str, list[Row]]:
     secret, listen = secrets.token_urlsafe(24), f"127.0.0.1:{free_port()}"
-    site = LocalWordPress(f"vsas{secrets.token_hex(3)}", db_host=_host or "127.0.0.1",
-                          db_port=int(_port or 3306),
-                          db_user=os.environ.get("FORMRELAY_TEST_DB_USER", "root"),
-                          db_password=os.environ.get("FORMRELAY_TEST_DB_PASSWORD", ""),
+    site = LocalWordPress(f"vsas{secrets.token_hex(3)}", **db_settings(),
                           plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
                           # No WP-Cron: AS runs only when the bench drives it.
                           constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
@@ -150,7 +145,7 @@ def main() -> int:
         print(f"vs_action_scheduler: no tarball at {args.action_scheduler}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    load = _uptime()
+    load = uptime()
     try:
         with tempfile.TemporaryDirectory(prefix="fr-vs-as-") as tmp:
             logs = Path(tmp) / "logs"
@@ -163,16 +158,11 @@ def main() -> int:
         print("vs_action_scheduler: interrupted (site and queue removed)", file=sys.stderr)
         return 130
     report(version, rows)
-    print(f"machine load before: {load}; after: {_uptime()}")
+    print(f"machine load before: {load}; after: {uptime()}")
     print(f"took {time.perf_counter() - started:.0f} s")
     print("command: " + shlex.join([".venv/bin/python", "bench/vs_action_scheduler.py",
                                     *sys.argv[1:]]))
     return 0
-
-
-def _uptime() -> str:
-    out = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
-    return out.strip().partition("load average: ")[2] or out.strip()
 
 
 if __name__ == "__main__":
