@@ -1,10 +1,10 @@
-"""FormRelay's side of the side-by-side bench: real WPForms submissions, then a worker.
+"""FormRelay's side of the WordPress benches: form submissions, `formrelay web` and worker.
 
 The submissions go through the emulator's front-end form POST (two PDFs each)
-while `formrelay web` takes the bridge's notifies and rings Redis; the worker
-is not running yet, so the jobs wait as a backlog, as Action Scheduler's
-actions do. Then one `formrelay worker` (defaults, Redis, the partner ceilings
-off as Action Scheduler has none) delivers them all.
+with no worker running, so the jobs wait as a backlog, as Action Scheduler's
+actions do; then one `formrelay worker` (defaults, Redis, the partner ceilings
+off as Action Scheduler has none) rings the backlog at start and delivers it.
+bench/load.py runs `formrelay web` and a worker beside a loaded site.
 """
 
 from __future__ import annotations
@@ -79,6 +79,26 @@ class FormRelaySide:
             cur.execute(f"SELECT status, COUNT(*) FROM {self._jobs} WHERE id > %s"
                         " GROUP BY status", (since_id,))
             return {str(s): int(n) for s, n in cur.fetchall()}
+
+    def document_outcomes(self, since_id: int) -> dict[str, object]:
+        """The documents of jobs after `since_id`: 'status: first words of the error' -> count."""
+        with self.site.db() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT status, LEFT(COALESCE(last_error, ''), 80), COUNT(*)"
+                        f" FROM {self.site.table_prefix}formrelay_documents WHERE job_id > %s"
+                        " GROUP BY 1, 2", (since_id,))
+            found: dict[str, object] = {f"{s}: {e}".rstrip(": "): int(n)
+                                        for s, e, n in cur.fetchall()}
+            cur.execute(f"SELECT j.id, COUNT(d.id) FROM {self._jobs} j LEFT JOIN"
+                        f" {self.site.table_prefix}formrelay_documents d ON d.job_id = j.id"
+                        " WHERE j.id > %s GROUP BY j.id HAVING COUNT(d.id) <> 2", (since_id,))
+            short = cur.fetchall()
+            if short:  # its log: events and messages hold no submitted value
+                found["jobs without two documents"] = short
+                cur.execute(f"SELECT event, message FROM {self.site.table_prefix}formrelay_log"
+                            " WHERE job_id = %s ORDER BY id", (short[0][0],))
+                found[f"log of job {short[0][0]}"] = cur.fetchall()
+            return found
 
     def max_job_id(self) -> int:
         return self._one(f"SELECT COALESCE(MAX(id), 0) FROM {self._jobs}")
