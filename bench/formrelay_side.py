@@ -100,6 +100,17 @@ class FormRelaySide:
                 found[f"log of job {short[0][0]}"] = cur.fetchall()
             return found
 
+    def failures(self) -> dict[str, int]:
+        """Failed jobs and documents by the first words of their last error."""
+        p = self.site.table_prefix
+        with self.site.db() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT 'job', LEFT(COALESCE(last_error, ''), 90), COUNT(*) FROM"
+                        f" {p}formrelay_jobs WHERE status = 'failed' GROUP BY 2 UNION ALL"
+                        f" SELECT 'document', LEFT(COALESCE(last_error, ''), 90), COUNT(*)"
+                        f" FROM {p}formrelay_documents WHERE status = 'failed' GROUP BY 2")
+            return {f"{kind}: {error}": int(n) for kind, error, n in cur.fetchall()}
+
     def max_job_id(self) -> int:
         return self._one(f"SELECT COALESCE(MAX(id), 0) FROM {self._jobs}")
 

@@ -10,7 +10,9 @@ on its own keep-alive connection, in three arms:
   (b) capture   the bridge active, the sidecar stopped (notify refused at once);
   (c) delivery  the bridge active, `formrelay web` + `formrelay worker` (Redis, the
                 sidecar's default partner ceilings unless --no-ceilings) delivering to
-                `formrelay partner-sim` (0 ms) on the same cores.
+                `formrelay partner-sim` (0 ms) on the same cores. One simulator serves
+                the whole run (idle outside (c)), so a record made in one round gets its
+                documents in the next; web and worker start and stop with the arm.
 
 The arms alternate in rounds (the machine's drift spreads over all three); the
 first POSTs of each block (one per client) warm it and are not counted. Prints
@@ -34,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -124,22 +126,15 @@ def sim_process(logs: Path) -> Any:
 
 @contextmanager
 def arm(name: str, site: LocalWordPress, fr: FormRelaySide,
-        logs: Path) -> Iterator[dict[str, Probe]]:
+        sim_root: str) -> Iterator[dict[str, Probe]]:
     """The bridge and the sidecar as arm `name` has them; yields CPU probes of the sidecar."""
     set_bridge(site, name != "none")
     if name != "delivery":
         yield {}
         return
-    with ExitStack() as stack:
-        sim, text = stack.enter_context(sim_process(logs))
-        found = re.search(r"control: (\S+)/_sim/", text)
-        if not found:
-            raise BenchError("partner-sim did not print its address")
-        web = stack.enter_context(fr.web(found.group(1)))
-        worker = stack.enter_context(fr.worker(found.group(1)))
+    with fr.web(sim_root) as web, fr.worker(sim_root) as worker:
         yield {"formrelay web": partial(pid_seconds, web.pid),
-               "formrelay worker": partial(pid_seconds, worker.pid),
-               "partner-sim": partial(pid_seconds, sim.pid)}
+               "formrelay worker": partial(pid_seconds, worker.pid)}
 
 
 def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]:
@@ -157,8 +152,13 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]
             wpforms.file_field(4)])
         fr = FormRelaySide(site, form_id, secret, listen, tmp / "logs", tmp / "data",
                            ceilings=dict(NO_CEILINGS) if args.no_ceilings else {})
-        with apache(site, port) as (url, apache_pid):
+        # One simulator for the whole run: records made in one round get documents in the next.
+        with apache(site, port) as (url, apache_pid), sim_process(tmp / "logs") as (sim, text):
+            found = re.search(r"control: (\S+)/_sim/", text)
+            if not found:
+                raise BenchError("partner-sim did not print its address")
             common: dict[str, Probe] = {"apache + mod_php": partial(group_seconds, apache_pid),
+                                        "partner-sim": partial(pid_seconds, sim.pid),
                       "mariadbd": partial(pid_seconds, *pids_of("mariadbd")),
                       "redis-server": partial(pid_seconds, *pids_of("redis-server")),
                       "load client": lambda: sum(os.times()[:2])}
@@ -166,13 +166,15 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]
             block(url, form_id, doc, args.clients, 4 * args.clients)
             for r in range(args.rounds):
                 for name in ARMS if r % 2 == 0 else ARMS[::-1]:
-                    with arm(name, site, fr, tmp / "logs") as own:
+                    with arm(name, site, fr, found.group(1)) as own:
                         probes: dict[str, Probe] = {**common, **own}
                         before = snapshot(probes)
                         times = block(url, form_id, doc, args.clients, args.per_block)
                         arms[name].add(times, args.per_block + args.clients,
                                        used(before, snapshot(probes)))
         counts = fr.counts()
+        if counts.get("failed"):
+            print(f"failed FormRelay steps by error: {fr.failures()}")
     return list(arms.values()), counts
 
 
