@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -46,7 +47,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.apache import INSTALL_HINT, apache, available
+from bench.apache import INSTALL_HINT, RUN_AS, apache, available
 from bench.cpu_usage import Probe, group_seconds, pid_seconds, pids_of, snapshot, used
 from bench.formrelay_side import NO_CEILINGS, FormRelaySide
 from bench.site_env import db_settings, uptime
@@ -54,10 +55,23 @@ from bench.submit_overhead import set_bridge
 from bench.throughput import FORMRELAY, BenchError, base_env, service
 from devstack import wpforms
 from devstack.samples import write_pdf
-from devstack.wordpress import LocalWordPress, free_port
+from devstack.wordpress import LocalWordPress, free_port, php_literal
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("none", "capture", "delivery")
+# A must-use plugin: per front-end POST, the SQL statements WordPress sent ($wpdb, the
+# bridge's included) and the PHP time from the request's start to the end of shutdown.
+QUERIES_PHP = r"""<?php
+/* Plugin Name: FormRelay bench: SQL statements and PHP time per POST (bench/load.py) */
+if ( 'POST' === ( $_SERVER['REQUEST_METHOD'] ?? '' ) ) {
+	add_action( 'shutdown', static function () {
+		global $wpdb;
+		$ms = ( microtime( true ) - $_SERVER['REQUEST_TIME_FLOAT'] ) * 1000;
+		file_put_contents( __LOG__, $wpdb->num_queries . ' ' . round( $ms, 2 ) . "\n",
+			FILE_APPEND | LOCK_EX );
+	}, PHP_INT_MAX );
+}
+"""
 TARGET = 0.05
 
 
@@ -110,10 +124,13 @@ class Arm:
     times: list[float] = field(default_factory=list)  # counted POSTs, ms
     posts: int = 0  # every POST, warm-ups included (the CPU figures are per POST)
     cpu: dict[str, float] = field(default_factory=dict)  # seconds by process group
+    php: list[tuple[int, float]] = field(default_factory=list)  # (SQL statements, PHP ms)
 
-    def add(self, times: list[float], posts: int, cpu: dict[str, float]) -> None:
+    def add(self, times: list[float], posts: int, cpu: dict[str, float],
+            php: list[tuple[int, float]]) -> None:
         self.times += times
         self.posts += posts
+        self.php += php
         for group, seconds in cpu.items():
             self.cpu[group] = self.cpu.get(group, 0.0) + seconds
 
@@ -137,6 +154,13 @@ def arm(name: str, site: LocalWordPress, fr: FormRelaySide,
                "formrelay worker": partial(pid_seconds, worker.pid)}
 
 
+def php_lines(log: Path, offset: int) -> list[tuple[int, float]]:
+    with log.open("rb") as fh:
+        fh.seek(offset)
+        return [(int(q), float(ms)) for q, ms in (line.split() for line in fh.read().decode()
+                                                   .splitlines() if line.strip())]
+
+
 def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]:
     secret = secrets.token_urlsafe(24)
     listen, port = f"127.0.0.1:{free_port()}", free_port()
@@ -152,6 +176,13 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]
             wpforms.file_field(4)])
         fr = FormRelaySide(site, form_id, secret, listen, tmp / "logs", tmp / "data",
                            ceilings=dict(NO_CEILINGS) if args.no_ceilings else {})
+        mu = site.wp_content_dir / "mu-plugins"
+        mu.mkdir(exist_ok=True)
+        php_log = site.dir / "bench-php.log"
+        php_log.touch()
+        shutil.chown(php_log, RUN_AS, RUN_AS)
+        (mu / "formrelay-bench-queries.php").write_text(
+            QUERIES_PHP.replace("__LOG__", php_literal(str(php_log))), encoding="utf-8")
         # One simulator for the whole run: records made in one round get documents in the next.
         with apache(site, port) as (url, apache_pid), sim_process(tmp / "logs") as (sim, text):
             found = re.search(r"control: (\S+)/_sim/", text)
@@ -168,10 +199,11 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]
                 for name in ARMS if r % 2 == 0 else ARMS[::-1]:
                     with arm(name, site, fr, found.group(1)) as own:
                         probes: dict[str, Probe] = {**common, **own}
-                        before = snapshot(probes)
+                        before, offset = snapshot(probes), php_log.stat().st_size
                         times = block(url, form_id, doc, args.clients, args.per_block)
                         arms[name].add(times, args.per_block + args.clients,
-                                       used(before, snapshot(probes)))
+                                       used(before, snapshot(probes)),
+                                       php_lines(php_log, offset))
         counts = fr.counts()
         if counts.get("failed"):
             print(f"failed FormRelay steps by error: {fr.failures()}")
@@ -202,6 +234,10 @@ def report(arms: list[Arm], counts: dict[str, int], clients: int) -> None:
         print(f"{g:<18}" + "".join(f"{1000 * a.cpu.get(g, 0) / a.posts:>10.2f}" for a in arms))
     total = [1000 * sum(a.cpu.values()) / a.posts for a in arms]
     print(f"{'total':<18}" + "".join(f"{t:>10.2f}" for t in total))
+    print(f"{'SQL per POST':<18}" + "".join(
+        f"{statistics.mean(q for q, _ in a.php):>10.1f}" for a in arms))
+    print(f"{'PHP ms median':<18}" + "".join(
+        f"{statistics.median(ms for _, ms in a.php):>10.1f}" for a in arms))
     print(f"FormRelay jobs at the end, by status: {counts}")
 
 
