@@ -9,13 +9,13 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help bootstrap test test-fast demo lint bench lock clean
+.PHONY: help bootstrap test test-fast demo lint bench bench-vs bench-load lock clean
 
 help: ## show this help
 	@echo "FormRelay make targets:"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "Variables: PYTEST_ARGS='...' (test, test-fast), DEMO_ARGS='...' (demo), BENCH_ARGS='...' (bench)"
+	@echo "Variables: PYTEST_ARGS='...' (test, test-fast), DEMO_ARGS='...' (demo), BENCH_ARGS='...' (bench, bench-vs, bench-load)"
 
 bootstrap: ## install system packages (as root), start MariaDB and Redis, build .venv
 	$(BOOTSTRAP)
@@ -40,6 +40,14 @@ lint: ## ruff check and mypy
 bench: ## claim latency, small vs large jobs table (bench/claim_scaling.py)
 	$(BOOTSTRAP)
 	$(PY) bench/claim_scaling.py $(BENCH_ARGS)
+
+bench-vs: ## FormRelay vs Action Scheduler 3.7.0, one WordPress, one partner (bench/vs_action_scheduler.py)
+	$(BOOTSTRAP)
+	$(PY) bench/vs_action_scheduler.py $(BENCH_ARGS)
+
+bench-load: ## FormRelay's share of a saturated WordPress under Apache + mod_php (bench/load.py)
+	FORMRELAY_WITH_APACHE=1 $(BOOTSTRAP)
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 # pip-compile (pip-tools) in a venv of its own, so .venv holds only what the locks say.
 LOCK_TOOLS := build/lock-tools

@@ -7,6 +7,7 @@
 #
 # Environment:
 #   FORMRELAY_WITH_BROWSER=1   also install chromium (browser tests; `make test` sets it)
+#   FORMRELAY_WITH_APACHE=1    also install apache2 + libapache2-mod-php8.2 (bench/load.py only)
 #   PYTHON                     interpreter for the venv (default: python3.11)
 #   BOOTSTRAP_WAIT_SECONDS     how long to wait for a service to answer (default 60)
 #   BOOTSTRAP_MARIADB_PORT     (default 3306)   these four exist so the start path can
@@ -28,7 +29,7 @@ venv_only=0
 for arg in "$@"; do
   case "$arg" in
     --venv-only) venv_only=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (try --help)" ;;
   esac
 done
@@ -53,6 +54,10 @@ else
 fi
 if [ "${FORMRELAY_WITH_BROWSER:-0}" = 1 ]; then
   wanted+=("${browser_pkgs[@]}")
+fi
+# bench/load.py serves WordPress the way production does; nothing else needs Apache.
+if [ "${FORMRELAY_WITH_APACHE:-0}" = 1 ]; then
+  wanted+=(apache2 libapache2-mod-php8.2)
 fi
 # tests/test_systemd.py checks deploy/systemd/ with systemd-analyze (Debian's systemd
 # package); installed only when the command is missing, without recommends.
