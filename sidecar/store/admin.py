@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sidecar.states import CLAIMABLE, WAITING, Status, sql_in
 from sidecar.store.base import StoreBase
+from sidecar.store.counts import CountsStore
 
 if TYPE_CHECKING:
     from sidecar.admin.filters import JobFilter, JobQuery, LogQuery
@@ -63,7 +64,9 @@ class HourCount:
     failed: int
 
 
-class AdminStore(StoreBase):
+class AdminStore(CountsStore, StoreBase):
+    """(CountsStore brings counts_by_status and recount_jobs to the Store.)"""
+
     # ---- the jobs list ------------------------------------------------------------------
 
     def _job_filter_sql(self, f: JobFilter, *more: tuple[str, Any],
@@ -97,7 +100,13 @@ class AdminStore(StoreBase):
         return f" FROM {source}" + (" WHERE " + " AND ".join(where) if where else ""), params
 
     def job_status_counts(self, f: JobFilter) -> dict[str, int]:
-        """Jobs per status matching `f` (its status ignored): the list's status views."""
+        """Jobs per status matching `f` (its status ignored): the list's status views.
+
+        Without a search or dates, the counts table and the queue's index (counts.py);
+        else counted over what the dates or the search select.
+        """
+        if not f.search and f.created_from is None and f.created_before is None:
+            return self.counts_by_status(f.form_id)
         sql, params = self._job_filter_sql(f.without_status())
         with self.db.transaction() as cur:
             cur.execute(f"SELECT j.status, COUNT(*) AS n{sql} GROUP BY j.status", params)

@@ -21,6 +21,7 @@ from sidecar.states import (
     documents_outcome,
     job_transition,
 )
+from sidecar.store.counts import count_change
 from sidecar.store.db import Database
 from sidecar.store.retry import retried
 from sidecar.store.rows import (
@@ -126,7 +127,9 @@ class StoreBase:
     def _next(self, kind: Kind, current: Job | Document, event: Event, now: datetime, *,
               lease: tuple[str, int] | None = None, partner_id: str | None = None,
               extra: dict[str, Any] | None = None) -> tuple[State, dict[str, Any]]:
-        """The state machine's answer for a row, and the columns that write it."""
+        """The state machine's answer for a row, and the columns that write it. A job's
+        status change is added to the status counts written before this transaction
+        commits (the caller writes the row in it, or it rolls back)."""
         new = kind.rule(current.state, event, now)
         owner, expires = (lease[0], now + timedelta(seconds=lease[1])) if lease else (None, None)
         error = new.last_error[:MAX_ERROR_CHARS] if new.last_error else new.last_error
@@ -137,6 +140,7 @@ class StoreBase:
             "lease_owner": owner, "lease_expires_at": expires, "updated_at": now,
         }
         if isinstance(current, Job):
+            count_change(self.db, self.prefix, current.form_id, current.status, new.status)
             restarted = event.kind == EventKind.RESTART
             sets.update(
                 phase=str(new.phase), key_generation=new.key_generation,

@@ -171,11 +171,6 @@ class JobStore(StoreBase):
                         " ORDER BY id", (job_id,))
             return list(cur.fetchall())
 
-    def counts_by_status(self) -> dict[str, int]:
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT status, COUNT(*) AS n FROM {self.t.jobs} GROUP BY status")
-            return {r["status"]: int(r["n"]) for r in cur.fetchall()}
-
     def document_counts_by_status(self) -> dict[str, int]:
         with self.db.transaction() as cur:
             cur.execute(f"SELECT status, COUNT(*) AS n FROM {self.t.documents} GROUP BY status")

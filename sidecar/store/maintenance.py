@@ -6,12 +6,14 @@ the rows it wants, so a sweep costs what there is to do, not the table size.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sidecar.states import DOCUMENT_ENDS, JOB_ENDS, Status, sql_in
 from sidecar.states import DONE_WITH_FILE as FILE_DONE
 from sidecar.store.base import StoreBase
+from sidecar.store.counts import add_counts
 from sidecar.store.retry import retried
 from sidecar.store.rows import LogEntry
 
@@ -28,7 +30,8 @@ VALUES_TO_DROP = (
     " AND updated_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY"
     " LIMIT %s FOR UPDATE")
 OLD_COMPLETED_JOBS = (
-    f"SELECT id FROM {{jobs}} FORCE INDEX (completed) WHERE status = '{Status.COMPLETED.value}'"
+    f"SELECT id, form_id FROM {{jobs}} FORCE INDEX (completed)"
+    f" WHERE status = '{Status.COMPLETED.value}'"
     " AND completed_at < UTC_TIMESTAMP(3) - INTERVAL %s DAY LIMIT %s FOR UPDATE")
 OLD_LOG_ROWS = (
     "SELECT id FROM {log} FORCE INDEX (job) WHERE job_id IS NULL"
@@ -168,8 +171,12 @@ class Maintenance(StoreBase):
             cur.execute(select.format(jobs=self.t.jobs, log=self.t.log,
                                       incidents=f"{self.prefix}formrelay_incidents"),
                         (days, RETENTION_BATCH))
-            ids = [int(r["id"]) for r in cur.fetchall()]
+            rows = cur.fetchall()
+            ids = [int(r["id"]) for r in rows]
             if ids:
                 cur.execute(f"DELETE FROM {table} WHERE id IN"
                             f" ({', '.join(['%s'] * len(ids))})", ids)
+            if table == self.t.jobs:  # every job read is completed (locked FOR UPDATE)
+                gone = Counter((int(r["form_id"]), str(Status.COMPLETED)) for r in rows)
+                add_counts(cur, self.prefix, {key: -n for key, n in gone.items()})
             return len(ids)
