@@ -114,5 +114,6 @@ def store(db: Database) -> Store:
     with db.transaction() as cur:  # documents and log rows go with their jobs
         cur.execute(f"DELETE FROM {PREFIX}formrelay_log")
         cur.execute(f"DELETE FROM {PREFIX}formrelay_jobs")
+        cur.execute(f"DELETE FROM {PREFIX}formrelay_counts")  # the counts of the jobs gone
         cur.execute(f"DELETE FROM {PREFIX}formrelay_meta WHERE name <> 'schema_version'")
     return Store(db, PREFIX)

@@ -20,7 +20,7 @@ if ( ! is_array( $formrelay_settings ) || empty( $formrelay_settings['remove_dat
 }
 
 global $wpdb;
-foreach ( array( 'alerts', 'incidents', 'nonces', 'workers', 'log', 'documents', 'jobs', 'meta' ) as $formrelay_table ) {
+foreach ( array( 'alerts', 'incidents', 'nonces', 'workers', 'counts', 'log', 'documents', 'jobs', 'meta' ) as $formrelay_table ) {
 	// DDL on the plugin's own table names (prefix + a constant): nothing to prepare.
 	$wpdb->query( "DROP TABLE IF EXISTS {$wpdb->prefix}formrelay_{$formrelay_table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared, WordPress.DB.DirectDatabaseQuery.SchemaChange, WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching
 }

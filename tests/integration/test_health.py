@@ -59,6 +59,7 @@ def add_job(store: Store, n: int, uploads: Path, status: str = "pending") -> int
                                   snapshot(12, n, text_fields(), uploads, [])))
     if status != "pending":
         sql(store, "UPDATE {p}formrelay_jobs SET status = %s WHERE id = %s", status, job.id)
+        store.recount_jobs(repair=True)  # a status set around the store: its counts anew
     return job.id
 
 

@@ -165,6 +165,12 @@ def seed_queue(wp: LocalWordPress, heartbeat_minutes_ago: int | None, waiting: i
                 f"INSERT INTO {p}formrelay_jobs (reference, form_id, status, created_at,"
                 " updated_at) VALUES (%s, 1, %s, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
                 (f"t:{i}", status))
+        # the ended ones counted as the sidecar counts them (migration 0008)
+        cur.execute(f"DELETE FROM {p}formrelay_counts")
+        cur.execute(f"INSERT INTO {p}formrelay_counts (form_id, status, slot, n)"
+                    f" SELECT form_id, status, 0, COUNT(*) FROM {p}formrelay_jobs"
+                    " WHERE status IN ('completed', 'failed', 'cancelled')"
+                    " GROUP BY form_id, status")
 
 
 def last_seen(wp: LocalWordPress) -> str:

@@ -79,7 +79,7 @@ def reset(wp: LocalWordPress) -> None:
     p = wp.table_prefix
     with wp.db() as conn:
         cur = conn.cursor()
-        for table in ("incidents", "workers", "log", "jobs"):
+        for table in ("incidents", "workers", "log", "jobs", "counts"):
             cur.execute(f"DELETE FROM {p}formrelay_{table}")
         cur.execute(f"DELETE FROM {p}formrelay_meta WHERE name = 'breaker'")
         cur.execute(f"DELETE FROM {p}usermeta WHERE meta_key IN"
@@ -132,6 +132,10 @@ def failed_jobs(wp: LocalWordPress, count: int, failed_at: str) -> None:
                         " created_at, updated_at, failed_at, last_error, error_category) VALUES"
                         " (UUID(), 1, 'failed', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3),"
                         f" {failed_at}, 'HTTP 422 validation', 'validation')")
+        # counted as the sidecar's state machine counts a job that fails (migration 0008)
+        cur.execute(f"INSERT INTO {wp.table_prefix}formrelay_counts (form_id, status, slot, n)"
+                    " VALUES (1, 'failed', 0, %s) ON DUPLICATE KEY UPDATE n = n + VALUES(n)",
+                    (count,))
 
 
 def waiting_jobs(wp: LocalWordPress, count: int) -> None:

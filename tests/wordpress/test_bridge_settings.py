@@ -450,8 +450,8 @@ def test_uninstall_removes_data_only_when_asked(make_wordpress):
     assert stored_settings(wp) == {"sidecar_url": "", "forms": "all",
                                    "form_settings": [], "remove_data_on_uninstall": False}
     all_tables = sorted(f"{prefix}formrelay_{t}"
-                        for t in ("alerts", "documents", "incidents", "jobs", "log", "meta",
-                                  "nonces", "workers"))
+                        for t in ("alerts", "counts", "documents", "incidents", "jobs", "log",
+                                  "meta", "nonces", "workers"))
     update_settings(wp, shared_secret=SECRET)
     with wp.db() as conn:
         conn.cursor().execute(
