@@ -67,6 +67,10 @@ class JobFilter:
     def words(self) -> str | None:
         return fulltext_query(self.search) if self.search else None
 
+    @property
+    def word_list(self) -> list[str]:
+        return search_words(self.search) if self.search else []
+
     def without_status(self) -> JobFilter:
         return JobFilter(None, self.form_id, self.search, self.date_from, self.date_to)
 

@@ -12,6 +12,7 @@ from sidecar.delivery_settings import load as load_delivery_settings
 from sidecar.errors import SubmissionError
 from sidecar.retention import values_kept
 from sidecar.states import JOB_STATUSES, WAITING
+from sidecar.store.admin import SEARCH_WINDOW
 from sidecar.submission import decode_fields
 
 RETENTION_GONE = "the submitted values were deleted by retention"
@@ -46,13 +47,16 @@ def stats(admin: Admin) -> dict[str, Any]:
 def jobs(admin: Admin, q: JobQuery) -> dict[str, Any]:
     """A page of the jobs list. The status counts come first: they give the total, and an
     empty or past-the-end page needs no page query."""
-    found = admin.store.job_status_counts(q.filter)
+    window = admin.store.search_window(q.filter)
+    found = admin.store.job_status_counts(q.filter, window)
     counts = {str(s): found.get(str(s), 0) for s in JOB_STATUSES}
     total = counts.get(q.filter.status, 0) if q.filter.status else sum(counts.values())
-    rows = admin.store.job_page(q) if q.offset < total else []
+    rows = admin.store.job_page(q, window) if q.offset < total else []
     return {"jobs": [job_summary(r) for r in rows], "total": total, "page": q.page,
             "per_page": q.per_page, "pages": max(1, math.ceil(total / q.per_page)),
-            "counts": counts}
+            "counts": counts,
+            # The error words were common among the newest jobs: only those were searched.
+            "search_window": SEARCH_WINDOW if window else None}
 
 
 def job(admin: Admin, job_id: int) -> dict[str, Any]:

@@ -339,7 +339,9 @@ def ids_of(page: dict[str, Any]) -> list[int]:
 
 def test_the_jobs_list_shape_defaults_and_status_counts(admin, listed):
     page = admin.ok("/jobs")
-    assert set(page) == {"jobs", "total", "page", "per_page", "pages", "counts"}
+    assert set(page) == {"jobs", "total", "page", "per_page", "pages", "counts",
+                         "search_window"}
+    assert page["search_window"] is None  # no search: every job
     assert (page["total"], page["page"], page["per_page"], page["pages"]) == (10, 1, 20, 1)
     assert page["counts"] == {"pending": 2, "processing": 1, "retrying": 1, "completed": 2,
                               "failed": 3, "cancelled": 1}
