@@ -93,6 +93,12 @@ def fill(site: LocalWordPress, jobs: int, logs: int) -> None:
             " 1 + n.n % 3, ELT(1 + n.n % 3, 503, 201, 504), 40 + n.n % 400,"
             f" UTC_TIMESTAMP(3) - INTERVAL ({logs} - n.n) * 43200 DIV {logs} MINUTE"
             f" FROM {numbers(logs)} n")
+        # Rows written around the store: count them as migration 0008 seeds its counts table.
+        cur.execute(f"DELETE FROM {p}formrelay_counts")
+        cur.execute(f"INSERT INTO {p}formrelay_counts (form_id, status, slot, n)"
+                    f" SELECT form_id, status, 0, COUNT(*) FROM {p}formrelay_jobs"
+                    " WHERE status IN ('completed', 'failed', 'cancelled')"
+                    " GROUP BY form_id, status")
         conn.commit()
         cur.execute(f"ANALYZE TABLE {p}formrelay_jobs, {p}formrelay_documents, {p}formrelay_log")
         cur.fetchall()
@@ -134,6 +140,7 @@ def screens(jobs: int) -> list[tuple[str, str]]:
          + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86400))),
         ("jobs: search reference", f"view=jobs&search={newest}"),
         ("jobs: search error text", "view=jobs&search=postcode"),
+        ("jobs: search a rare error word", f"view=jobs&search=case+{jobs - 6}"),
         ("jobs: sorted by attempts, page 50", "view=jobs&orderby=attempts&order=asc&paged=50"),
         ("logs: newest", "view=logs"),
         ("logs: errors, search", "view=logs&level=error&search=504"),
