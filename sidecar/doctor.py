@@ -106,7 +106,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None,
         db, result = connect(cfg)
         report(result)
     try:
-        for result in local_checks(cfg, db, quick=args.quick) if db is not None else ():
+        for result in local_checks(cfg, db, quick=args.quick,
+                                   repair_counts=getattr(args, "repair_counts", False)
+                                   ) if db is not None else ():
             report(result)
         for result in () if args.quick else remote_checks(cfg, db):
             report(result)
@@ -120,3 +122,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="only the local checks (configuration, database, schema),"
                         " e.g. for a container healthcheck")
+    parser.add_argument("--repair-counts", action="store_true",
+                        help="rewrite the status counts table from the jobs table when they"
+                        " differ (the counts line says so)")

@@ -1,5 +1,6 @@
 """The doctor's checks of this host and the database: connection, privileges, WordPress
-prefix, schema, WPForms tables, uploads, clock. Each yields `Result`s (sidecar.doctor)."""
+prefix, schema, status counts, WPForms tables, uploads, clock. Each yields `Result`s
+(sidecar.doctor)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import mysql.connector
 
 from sidecar import doctor_grants
 from sidecar.config import Config
-from sidecar.doctor import Result, fail, ok, warn
-from sidecar.store import Database, DbSettings
+from sidecar.doctor import Level, Result, fail, ok, warn
+from sidecar.store import Database, DbSettings, Store
 from sidecar.store.doctor import DoctorReads
 from sidecar.store.schema import current_version, has_wordpress, latest_version, not_wordpress
 from sidecar.submission import from_snapshot, locate
@@ -37,18 +38,39 @@ def connect(cfg: Config) -> tuple[Database | None, Result]:
     return db, ok("database", where)
 
 
-def local_checks(cfg: Config, db: Database, quick: bool) -> Iterator[Result]:
+def local_checks(cfg: Config, db: Database, quick: bool,
+                 repair_counts: bool = False) -> Iterator[Result]:
     wordpress = has_wordpress(db, cfg.table_prefix)
     yield prefix_check(db, cfg.table_prefix, wordpress)
-    yield schema_check(db, cfg.table_prefix, wordpress)
+    schema = schema_check(db, cfg.table_prefix, wordpress)
+    yield schema
     if quick:
         return
+    if schema.level == Level.OK:
+        yield counts_check(db, cfg.table_prefix, repair_counts)
     reads = DoctorReads(db, cfg.table_prefix)
     yield privileges_check(reads, cfg.db_name, cfg.table_prefix)
     if wordpress:
         yield wpforms_check(reads)
     yield from uploads_checks(reads, cfg)
     yield clock_check(reads)
+
+
+def counts_check(db: Database, prefix: str, repair: bool) -> Result:
+    """The status counts table (migration 0008) against GROUP BY over the jobs table."""
+    try:
+        drift = Store(db, prefix).recount_jobs(repair=repair)
+    except mysql.connector.Error as exc:
+        return warn("counts", f"cannot compare the status counts: {exc.msg}", GRANT_HINT)
+    if not drift:
+        return ok("counts", "the status counts agree with the jobs table")
+    found = ", ".join(f"form {form} {status} {n:+d}" for (form, status), n
+                      in sorted(drift.items())[:5]) + (" ..." if len(drift) > 5 else "")
+    if repair:
+        return ok("counts", f"repaired the status counts (they were off: {found})")
+    return warn("counts", f"the status counts differ from the jobs table: {found} (a sidecar"
+                " older than schema 8 ran after the migration, or rows were changed by hand)",
+                "run `formrelay doctor --repair-counts`: it rewrites them from the jobs table")
 
 
 def prefix_check(db: Database, prefix: str, wordpress: bool) -> Result:

@@ -166,3 +166,20 @@ def test_counts_read_the_counts_table_and_the_queue_only(history, form_id):
                           "pending": 200 if form_id is None else 0,
                           "retrying": 200 if form_id is None else 0,
                           "processing": 200 if form_id is None else 0}.items() if n}
+
+
+def test_the_doctor_names_drift_and_repairs_it_when_asked(store):
+    from sidecar.doctor import Level
+    from sidecar.doctor_checks import counts_check
+
+    for job_id in enqueue(store, 3):
+        complete(store, job_id)
+    assert counts_check(store.db, PREFIX, repair=False).level == Level.OK
+    rows(store, f"UPDATE {counts_table(PREFIX)} SET n = n - 2")
+    found = counts_check(store.db, PREFIX, repair=False)
+    assert found.level == Level.WARN and "form 12 completed -" in found.detail
+    assert "--repair-counts" in found.fix
+    assert store.recount_jobs() != {}  # the check changed nothing
+    fixed = counts_check(store.db, PREFIX, repair=True)
+    assert fixed.level == Level.OK and fixed.detail.startswith("repaired")
+    assert_counts_exact(store)
