@@ -14,6 +14,10 @@
  *                 "path": "/abs/.../Referral-<hash>.pdf", "relative": "wpforms/12-<md5>/...",
  *                 "url": "https://...", "attachment_id": 0, "size": 1234}]}
  *
+ * The job is `pending`, a waiting status: the dashboard counts those live from
+ * the queue's index, so capture writes nothing to {prefix}formrelay_counts
+ * (migration 0008) and stays one statement, atomic by construction.
+ *
  * A failure is logged with ids and the MySQL error number only (messages can
  * quote submitted values) and never reaches the visitor. A deadlock or a lock
  * wait timeout is tried once more (the statement was rolled back); the
