@@ -196,8 +196,9 @@ def main() -> int:
         if label.startswith("logs"):
             verdict = "(no target)"
         print(f"{label:<36} {median:>8.1f}ms {p90:>6.1f}ms {direct:>6.1f}ms  {verdict}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n{args.runs} runs each, after 2 warm-up requests; {args.jobs:,} jobs,"
-          f" {args.logs:,} log rows.")
+          f" {args.logs:,} log rows; load average at the end {load} ({os.cpu_count()} CPUs).")
     print(f"command: .venv/bin/python bench/dashboard.py --jobs {args.jobs} --logs {args.logs}"
           f" --runs {args.runs}")
     return 0

@@ -30,7 +30,8 @@ def sidecar_web(site: LocalWordPress, secret: str, listen: str, data: str) -> It
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"http://{listen}/healthz", timeout=1).ok:
+                # Up once it answers: 503 too, as it says "no live worker" (no worker runs here).
+                if requests.get(f"http://{listen}/healthz", timeout=1).status_code in (200, 503):
                     break
             except requests.RequestException:
                 pass
