@@ -1,13 +1,15 @@
 """The dashboard's reads (docs/dashboard.md): job lists, counts, the chart, the log viewer.
 
 Every WHERE clause is built from fixed fragments with %s parameters. What the
-queries lean on (100,000 jobs and 1,000,000 log rows are the yardstick):
-  * status counts read an index holding the status (`lease`, or `form_status`
-    for one form): no row is read;
+queries lean on (1,000,000 jobs and 10,000,000 log rows are the yardstick):
+  * status counts read the counts table and, for the waiting statuses, an index
+    holding the status (sidecar/store/counts.py): the history is never counted;
+    with dates or a search, the index range or the matches they select;
   * the jobs page orders by an index (`PRIMARY`, `created`, `status_created`,
     `attempts`, `next_attempt`, `updated`), so LIMIT stops early; a search is
-    the union of indexed lookups (reference prefix, ids, partner id, the
-    FULLTEXT index on last_error), filtered and sorted as it stands;
+    the union of indexed lookups (reference prefix, ids, partner id, and the
+    error words: the newest SEARCH_WINDOW jobs when they are common there, else
+    the FULLTEXT index on last_error), filtered and sorted as it stands;
   * the chart counts completed_at and failed_at ranges (`completed`, `failed`);
   * the log viewer reads newest first through `created`, `level_created`,
     `event_created` or `job`, and fetches one row more than a page instead of
