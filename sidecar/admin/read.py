@@ -47,16 +47,16 @@ def stats(admin: Admin) -> dict[str, Any]:
 def jobs(admin: Admin, q: JobQuery) -> dict[str, Any]:
     """A page of the jobs list. The status counts come first: they give the total, and an
     empty or past-the-end page needs no page query."""
-    window = admin.store.search_window(q.filter)
-    found = admin.store.job_status_counts(q.filter, window)
+    scope = admin.store.search_scope(q.filter)
+    found = admin.store.job_status_counts(q.filter, scope)
     counts = {str(s): found.get(str(s), 0) for s in JOB_STATUSES}
     total = counts.get(q.filter.status, 0) if q.filter.status else sum(counts.values())
-    rows = admin.store.job_page(q, window) if q.offset < total else []
+    rows = admin.store.job_page(q, scope) if q.offset < total else []
     return {"jobs": [job_summary(r) for r in rows], "total": total, "page": q.page,
             "per_page": q.per_page, "pages": max(1, math.ceil(total / q.per_page)),
             "counts": counts,
             # The error words were common among the newest jobs: only those were searched.
-            "search_window": SEARCH_WINDOW if window else None}
+            "search_window": SEARCH_WINDOW if scope.windowed else None}
 
 
 def job(admin: Admin, job_id: int) -> dict[str, Any]:

@@ -57,12 +57,28 @@ MAX_SEARCH_ID = 2**63 - 1
 # costs it time in proportion to every match in the table (0.7 s for 30,000 matches).
 SEARCH_WINDOW = 20_000
 WINDOW_ENOUGH = 50
+FULLTEXT_IDS = 5_000  # matches of a rarer search read once as ids; more: MATCH in each query
 LOG_SEARCH_WINDOW = 20_000  # newest log rows a search reads before asking the FULLTEXT index
 
 
 def like_prefix(text: str) -> str:
     """A LIKE pattern (escape character `!`) for values that start with `text`."""
     return re.sub(r"([!%_])", r"!\1", text) + "%"
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Where a search's error words are looked for: among the jobs with an id above
+    `since_id` (REGEXP; 0: every job), among `ids` (found by the FULLTEXT index), or,
+    both None, through the FULLTEXT index in each query."""
+
+    since_id: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    @property
+    def windowed(self) -> bool:
+        """Only the newest jobs were searched: counts are lower bounds."""
+        return bool(self.since_id)
 
 
 @dataclass(frozen=True)
@@ -77,33 +93,39 @@ class AdminStore(CountsStore, StoreBase):
 
     # ---- the jobs list ------------------------------------------------------------------
 
-    def search_window(self, f: JobFilter) -> int | None:
-        """Where `f`'s error words are looked for: jobs with an id above the number
-        returned (0: every job, the table is smaller than the window), or None: every
-        job, through the FULLTEXT index. The window is chosen when it holds WINDOW_ENOUGH
-        matches in `f`'s form and dates (its status aside, as the counts are). Asked once
+    def search_scope(self, f: JobFilter) -> SearchScope:
+        """Where `f`'s error words are looked for (see SearchScope). The window is chosen
+        when it holds WINDOW_ENOUGH matches in `f`'s form and dates (its status aside, as
+        the counts are); else the FULLTEXT index is asked once, here, for the ids of at
+        most FULLTEXT_IDS matches, which the counts and the page then share. Asked once
         per page, before counts and rows."""
         if not f.word_list:
-            return None
+            return SearchScope()
         with self.db.transaction() as cur:
             cur.execute(f"SELECT MAX(id) AS top FROM {self.t.jobs}")
             top = int(cur.fetchone()["top"] or 0)
             if top <= SEARCH_WINDOW:
-                return 0
+                return SearchScope(since_id=0)
             narrow = [(c.removeprefix("j."), v) for c, v in _narrowing(f) if v is not None]
             cur.execute(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {self.t.jobs}"
                         f" FORCE INDEX (PRIMARY) WHERE id > %s AND {_regexps(f)}"
                         + "".join(f" AND {c}" for c, _ in narrow) + " LIMIT %s) found",
                         (top - SEARCH_WINDOW, *_words(f), *(v for _, v in narrow),
                          WINDOW_ENOUGH))
-            enough = int(cur.fetchone()["n"]) >= WINDOW_ENOUGH
-        return top - SEARCH_WINDOW if enough else None
+            if int(cur.fetchone()["n"]) >= WINDOW_ENOUGH:
+                return SearchScope(since_id=top - SEARCH_WINDOW)
+            cur.execute(f"SELECT id FROM {self.t.jobs} WHERE"
+                        " MATCH (last_error) AGAINST (%s IN BOOLEAN MODE) LIMIT %s",
+                        (f.words, FULLTEXT_IDS + 1))
+            ids = tuple(int(r["id"]) for r in cur.fetchall())
+        return SearchScope(ids=ids) if len(ids) <= FULLTEXT_IDS else SearchScope()
 
     def _job_filter_sql(self, f: JobFilter, *more: tuple[str, Any],
-                        hint: str = "", window: int | None = None) -> tuple[str, list[Any]]:
+                        hint: str = "", scope: SearchScope | None = None
+                        ) -> tuple[str, list[Any]]:
         """`FROM ... j WHERE ...` for a filter, and its parameters; `more`: further
         (clause, parameter) conditions, ANDed; `hint`: index hints for the jobs table;
-        `window`: see search_window (None: the FULLTEXT index).
+        `scope`: where the error words are looked for (None: the FULLTEXT index).
 
         A search reads the union of indexed lookups (reference prefix, ids, partner
         id, the error words) with the columns filters and sorts need, as `j`: the
@@ -116,9 +138,14 @@ class AdminStore(CountsStore, StoreBase):
             if f.search.isascii() and f.search.isdigit() and int(f.search) <= MAX_SEARCH_ID:
                 lookups += ["id = %s", "entry_id = %s"]
                 params += [int(f.search), int(f.search)]
-            if f.words and window is not None:  # each word begins a word of the error
+            scope = scope or SearchScope()
+            if f.words and scope.since_id is not None:  # each word begins a word of the error
                 lookups.append(f"id > %s AND {_regexps(f)}")
-                params += [window, *_words(f)]
+                params += [scope.since_id, *_words(f)]
+            elif f.words and scope.ids is not None:  # what the index found, by primary key
+                lookups.append(f"id IN ({', '.join(['%s'] * len(scope.ids))})"
+                               if scope.ids else "FALSE")
+                params += scope.ids
             elif f.words:
                 lookups.append("MATCH (last_error) AGAINST (%s IN BOOLEAN MODE)")
                 params.append(f.words)
@@ -133,7 +160,8 @@ class AdminStore(CountsStore, StoreBase):
                 params.append(value)
         return f" FROM {source}" + (" WHERE " + " AND ".join(where) if where else ""), params
 
-    def job_status_counts(self, f: JobFilter, window: int | None = None) -> dict[str, int]:
+    def job_status_counts(self, f: JobFilter, scope: SearchScope | None = None
+                          ) -> dict[str, int]:
         """Jobs per status matching `f` (its status ignored): the list's status views.
 
         Without a search or dates, the counts table and the queue's index (counts.py);
@@ -141,12 +169,12 @@ class AdminStore(CountsStore, StoreBase):
         """
         if not f.search and f.created_from is None and f.created_before is None:
             return self.counts_by_status(f.form_id)
-        sql, params = self._job_filter_sql(f.without_status(), window=window)
+        sql, params = self._job_filter_sql(f.without_status(), scope=scope)
         with self.db.transaction() as cur:
             cur.execute(f"SELECT j.status, COUNT(*) AS n{sql} GROUP BY j.status", params)
             return {str(r["status"]): int(r["n"]) for r in cur.fetchall()}
 
-    def job_page(self, q: JobQuery, window: int | None = None) -> list[dict[str, Any]]:
+    def job_page(self, q: JobQuery, scope: SearchScope | None = None) -> list[dict[str, Any]]:
         """One page of the jobs list, each row with its documents' counts."""
         direction = "ASC" if q.order == "asc" else "DESC"
         order = ", ".join(f"{column} {direction}" for column in ORDERS[q.orderby])
@@ -156,7 +184,7 @@ class AdminStore(CountsStore, StoreBase):
         hint = ""
         if (q.filter.date_from or q.filter.date_to) and q.orderby in WALKS_DATES:
             hint = f" IGNORE INDEX FOR ORDER BY ({WALKS_DATES[q.orderby]})"
-        sql, params = self._job_filter_sql(q.filter, hint=hint, window=window)
+        sql, params = self._job_filter_sql(q.filter, hint=hint, scope=scope)
         # The page's ids first, from an index alone where one covers the filter and the
         # order; then only those rows are read (they are wide: the snapshot is inline).
         with self.db.transaction() as cur:

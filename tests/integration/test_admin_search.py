@@ -1,4 +1,4 @@
-"""The jobs list's error-word search at scale (sidecar/store/admin.py `search_window`):
+"""The jobs list's error-word search at scale (sidecar/store/admin.py `search_scope`):
 common words are matched among the newest jobs only, rare ones through the FULLTEXT index
 over every job. The window is shrunk here (60 jobs, 5 matches) so a few hundred rows show
 what 20,000 and 50 do on a big site."""
@@ -55,6 +55,18 @@ def test_a_rare_word_is_found_in_every_job_and_counted_exactly(admin, big):  # n
     assert ids_of(page) == [big + 13, big + 12, big + 11]
     assert page["counts"]["failed"] == 2 and page["counts"]["retrying"] == 1
     assert "(3)" in admin.ok("/view/jobs", search="zebra")
+
+
+@pytest.mark.parametrize("read_ids", [5_000, 2])  # the index's ids read once; or too many
+def test_a_rare_word_gives_the_same_answer_either_way(admin, big, monkeypatch,  # noqa: F811
+                                                      read_ids):
+    monkeypatch.setattr(sidecar.store.admin, "FULLTEXT_IDS", read_ids)
+    page = admin.ok("/jobs", search="zebra crossing", per_page=2, page=2)
+    assert ids_of(page) == [big + 11] and page["total"] == 3
+    nothing = admin.ok("/jobs", search="unicorn")
+    assert nothing["jobs"] == [] and nothing["total"] == 0 and nothing["search_window"] is None
+    by_ref = admin.ok("/jobs", search="wpforms:12:299")  # the words of a reference: none match
+    assert ids_of(by_ref) == [big + 299]
 
 
 def test_dates_before_the_window_search_every_job_exactly(admin, store, big):  # noqa: F811
