@@ -183,3 +183,22 @@ def test_the_doctor_names_drift_and_repairs_it_when_asked(store):
     fixed = counts_check(store.db, PREFIX, repair=True)
     assert fixed.level == Level.OK and fixed.detail.startswith("repaired")
     assert_counts_exact(store)
+
+
+def test_delivery_through_the_engine_keeps_the_counts_exact(delivery, uploads):
+    """The engine's own paths (a step's outcome with the next step's claim, the last
+    document completing its job, a rejected document failing it) count as they end jobs."""
+    from devstack.samples import write_html_as_pdf, write_pdf
+    from tests.integration.delivery import snapshot, text_fields
+
+    folder = uploads / "wpforms" / "12-abc"
+    good = [write_pdf(folder / f"ok{n}.pdf", 4096) for n in range(2)]
+    bad = write_html_as_pdf(folder / "login.pdf")
+    plans = [good, [], [good[0], bad], good, []]
+    ids = [delivery.enqueue(f"wpforms:12:{n}", snapshot(12, n, text_fields(), uploads, docs), n)
+           for n, docs in enumerate(plans, 1)]
+    delivery.drain()
+    statuses = [str(delivery.store.get_job(i).status) for i in ids]
+    assert statuses == ["completed", "completed", "failed", "completed", "completed"]
+    assert_counts_exact(delivery.store)
+    assert delivery.store.counts_by_status(12) == {"completed": 4, "failed": 1}
