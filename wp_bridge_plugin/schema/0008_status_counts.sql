@@ -5,7 +5,7 @@
 -- retrying: the queue) are counted live from the status indexes, which hold
 -- just the queue. So capture (the plugin's INSERT of a pending job) and the
 -- claim write nothing here, and a job costs one extra statement: when it ends.
--- The sidecar's state machine (sidecar/store/base.py `_apply`, through
+-- The sidecar's state machine (sidecar/store/base.py `_next`, through
 -- sidecar/store/counts.py) changes n in the same transaction as the job's
 -- status, and retention's deletes subtract what they delete. No triggers:
 -- shared hosting often forbids them (binary logging without SUPER: error 1419).
