@@ -142,6 +142,8 @@ def _resolve(path: str | Path, uploads_dir: Path) -> tuple[Path, Path]:
         raise ConfigError([f"uploads directory {uploads_dir} does not exist"]) from None
     if not root.is_dir():
         raise ConfigError([f"uploads directory {uploads_dir} is not a directory"])
+    if not str(path):  # neither the snapshot nor WPForms said where the file is
+        raise RejectedFile("no location was recorded for this file")
     candidate = Path(path)
     if not candidate.is_absolute():
         candidate = root / candidate

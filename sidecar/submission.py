@@ -98,7 +98,10 @@ def from_snapshot(text: str | None) -> tuple[Submission | None, str]:
         return None, "snapshot has no fields"
     files = []
     for item in data.get("files") or []:
-        if isinstance(item, dict) and (item.get("path") or item.get("relative")):
+        # Every listed file becomes a document, even one whose place the plugin could not
+        # tell: locate() still tries its attachment and URL, and a file found nowhere fails
+        # as its own document with the reason, never vanishing from the job.
+        if isinstance(item, dict):
             files.append(FileRef(
                 str(item.get("field_id", "")), int(item.get("position", 0)),
                 str(item.get("name", "")), str(item.get("path", "")),

@@ -232,6 +232,10 @@ def test_a_symlink_loop_is_refused(uploads: Path) -> None:
     assert rejected(a, uploads) == "path is a symlink loop"
 
 
+def test_a_file_with_no_recorded_location_is_refused_by_name(uploads: Path) -> None:
+    assert rejected("", uploads) == "no location was recorded for this file"
+
+
 def test_a_directory_is_refused(uploads: Path) -> None:
     assert rejected(folder(uploads), uploads) == "path is a directory, not a file"
     assert rejected(uploads, uploads) == "path is a directory, not a file"

@@ -90,3 +90,18 @@ def test_an_absolute_snapshot_path_outside_uploads_is_mapped_by_its_uploads_part
         {"field_id": "4", "name": "A.pdf",
          "path": "/var/www/html/wp-content/uploads/wpforms/12-x/A-1.pdf"}]}))[0].files[0]
     assert Path(locate(ref, uploads, lambda _: None)) == uploads / "wpforms/12-x/A-1.pdf"
+
+
+def test_a_listed_file_without_a_path_is_kept_and_located_by_its_url(tmp_path):
+    """One of a field's two files with no path recorded: still two files, never one."""
+    uploads = tmp_path / "uploads"
+    submission, reason = from_snapshot(json.dumps({"fields": {"4": MODERN}, "files": [
+        {"field_id": "4", "position": 0, "name": "A.pdf", "relative": "wpforms/12-x/A-1.pdf"},
+        {"field_id": "4", "position": 1, "name": "B.pdf", "path": "", "relative": "",
+         "url": "https://site.test/wp-content/uploads/wpforms/12-x/B-1.pdf"},
+        {"field_id": "4", "position": 2, "name": "C.pdf", "path": "", "relative": ""}]}))
+    assert reason == "" and submission is not None
+    assert [f.position for f in submission.files] == [0, 1, 2]
+    assert locate(submission.files[1], uploads, lambda _: None) == str(
+        uploads / "wpforms/12-x/B-1.pdf")
+    assert locate(submission.files[2], uploads, lambda _: None) == ""
