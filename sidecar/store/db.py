@@ -8,8 +8,10 @@ of the host (all times are written with UTC_TIMESTAMP on the server).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +63,34 @@ class DbSettings:
         return cls(name or "127.0.0.1", user, password, database, port=int(rest or 3306))
 
 
+# Every open connection of this process. A forked child (Huey's process workers) starts
+# with copies of them all, on sockets it shares with the parent, and must never close one:
+# COM_QUIT or a socket shutdown would end the parent's session (e.g. the web thread's).
+# The child drops other threads' thread-locals as it starts, so the parent holds them all
+# strongly across the fork; the child keeps them, unused, until it exits (os._exit).
+_OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
+_FORKING: list[Any] = []
+_INHERITED: list[Any] = []
+
+
+def _before_fork() -> None:
+    _FORKING[:] = list(_OPEN)
+
+
+def _after_fork_in_parent() -> None:
+    _FORKING.clear()
+
+
+def _after_fork_in_child() -> None:
+    _INHERITED.extend(_FORKING)
+    _FORKING.clear()
+    _OPEN.clear()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
+
+
 class Database:
     """Hands each thread its own connection and wraps work in transactions."""
 
@@ -87,6 +117,7 @@ class Database:
         else:
             kwargs.update(host=s.host, port=s.port)
         conn = mysql.connector.connect(**kwargs)
+        _OPEN.add(conn)
         cur = conn.cursor()
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         cur.close()
@@ -104,6 +135,8 @@ class Database:
         """
         local = self._local
         conn: MySQLConnectionAbstract | None = getattr(local, "conn", None)
+        if conn is not None and conn in _INHERITED:  # the parent's, before a fork: not ours
+            local.conn = conn = None
         if conn is not None and time.monotonic() - local.used > IDLE_PING_SECONDS and (
                 not conn.is_connected()):
             self.discard()
@@ -119,7 +152,7 @@ class Database:
         """Forget this thread's connection (after a connection error)."""
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        if conn is not None:
+        if conn is not None and conn not in _INHERITED:  # a parent's is never closed here
             with contextlib.suppress(Exception):  # it is already broken; closing is a courtesy
                 conn.close()
 
