@@ -9,8 +9,9 @@ flag (a graceful stop waits at most that long for an idle worker):
 - SQLite: a ring from the same process (`formrelay run`: the web thread and the
   worker threads share this object) notifies a condition the idle workers wait
   on; a ring from another process (process workers, a separate `formrelay web`)
-  is seen by a poll every POLL_SECONDS: Huey's cheap `select 1 ... limit 1`,
-  about 0.1 ms of CPU a poll (see bench/README.md, idle CPU).
+  is seen by a poll every POLL_SECONDS, by one idle worker of each process (the
+  others look once a READ_TIMEOUT_SECONDS): Huey's cheap `select 1 ... limit 1`,
+  about 0.15 ms of CPU a poll (see bench/README.md, idle CPU).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class WakingSqliteStorage(SqliteStorage):  # type: ignore[misc]
         self._rung = threading.Condition()
         self._rings = 0  # counts rings, so one that lands between a pop and a wait is seen
         self._stops = 0  # counts stops: a waiting dequeue returns, so its worker sees the flag
+        self._polled = False  # an idle worker of this process polls for other processes' rings
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         super().enqueue(data, priority)
@@ -66,15 +68,24 @@ class WakingSqliteStorage(SqliteStorage):  # type: ignore[misc]
 
     def dequeue(self) -> bytes | None:
         deadline, stops = time.monotonic() + READ_TIMEOUT_SECONDS, self._stops
-        while True:
-            seen = self._rings
-            data: bytes | None = super().dequeue()
-            left = deadline - time.monotonic()
-            if data is not None or left <= 0 or self._stops != stops:
-                return data
-            with self._rung:
-                if self._rings == seen and self._stops == stops:
-                    self._rung.wait(min(POLL_SECONDS, left))
+        polling = False  # one idle worker per process polls; the others wait for a ring
+        try:
+            while True:
+                seen = self._rings
+                data: bytes | None = super().dequeue()
+                left = deadline - time.monotonic()
+                if data is not None or left <= 0 or self._stops != stops:
+                    return data
+                with self._rung:
+                    if self._rings == seen and self._stops == stops:
+                        if not (polling or self._polled):
+                            polling = self._polled = True
+                        self._rung.wait(min(POLL_SECONDS, left) if polling else left)
+        finally:
+            if polling:
+                with self._rung:
+                    self._polled = False
+                    self._rung.notify()  # hand the poll to another idle worker
 
 
 def _reset_in_child(ref: weakref.ref[WakingSqliteStorage]) -> Callable[[], None]:
