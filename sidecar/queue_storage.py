@@ -53,6 +53,7 @@ class WakingSqliteStorage(SqliteStorage):  # type: ignore[misc]
         self._rings = 0  # counts rings, so one that lands between a pop and a wait is seen
         self._stops = 0  # counts stops: a waiting dequeue returns, so its worker sees the flag
         self._polled = False  # an idle worker of this process polls for other processes' rings
+        self.waiting = 0  # workers of this process waiting for work now (tests read it)
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         super().enqueue(data, priority)
@@ -80,7 +81,9 @@ class WakingSqliteStorage(SqliteStorage):  # type: ignore[misc]
                     if self._rings == seen and self._stops == stops:
                         if not (polling or self._polled):
                             polling = self._polled = True
+                        self.waiting += 1
                         self._rung.wait(min(POLL_SECONDS, left) if polling else left)
+                        self.waiting -= 1
         finally:
             if polling:
                 with self._rung:
