@@ -3,7 +3,8 @@
 Huey's worker backs off while the queue is empty (0.1 s growing to 10 s) unless
 its storage blocks in `dequeue()`; then it asks again at once. So both of ours
 block, for at most READ_TIMEOUT_SECONDS, after which the worker sees its stop
-flag (a graceful stop waits at most that long for an idle worker):
+flag (the consumer's stop ends the waits of its own threads at once, a process
+worker's or a Redis pop's within that time):
 
 - Redis: BZPOPMIN, which Redis answers the moment a ring arrives.
 - SQLite: a ring from the same process (`formrelay run`: the web thread and the
@@ -11,7 +12,7 @@ flag (a graceful stop waits at most that long for an idle worker):
   on; a ring from another process (process workers, a separate `formrelay web`)
   is seen by a poll every POLL_SECONDS, by one idle worker of each process (the
   others look once a READ_TIMEOUT_SECONDS): Huey's cheap `select 1 ... limit 1`,
-  about 0.15 ms of CPU a poll (see bench/README.md, idle CPU).
+  about 0.15 ms of CPU a poll (idle CPU: README, "Commands of the sidecar").
 """
 
 from __future__ import annotations
