@@ -11,8 +11,6 @@ the queue needs the secret.
 
 from __future__ import annotations
 
-import gc
-import os
 import signal
 from typing import Any
 
@@ -44,13 +42,6 @@ def describe(huey: Huey) -> str:
     if isinstance(huey, SignedRedisQueue):
         return f"redis {huey.location}, signed"
     return f"sqlite ({huey.storage.filename}), signed"
-
-
-# A forked child inherits the parent's MySQL connection objects (the web threads', the
-# heartbeat's); should its garbage collector free one, mysql-connector's socket __del__
-# shuts the shared socket down and the parent's next query fails (a broken pipe: a notify
-# lost until the sweep). Frozen at the fork, the inherited objects are never collected.
-os.register_at_fork(after_in_child=gc.freeze)
 
 
 class ChildProcesses(ProcessEnvironment):  # type: ignore[misc]
