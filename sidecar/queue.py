@@ -20,6 +20,7 @@ from huey.consumer import WORKER_PROCESS, Consumer, ProcessEnvironment, Schedule
 from sidecar.config import Config
 from sidecar.errors import ConfigError
 from sidecar.queue_signing import QueueSerializer, SignedRedisQueue, SignedSqliteQueue
+from sidecar.queue_storage import WakingSqliteStorage
 
 
 def build_huey(config: Config, name: str | None = None) -> Huey:
@@ -75,6 +76,14 @@ def create_consumer(huey: Huey, config: Config) -> Any:
             if worker_type == WORKER_PROCESS:
                 return ChildProcesses()
             return super().get_environment(worker_type)
+
+        def stop(self, graceful: bool = False) -> None:
+            # Idle workers wait inside the queue's dequeue, not on the stop flag: end the
+            # waits of this process's threads now (others return within READ_TIMEOUT_SECONDS).
+            self.stop_flag.set()
+            if isinstance(self.huey.storage, WakingSqliteStorage):
+                self.huey.storage.wake_all()
+            super().stop(graceful)
 
     consumer = FormRelayConsumer(huey, workers=config.workers, worker_type=config.worker_type,
                                  shutdown_timeout=config.shutdown_seconds)

@@ -21,6 +21,7 @@ from huey import PriorityRedisHuey, SqliteHuey
 from huey.serializer import SignedSerializer
 
 from sidecar.config_parsers import redis_location
+from sidecar.queue_storage import BlockingRedisStorage, WakingSqliteStorage
 
 log = logging.getLogger("formrelay.queue")
 
@@ -89,10 +90,12 @@ class RefusingQueue:
 
 
 class SignedRedisQueue(RefusingQueue, PriorityRedisHuey):  # type: ignore[misc]
+    storage_class = BlockingRedisStorage  # an idle worker waits in BZPOPMIN (queue_storage)
+
     def __init__(self, name: str, url: str, **kwargs: Any) -> None:
         super().__init__(name, url=url, **kwargs)
         self.location = redis_location(url)  # for start-up lines: no credentials
 
 
 class SignedSqliteQueue(RefusingQueue, SqliteHuey):  # type: ignore[misc]
-    pass
+    storage_class = WakingSqliteStorage  # an idle worker waits for a ring (queue_storage)
