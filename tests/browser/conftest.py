@@ -48,7 +48,7 @@ def admin(browser: Any, stack: Stack) -> Iterator[Any]:
     """A page logged in to wp-admin; any alert() an injected script manages to run fails."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)  # a deadline, generous for a busy machine
     dialogs: list[str] = []
 
     def on_dialog(dialog: Any) -> None:

@@ -45,7 +45,7 @@ def logged_in(browser: Any, wp: LocalWordPress, user: str, password: str) -> Any
     """A page logged in as ``user`` and on the Posts screen (not FormRelay: that is looking)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)  # a deadline, generous for a busy machine
     posts = f"{wp.url}/wp-admin/edit.php"
     page.goto(f"{wp.url}/wp-login.php?redirect_to=" + quote(posts, safe=""))
     page.fill("#user_login", user)
