@@ -125,6 +125,9 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=5)
         self.store.forget_worker(self.worker_id)
+        if self._thread.is_alive():  # a beat slower than that (a busy database) would write
+            self._thread.join(timeout=30)  # the row again after it was forgotten
+            self.store.forget_worker(self.worker_id)
 
 
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
