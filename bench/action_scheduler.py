@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import tempfile
 from pathlib import Path
 
 from devstack.wordpress import LocalWordPress
@@ -56,7 +57,7 @@ function formrelay_bench_deliver( $job ) {
 """
 
 ENQUEUE_PHP = r"""
-$jobs = json_decode( $snippet_args[0], true );
+$jobs = json_decode( file_get_contents( $snippet_args[0] ), true );
 foreach ( $jobs as $job ) {
 	as_enqueue_async_action( 'formrelay_bench_deliver', array( $job ), 'formrelay-bench' );
 }
@@ -107,7 +108,11 @@ def enqueue(site: LocalWordPress, api: str, files: list[Path], count: int, start
               "date_of_birth": "1970-01-01", "form": "Intake"}
     jobs = [{"n": start + i, "api": api, "record": {**record, "entry": start + i},
              "files": [str(f) for f in files]} for i in range(count)]
-    out = site.php(ENQUEUE_PHP, json.dumps(jobs), timeout=300)
+    # Through a file: a thousand jobs on the command line pass the kernel's argv limit.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as listed:
+        json.dump(jobs, listed)
+        listed.flush()
+        out = site.php(ENQUEUE_PHP, listed.name, timeout=300)
     if out.strip() != str(count):
         raise SystemExit(f"bench: enqueueing Action Scheduler actions printed {out[-300:]!r}")
 
