@@ -29,13 +29,11 @@ import argparse
 import os
 import re
 import secrets
-import shlex
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.apache import INSTALL_HINT, RUN_AS, apache, available
 from bench.cpu_usage import Probe, group_seconds, pid_seconds, pids_of, snapshot, used
 from bench.formrelay_side import NO_CEILINGS, FormRelaySide
-from bench.site_env import db_settings, uptime
+from bench.site_env import db_settings, run_bench
 from bench.submit_overhead import set_bridge
 from bench.throughput import FORMRELAY, BenchError, base_env, service
 from devstack import wpforms
@@ -256,22 +254,14 @@ def main() -> int:
     if not available():
         print(INSTALL_HINT, file=sys.stderr)
         return 2
-    started, load = time.perf_counter(), uptime()
-    try:
+
+    def measure() -> tuple[list[Arm], dict[str, int]]:
         with tempfile.TemporaryDirectory(prefix="fr-load-") as tmp:
             (Path(tmp) / "logs").mkdir()
-            arms, counts = run(args, Path(tmp))
-    except BenchError as exc:
-        print(f"load: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("load: interrupted (site, Apache and queue removed)", file=sys.stderr)
-        return 130
-    report(arms, counts, args.clients)
-    print(f"machine load before: {load}; after: {uptime()}")
-    print(f"took {time.perf_counter() - started:.0f} s")
-    print("command: " + shlex.join([".venv/bin/python", "bench/load.py", *sys.argv[1:]]))
-    return 0
+            return run(args, Path(tmp))
+
+    return run_bench(__file__, measure, lambda got: report(*got, args.clients),
+                     removed="site, Apache and queue", errors=(BenchError,))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
-"""What the WordPress benches share: the test MariaDB's settings and the machine's load."""
+"""What the benches share: the test MariaDB's settings, the machine's load, main()'s end."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
-from typing import Any
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _host, _, _port = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306").rpartition(":")
 
@@ -20,3 +27,31 @@ def uptime() -> str:
     """The load averages (1, 5, 15 min): the machine is shared, figures need them."""
     out = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     return out.strip().partition("load average: ")[2] or out.strip()
+
+
+def run_bench(script: str, measure: Callable[[], T], report: Callable[[T], None], *,
+              removed: str, errors: tuple[type[Exception], ...],
+              machine_load: bool = True, timed: bool = True) -> int:
+    """A bench's exit code: `measure()`, then `report()` what it gave and how to repeat it.
+
+    A failure in `errors` (exit 1) or Ctrl-C (exit 130) prints one line naming the bench,
+    not a traceback: the context managers inside `measure` have already removed `removed`.
+    """
+    name = Path(script).stem
+    started = time.perf_counter()
+    load = uptime() if machine_load else ""
+    try:
+        result = measure()
+    except errors as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted ({removed} removed)", file=sys.stderr)
+        return 130
+    report(result)
+    if machine_load:
+        print(f"machine load before: {load}; after: {uptime()}")
+    if timed:
+        print(f"took {time.perf_counter() - started:.0f} s")
+    print("command: " + shlex.join([".venv/bin/python", f"bench/{name}.py", *sys.argv[1:]]))
+    return 0

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import shlex
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import action_scheduler as action_sched
 from bench.formrelay_side import FormRelaySide, make_form
 from bench.sim_window import Window, WindowError, ratio, window
-from bench.site_env import db_settings, uptime
+from bench.site_env import db_settings, run_bench
 from bench.throughput import BenchError, partner_sim
 from devstack import wpforms
 from devstack.samples import write_pdf
@@ -148,25 +146,15 @@ def main() -> int:
     if not args.action_scheduler.is_file():
         print(f"vs_action_scheduler: no tarball at {args.action_scheduler}", file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    load = uptime()
-    try:
+
+    def measure() -> tuple[str, list[Row]]:
         with tempfile.TemporaryDirectory(prefix="fr-vs-as-") as tmp:
             logs = Path(tmp) / "logs"
             logs.mkdir()
-            version, rows = run(args, logs, Path(tmp))
-    except (BenchError, WindowError) as exc:
-        print(f"vs_action_scheduler: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("vs_action_scheduler: interrupted (site and queue removed)", file=sys.stderr)
-        return 130
-    report(version, rows)
-    print(f"machine load before: {load}; after: {uptime()}")
-    print(f"took {time.perf_counter() - started:.0f} s")
-    print("command: " + shlex.join([".venv/bin/python", "bench/vs_action_scheduler.py",
-                                    *sys.argv[1:]]))
-    return 0
+            return run(args, logs, Path(tmp))
+
+    return run_bench(__file__, measure, lambda got: report(*got), removed="site and queue",
+                     errors=(BenchError, WindowError))
 
 
 if __name__ == "__main__":
