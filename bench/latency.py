@@ -36,10 +36,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.site_env import run_bench
+from bench.site_env import bridge_site, run_bench
 from devstack import wpforms
 from devstack.samples import write_pdf
-from devstack.wordpress import LocalWordPress, free_port
+from devstack.wordpress import LocalWordPress
 from sidecar.partner_sim import RunningSim, run_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,12 +226,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
 
 def measure_queues(args: argparse.Namespace, queues: list[str]) -> list[Run]:
     """One WordPress, one simulator and the sidecar on each of `queues` in turn."""
-    secret = secrets.token_urlsafe(24)
-    listen = f"127.0.0.1:{free_port()}"
-    site = LocalWordPress(f"lat{secrets.token_hex(3)}",
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret})
+    site, secret, listen = bridge_site("lat")
     sim = run_in_thread(latency_ms=50)
     runs: list[Run] = []
     try:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import shutil
 import statistics
 import sys
@@ -48,14 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.apache import INSTALL_HINT, RUN_AS, apache, available
 from bench.cpu_usage import Probe, group_seconds, pid_seconds, pids_of, snapshot, used
 from bench.formrelay_side import NO_CEILINGS, FormRelaySide
-from bench.site_env import db_settings, run_bench
+from bench.site_env import bridge_site, db_settings, run_bench
 from bench.submit_overhead import set_bridge
 from bench.throughput import FORMRELAY, BenchError, base_env, service
 from devstack import wpforms
 from devstack.samples import write_pdf
 from devstack.wordpress import LocalWordPress, free_port, php_literal
 
-ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("none", "capture", "delivery")
 # A must-use plugin: per front-end POST, the SQL statements WordPress sent ($wpdb, the
 # bridge's included) and the PHP time from the request's start to the end of shutdown.
@@ -160,12 +158,8 @@ def php_lines(log: Path, offset: int) -> list[tuple[int, float]]:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]:
-    secret = secrets.token_urlsafe(24)
-    listen, port = f"127.0.0.1:{free_port()}", free_port()
-    site = LocalWordPress(f"load{secrets.token_hex(3)}", **db_settings(),
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret, "WP_DEBUG": False})
+    site, secret, listen = bridge_site("load", {"WP_DEBUG": False}, **db_settings())
+    port = free_port()
     doc = write_pdf(tmp / "scan.pdf", 3000)
     arms = {a: Arm(a) for a in ARMS}
     with site:

@@ -1,16 +1,22 @@
-"""What the benches share: the test MariaDB's settings, the machine's load, main()'s end."""
+"""What the benches share: the test MariaDB's settings, a WordPress with the bridge, the
+machine's load, main()'s end."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+from devstack import wpforms
+from devstack.wordpress import LocalWordPress, PHPValue, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 _host, _, _port = os.environ.get("FORMRELAY_TEST_DB_HOST", "127.0.0.1:3306").rpartition(":")
@@ -21,6 +27,29 @@ def db_settings() -> dict[str, Any]:
     return {"db_host": _host or "127.0.0.1", "db_port": int(_port or 3306),
             "db_user": os.environ.get("FORMRELAY_TEST_DB_USER", "root"),
             "db_password": os.environ.get("FORMRELAY_TEST_DB_PASSWORD", "")}
+
+
+class BridgeSite(NamedTuple):
+    site: LocalWordPress  # not started: `with site:` brings it up and removes it
+    secret: str  # FORMRELAY_SHARED_SECRET, for the sidecar the bench starts
+    listen: str  # FORMRELAY_LISTEN: host:port the bridge notifies
+
+
+def bridge_site(name: str, constants: Mapping[str, PHPValue] | None = None,
+                **site_args: Any) -> BridgeSite:
+    """A WordPress with the bridge and the WPForms emulator, named `name` + 6 hex digits,
+    whose bridge points at a sidecar not started yet (a fresh secret, a free port).
+
+    `constants` adds wp-config.php constants; `site_args` go to LocalWordPress (e.g.
+    `**db_settings()`; without it the site is on LocalWordPress' default MariaDB).
+    """
+    secret, listen = secrets.token_urlsafe(24), f"127.0.0.1:{free_port()}"
+    site = LocalWordPress(f"{name}{secrets.token_hex(3)}",
+                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
+                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
+                                     "FORMRELAY_SHARED_SECRET": secret, **(constants or {})},
+                          **site_args)
+    return BridgeSite(site, secret, listen)
 
 
 def uptime() -> str:
