@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shlex
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.site_env import bridge_site, run_bench
 from devstack import wpforms
 from devstack.samples import write_pdf
-from devstack.wordpress import LocalWordPress, free_port
+from devstack.wordpress import LocalWordPress
 from sidecar.partner_sim import RunningSim, run_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,25 +224,9 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
     print(f"load: {Path('/proc/loadavg').read_text().strip()}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queue", default="sqlite,redis",
-                        help="comma-separated: sqlite (formrelay run), redis (web + worker)")
-    parser.add_argument("--worker-type", choices=("thread", "process"), default="thread")
-    parser.add_argument("--back-to-back", type=int, default=20, metavar="N")
-    parser.add_argument("--after-idle", type=int, default=4, metavar="M")
-    parser.add_argument("--idle-seconds", type=float, default=60,
-                        help="silence before each of the M submissions (default 60)")
-    args = parser.parse_args()
-    queues = [q for q in args.queue.split(",") if q]
-    if not set(queues) <= {"sqlite", "redis"}:
-        parser.error("--queue takes sqlite and/or redis")
-    secret = secrets.token_urlsafe(24)
-    listen = f"127.0.0.1:{free_port()}"
-    site = LocalWordPress(f"lat{secrets.token_hex(3)}",
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret})
+def measure_queues(args: argparse.Namespace, queues: list[str]) -> list[Run]:
+    """One WordPress, one simulator and the sidecar on each of `queues` in turn."""
+    site, secret, listen = bridge_site("lat")
     sim = run_in_thread(latency_ms=50)
     runs: list[Run] = []
     try:
@@ -266,17 +250,27 @@ def main() -> int:
             submitter = Submitter(site, sim, form_id, docs)
             for queue in queues:
                 runs.append(measure(queue, submitter, env, logs, args))
-    except BenchError as exc:
-        print(f"latency: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("latency: interrupted (site, database and queue removed)", file=sys.stderr)
-        return 130
     finally:
         sim.stop()
-    report(runs, args)
-    print("command: " + shlex.join([".venv/bin/python", "bench/latency.py", *sys.argv[1:]]))
-    return 0
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queue", default="sqlite,redis",
+                        help="comma-separated: sqlite (formrelay run), redis (web + worker)")
+    parser.add_argument("--worker-type", choices=("thread", "process"), default="thread")
+    parser.add_argument("--back-to-back", type=int, default=20, metavar="N")
+    parser.add_argument("--after-idle", type=int, default=4, metavar="M")
+    parser.add_argument("--idle-seconds", type=float, default=60,
+                        help="silence before each of the M submissions (default 60)")
+    args = parser.parse_args()
+    queues = [q for q in args.queue.split(",") if q]
+    if not set(queues) <= {"sqlite", "redis"}:
+        parser.error("--queue takes sqlite and/or redis")
+    return run_bench(__file__, lambda: measure_queues(args, queues),
+                     lambda runs: report(runs, args), removed="site, database and queue",
+                     errors=(BenchError,), machine_load=False, timed=False)
 
 
 if __name__ == "__main__":

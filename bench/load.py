@@ -28,14 +28,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
-import shlex
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,14 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.apache import INSTALL_HINT, RUN_AS, apache, available
 from bench.cpu_usage import Probe, group_seconds, pid_seconds, pids_of, snapshot, used
 from bench.formrelay_side import NO_CEILINGS, FormRelaySide
-from bench.site_env import db_settings, uptime
+from bench.site_env import bridge_site, db_settings, run_bench
 from bench.submit_overhead import set_bridge
 from bench.throughput import FORMRELAY, BenchError, base_env, service
 from devstack import wpforms
 from devstack.samples import write_pdf
 from devstack.wordpress import LocalWordPress, free_port, php_literal
 
-ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("none", "capture", "delivery")
 # A must-use plugin: per front-end POST, the SQL statements WordPress sent ($wpdb, the
 # bridge's included) and the PHP time from the request's start to the end of shutdown.
@@ -162,12 +158,8 @@ def php_lines(log: Path, offset: int) -> list[tuple[int, float]]:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Arm], dict[str, int]]:
-    secret = secrets.token_urlsafe(24)
-    listen, port = f"127.0.0.1:{free_port()}", free_port()
-    site = LocalWordPress(f"load{secrets.token_hex(3)}", **db_settings(),
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret, "WP_DEBUG": False})
+    site, secret, listen = bridge_site("load", {"WP_DEBUG": False}, **db_settings())
+    port = free_port()
     doc = write_pdf(tmp / "scan.pdf", 3000)
     arms = {a: Arm(a) for a in ARMS}
     with site:
@@ -256,22 +248,14 @@ def main() -> int:
     if not available():
         print(INSTALL_HINT, file=sys.stderr)
         return 2
-    started, load = time.perf_counter(), uptime()
-    try:
+
+    def measure() -> tuple[list[Arm], dict[str, int]]:
         with tempfile.TemporaryDirectory(prefix="fr-load-") as tmp:
             (Path(tmp) / "logs").mkdir()
-            arms, counts = run(args, Path(tmp))
-    except BenchError as exc:
-        print(f"load: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("load: interrupted (site, Apache and queue removed)", file=sys.stderr)
-        return 130
-    report(arms, counts, args.clients)
-    print(f"machine load before: {load}; after: {uptime()}")
-    print(f"took {time.perf_counter() - started:.0f} s")
-    print("command: " + shlex.join([".venv/bin/python", "bench/load.py", *sys.argv[1:]]))
-    return 0
+            return run(args, Path(tmp))
+
+    return run_bench(__file__, measure, lambda got: report(*got, args.clients),
+                     removed="site, Apache and queue", errors=(BenchError,))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the median and p99 of each, and what the bridge adds. Targets: added median
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import sys
 import tempfile
@@ -25,11 +24,11 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sidecar_web import sidecar_web
+from bench.site_env import bridge_site
 from devstack import wpforms
 from devstack.samples import write_pdf
-from devstack.wordpress import LocalWordPress, free_port
+from devstack.wordpress import LocalWordPress
 
-ROOT = Path(__file__).resolve().parents[1]
 BRIDGE = "formrelay-bridge/formrelay-bridge.php"
 
 
@@ -66,12 +65,7 @@ def main() -> int:
     parser.add_argument("--per-block", type=int, default=10,
                         help="POSTs per block (short blocks: machine drift cancels out)")
     args = parser.parse_args()
-    secret = secrets.token_urlsafe(24)
-    listen = f"127.0.0.1:{free_port()}"
-    site = LocalWordPress(f"bench{secrets.token_hex(3)}",
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret})
+    site, secret, listen = bridge_site("bench")
     rows = []
     with site, tempfile.TemporaryDirectory() as tmp:
         form_id = wpforms.create_form(site, "Bench", fields=[

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import secrets
-import shlex
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.site_env import run_bench
 from devstack.samples import write_pdf
 from sidecar import config
 from sidecar.queue import build_huey
@@ -298,19 +298,9 @@ def main() -> int:
         CEILINGS["FORMRELAY_PARTNER_CONCURRENCY"] = str(args.partner_concurrency)
     if args.partner_rps is not None:
         CEILINGS["FORMRELAY_PARTNER_RPS"] = f"{args.partner_rps:g}"
-    started = time.perf_counter()
-    try:
-        results, upload_mib = run(args)
-    except BenchError as exc:
-        print(f"throughput: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("throughput: interrupted (scratch database and queue removed)", file=sys.stderr)
-        return 130
-    report(results, upload_mib)
-    print(f"took {time.perf_counter() - started:.0f} s")
-    print("command: " + shlex.join([".venv/bin/python", "bench/throughput.py", *sys.argv[1:]]))
-    return 0
+    return run_bench(__file__, lambda: run(args), lambda got: report(*got),
+                     removed="scratch database and queue", errors=(BenchError,),
+                     machine_load=False)
 
 
 WORKER_TYPE = ["thread"]  # set from --worker-type before the runs

@@ -25,11 +25,8 @@ record (bench/sim_window.py). Target: FormRelay >= Action Scheduler at 0 ms
 from __future__ import annotations
 
 import argparse
-import secrets
-import shlex
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,14 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import action_scheduler as action_sched
 from bench.formrelay_side import FormRelaySide, make_form
 from bench.sim_window import Window, WindowError, ratio, window
-from bench.site_env import db_settings, uptime
+from bench.site_env import bridge_site, db_settings, run_bench
 from bench.throughput import BenchError, partner_sim
-from devstack import wpforms
 from devstack.samples import write_pdf
-from devstack.wordpress import LocalWordPress, free_port
+from devstack.wordpress import LocalWordPress
 from sidecar.partner_sim.server import SimControl
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AS = Path("/work/shared/anchors/action-scheduler-3.7.0.tar.gz")
 
 
@@ -97,13 +92,8 @@ def one_latency(site: LocalWordPress, fr: FormRelaySide, files: list[Path], late
 
 
 def run(args: argparse.Namespace, logs: Path, tmp: Path) -> tuple[str, list[Row]]:
-    secret, listen = secrets.token_urlsafe(24), f"127.0.0.1:{free_port()}"
-    site = LocalWordPress(f"vsas{secrets.token_hex(3)}", **db_settings(),
-                          plugins=[ROOT / "wp_bridge_plugin", wpforms.plugin()],
-                          # No WP-Cron: AS runs only when the bench drives it.
-                          constants={"FORMRELAY_SIDECAR_URL": f"http://{listen}",
-                                     "FORMRELAY_SHARED_SECRET": secret,
-                                     "DISABLE_WP_CRON": True})
+    # No WP-Cron: AS runs only when the bench drives it.
+    site, secret, listen = bridge_site("vsas", {"DISABLE_WP_CRON": True}, **db_settings())
     files = [write_pdf(tmp / "docs" / f"referral-{i}.pdf", 3000) for i in range(2)]
     rows: list[Row] = []
     with site:
@@ -148,25 +138,15 @@ def main() -> int:
     if not args.action_scheduler.is_file():
         print(f"vs_action_scheduler: no tarball at {args.action_scheduler}", file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    load = uptime()
-    try:
+
+    def measure() -> tuple[str, list[Row]]:
         with tempfile.TemporaryDirectory(prefix="fr-vs-as-") as tmp:
             logs = Path(tmp) / "logs"
             logs.mkdir()
-            version, rows = run(args, logs, Path(tmp))
-    except (BenchError, WindowError) as exc:
-        print(f"vs_action_scheduler: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("vs_action_scheduler: interrupted (site and queue removed)", file=sys.stderr)
-        return 130
-    report(version, rows)
-    print(f"machine load before: {load}; after: {uptime()}")
-    print(f"took {time.perf_counter() - started:.0f} s")
-    print("command: " + shlex.join([".venv/bin/python", "bench/vs_action_scheduler.py",
-                                    *sys.argv[1:]]))
-    return 0
+            return run(args, logs, Path(tmp))
+
+    return run_bench(__file__, measure, lambda got: report(*got), removed="site and queue",
+                     errors=(BenchError, WindowError))
 
 
 if __name__ == "__main__":

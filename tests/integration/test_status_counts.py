@@ -15,7 +15,7 @@ from sidecar.states import Event, EventKind
 from sidecar.store import Database, NewJob, Store
 from sidecar.store.counts import LIVE, counts_table
 from sidecar.store.schema import SCHEMA_DIR, migrate
-from tests.conftest import PREFIX
+from tests.conftest import PREFIX, fill_history
 from tests.integration.status_counts import (
     OWNER,
     assert_counts_exact,
@@ -130,15 +130,7 @@ def history(scratch_dbs: Any) -> Any:
     """20,000 jobs over 20 forms, 97% ended, counted."""
     db = Database(scratch_dbs.create())
     migrate(db, PREFIX)
-    with db.transaction() as cur:
-        cur.execute(
-            f"INSERT INTO {PREFIX}formrelay_jobs (reference, form_id, entry_id, status,"
-            " created_at, updated_at) SELECT CONCAT('h', seq), seq % 20, seq,"
-            "  ELT(1 + (seq % 100 = 0) + (seq % 100 = 1) * 2 + (seq % 100 = 2) * 3,"
-            "      'completed', 'pending', 'retrying', 'processing'),"
-            "  UTC_TIMESTAMP(3) - INTERVAL seq MINUTE, UTC_TIMESTAMP(3) FROM seq_1_to_20000")
-        cur.execute(f"ANALYZE TABLE {PREFIX}formrelay_jobs")
-        cur.fetchall()
+    fill_history(db)
     store = Store(db, PREFIX)
     store.recount_jobs(repair=True)
     yield store

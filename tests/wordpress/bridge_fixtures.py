@@ -1,11 +1,9 @@
 """Fixtures and helpers for the FormRelay Bridge tests (capture, notify, settings, quality).
 
-Import the fixtures you use into a test module (``from tests.wordpress.bridge_fixtures
-import bridge_site``); they build on tests/wordpress/conftest.py.
+Import the helpers you use into a test module; they work on the sites of
+tests/wordpress/conftest.py (``bridge_site``: one WordPress per test module with the
+bridge active and no FORMRELAY_* constants; ``wp``: that site reset before each test).
 
-- ``bridge_site``: one WordPress per test module with the bridge active and no
-  FORMRELAY_* constants (the settings come from the option, so a test can
-  point the notify wherever it likes);
 - ``Submission`` builds WPForms' ``wpforms_process_complete`` arguments shaped
   as in /work/shared/wpforms-reference.md, with real files under uploads/;
 - ``capture()`` fires the hook inside WordPress and reports how long the
@@ -26,7 +24,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ import requests
 
 from devstack import samples
 from devstack.wordpress import LocalWordPress
-from tests.wordpress.conftest import BRIDGE_SLUG, BRIDGE_SOURCE, running_site
+from tests.wordpress.conftest import BRIDGE_SLUG
 
 OPTION = "formrelay_bridge_settings"
 PLUGIN_FILE = f"{BRIDGE_SLUG}/formrelay-bridge.php"
@@ -62,13 +60,6 @@ def plugin_problems(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ the site
-@pytest.fixture(scope="module")
-def bridge_site(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
-    """A WordPress for one test module: bridge active, no FORMRELAY_* constants."""
-    with running_site(request, constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)]) as wp:
-        yield wp
-
-
 def update_settings(wp: LocalWordPress, **values: Any) -> dict[str, Any]:
     """update_option() the given keys (through the plugin's sanitize); the stored result."""
     out = wp.php(
@@ -96,16 +87,6 @@ def stored_secret(wp: LocalWordPress) -> str:
     out = wp.php("echo wp_json_encode( get_option( $snippet_args[0], '' ) );",
                  "formrelay_bridge_secret")
     return str(json.loads(out))
-
-
-def reset_bridge(wp: LocalWordPress) -> None:
-    """The settings as activation leaves them (the defaults, no secret), no jobs."""
-    wp.php(
-        "delete_option( 'formrelay_bridge_settings' ); delete_option( 'formrelay_bridge_secret' );"
-        " FormRelay_Settings::activate();"
-    )
-    with wp.db() as conn:
-        conn.cursor().execute(f"DELETE FROM `{wp.table_prefix}formrelay_jobs`")
 
 
 def jobs(wp: LocalWordPress) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """Fixtures for tests against a real local WordPress (PHP, Debian's package, MariaDB).
 
 `wordpress` is one site for the whole session with FormRelay Bridge active;
+`bridge_site` is one per test module with the bridge active and no FORMRELAY_*
+constants, and `wp` is that site reset (reset_bridge) before each test;
 `make_wordpress` builds extra sites for tests that change a site's state.
 Every site is taken down (server stopped, database dropped, directory removed)
 even when a test fails; the logs of a site whose tests failed are copied to
@@ -92,6 +94,16 @@ def deactivate_bridge(wp: LocalWordPress) -> None:
     assert out == "inactive"
 
 
+def reset_bridge(wp: LocalWordPress) -> None:
+    """The settings as activation leaves them (the defaults, no secret), no jobs."""
+    wp.php(
+        "delete_option( 'formrelay_bridge_settings' ); delete_option( 'formrelay_bridge_secret' );"
+        " FormRelay_Settings::activate();"
+    )
+    with wp.db() as conn:
+        conn.cursor().execute(f"DELETE FROM `{wp.table_prefix}formrelay_jobs`")
+
+
 def rendered_notices(wp: LocalWordPress, user: str | None = None) -> list[tuple[str, str]]:
     """The FormRelay notices the admin_notices hook prints for ``user`` (default admin)."""
     out = wp.php("do_action( 'admin_notices' );", user=user or wp.admin_user, admin=True)
@@ -132,6 +144,23 @@ def wordpress(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
     """One WordPress for the session with FormRelay Bridge active (prefix wp_)."""
     with running_site(request, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)]) as wp:
         yield wp
+
+
+@pytest.fixture(scope="module")
+def bridge_site(request: pytest.FixtureRequest) -> Iterator[LocalWordPress]:
+    """A WordPress for one test module: bridge active, no FORMRELAY_* constants (the
+    settings come from the option, so a test can point the notify wherever it likes)."""
+    with running_site(request, constants={}, plugins=[(BRIDGE_SLUG, BRIDGE_SOURCE)]) as wp:
+        yield wp
+
+
+@pytest.fixture
+def wp(bridge_site: LocalWordPress) -> LocalWordPress:
+    """`bridge_site` with no jobs and the settings as activation leaves them: the module
+    shares one site, so each test starts from the same state. Modules with a site of
+    their own (test_ops_*) define their own `wp`."""
+    reset_bridge(bridge_site)
+    return bridge_site
 
 
 @pytest.fixture

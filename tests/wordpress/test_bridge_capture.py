@@ -23,29 +23,19 @@ from tests.wordpress.bridge_fixtures import (
     PDF,
     PNG,
     Submission,
-    bridge_site,
     capture,
     expected_file,
     jobs,
     make_form,
     media_upload,
     plugin_problems,
-    reset_bridge,
     update_settings,
     upload,
 )
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
 
-__all__ = ["bridge_site"]  # a fixture, used by name
-
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-
-
-@pytest.fixture
-def wp(bridge_site):
-    reset_bridge(bridge_site)
-    return bridge_site
 
 
 @pytest.fixture(scope="module")

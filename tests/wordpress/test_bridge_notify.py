@@ -28,20 +28,16 @@ from tests.wordpress.bridge_fixtures import (
     SilentSidecar,
     Submission,
     added_cost,
-    bridge_site,
     capture,
     closed_port,
     jobs,
     make_form,
     plugin_problems,
-    reset_bridge,
     update_settings,
 )
 from tests.wordpress.conftest import SHARED_SECRET, SIDECAR_URL
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
-
-__all__ = ["bridge_site"]  # a fixture, used by name
 
 SECRET = "test-secret-0123456789-abcdef"
 MAX_ADDED_SECONDS = 0.3
@@ -57,12 +53,6 @@ register_shutdown_function( function () {
     echo "\\n[finished:" . wp_json_encode( $GLOBALS['fr_finished'] ?? array() ) . "]";
 } );
 """
-
-
-@pytest.fixture
-def wp(bridge_site):
-    reset_bridge(bridge_site)
-    return bridge_site
 
 
 @pytest.fixture(scope="module")

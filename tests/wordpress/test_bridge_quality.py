@@ -22,7 +22,6 @@ from tests.wordpress.bridge_fixtures import (
     RecordingSidecar,
     SilentSidecar,
     Submission,
-    bridge_site,
     capture,
     closed_port,
     form_fields,
@@ -38,8 +37,6 @@ from tests.wordpress.bridge_fixtures import (
 from tests.wordpress.conftest import BRIDGE_SOURCE
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
-
-__all__ = ["bridge_site"]  # a fixture, used by name
 
 PHP_FILES = sorted(BRIDGE_SOURCE.rglob("*.php"))
 EXPECTED_FILES = {

@@ -18,29 +18,25 @@ import pytest
 from tests.wordpress.bridge_fixtures import (
     OPTION,
     PLUGIN_FILE,
-    bridge_site,
     form_fields,
     login,
     make_form,
-    reset_bridge,
     settings_page_url,
     stored_secret,
     stored_settings,
     update_settings,
 )
-from tests.wordpress.conftest import BRIDGE_SLUG, BRIDGE_SOURCE, SHARED_SECRET, SIDECAR_URL
+from tests.wordpress.conftest import (
+    BRIDGE_SLUG,
+    BRIDGE_SOURCE,
+    SHARED_SECRET,
+    SIDECAR_URL,
+    reset_bridge,
+)
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
 
-__all__ = ["bridge_site"]  # a fixture, used by name
-
 SECRET = "s3cr3t-VALUE-never-shown-0123456789"
-
-
-@pytest.fixture
-def wp(bridge_site):
-    reset_bridge(bridge_site)
-    return bridge_site
 
 
 @pytest.fixture(scope="module")

@@ -13,27 +13,21 @@ from sidecar.store import Database, DbSettings, Store
 from tests.integration.status_counts import assert_counts_exact, mixed_workload, rows
 from tests.wordpress.bridge_fixtures import (
     Submission,
-    bridge_site,
     capture,
     jobs,
     make_form,
     plugin_problems,
-    reset_bridge,
 )
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
 
-__all__ = ["bridge_site"]  # a fixture, used by name
-
 
 @pytest.fixture
-def store(bridge_site) -> Iterator[Store]:
-    reset_bridge(bridge_site)  # no jobs
-    wp = bridge_site
+def store(wp) -> Iterator[Store]:
     host, _, port = wp.db_host_port.rpartition(":")
     db = Database(DbSettings(host, wp.db_user, wp.db_password, wp.db_name, int(port)))
     store = Store(db, wp.table_prefix)
-    rows(store, "DELETE FROM {p}formrelay_counts")  # (reset_bridge empties the jobs)
+    rows(store, "DELETE FROM {p}formrelay_counts")  # (`wp` emptied the jobs)
     yield store
     db.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from devstack.wordpress import LocalWordPress
-from tests.wordpress.bridge_fixtures import bridge_site, update_settings  # noqa: F401
+from tests.wordpress.bridge_fixtures import update_settings
 from tests.wordpress.conftest import BRIDGE_FILE, BRIDGE_SLUG, BRIDGE_SOURCE, deactivate_bridge
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db]
@@ -65,7 +65,7 @@ def reset(wp: LocalWordPress) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_a_settings_save_publishes_the_contract(bridge_site, case):  # noqa: F811
+def test_a_settings_save_publishes_the_contract(bridge_site, case):
     spec = json.loads(case.read_text())
     reset(bridge_site)
     update_settings(bridge_site, **spec["option"])
@@ -80,7 +80,7 @@ def test_a_settings_save_publishes_the_contract(bridge_site, case):  # noqa: F81
     assert row == spec["published"]
 
 
-def test_a_form_keeps_its_selection_time_and_an_added_one_gets_now(bridge_site):  # noqa: F811
+def test_a_form_keeps_its_selection_time_and_an_added_one_gets_now(bridge_site):
     reset(bridge_site)
     update_settings(bridge_site, forms=[3])
     first = published(bridge_site)
@@ -104,7 +104,7 @@ def test_a_form_keeps_its_selection_time_and_an_added_one_gets_now(bridge_site):
     assert again["selected_since"]["9"] == every["selected_since"]["*"]
 
 
-def test_active_since_survives_saves_and_deactivation_turns_delivery_off(bridge_site):  # noqa: F811
+def test_active_since_survives_saves_and_deactivation_turns_delivery_off(bridge_site):
     reset(bridge_site)
     first = published(bridge_site)
     assert first is not None and first["active"] is True
@@ -128,7 +128,7 @@ def test_active_since_survives_saves_and_deactivation_turns_delivery_off(bridge_
     assert out == "yes"
 
 
-def test_admin_init_writes_a_missing_or_stale_row(bridge_site):  # noqa: F811
+def test_admin_init_writes_a_missing_or_stale_row(bridge_site):
     reset(bridge_site)
     update_settings(bridge_site, forms=[5, 6])
     set_published(bridge_site, None)  # a site upgraded from a version that never wrote it
@@ -141,14 +141,14 @@ def test_admin_init_writes_a_missing_or_stale_row(bridge_site):  # noqa: F811
     assert again is not None and again["forms"] == [5, 6] and SINCE.match(again["active_since"])
 
 
-def test_deleting_the_option_publishes_the_defaults(bridge_site):  # noqa: F811
+def test_deleting_the_option_publishes_the_defaults(bridge_site):
     update_settings(bridge_site, forms=[7])
     bridge_site.php("delete_option( 'formrelay_bridge_settings' );")
     row = published(bridge_site)
     assert row is not None and row["forms"] == "all"
 
 
-def test_the_secret_has_its_own_option_that_is_not_autoloaded(bridge_site):  # noqa: F811
+def test_the_secret_has_its_own_option_that_is_not_autoloaded(bridge_site):
     reset(bridge_site)
     update_settings(bridge_site, shared_secret=SECRET)
     assert options(bridge_site, "formrelay_bridge_secret") == [(SECRET, "no")]
@@ -164,7 +164,7 @@ def test_the_secret_has_its_own_option_that_is_not_autoloaded(bridge_site):  # n
 
 
 def test_a_secret_kept_in_the_settings_by_an_older_version_moves_on_admin_init(
-        bridge_site):  # noqa: F811
+        bridge_site):
     reset(bridge_site)
     # What earlier builds stored: the secret inside the autoloaded settings.
     bridge_site.php("""
