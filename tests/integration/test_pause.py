@@ -200,3 +200,40 @@ def test_a_permanent_refusal_also_ends_a_pause_and_rings_the_backlog(paused_deli
     assert [d.store.get_job(i).status for i in ids] == [
         Status.FAILED, Status.COMPLETED, Status.COMPLETED]
     assert [e["event"] for e in delivery_log(d.store)] == ["delivery.paused", "delivery.resumed"]
+
+
+def test_a_pause_between_two_documents_gives_the_next_one_back_unspent(paused_delivery, sim):
+    """The chain reads the pause with each upload's outcome: paused after the first
+    document, the second is released (no request, no attempt) and the resume sends it."""
+    from devstack.samples import write_pdf
+
+    d = paused_delivery
+    files = [write_pdf(d.uploads / "2026" / "12" / f"mid{i}.pdf", 2000) for i in range(2)]
+    upload = d.engine.client.upload_document
+    uploads_seen: list[str] = []
+
+    def upload_then_pause(*args: Any, **kwargs: Any) -> Any:
+        accepted = upload(*args, **kwargs)
+        uploads_seen.append(accepted.id)
+        if len(uploads_seen) == 1:  # another worker saw the partner fail meanwhile
+            for _ in range(POLICY.threshold):
+                Pause(d.store, POLICY).failed("HTTP 503 server", probe=False)
+        return accepted
+
+    d.engine.client.upload_document = upload_then_pause  # type: ignore[method-assign]
+    (job_id,) = [d.enqueue("FR-MID", snapshot(12, 0, text_fields(), d.uploads, files))]
+    d.drain()
+    first, second = d.store.documents(job_id)
+    assert (first.status, second.status) == (Status.UPLOADED, Status.RETRYING)
+    assert second.attempts == 0 and second.lease_owner is None  # given back unspent
+    assert sim.stats()["documents_created"] == 1 and len(uploads_seen) == 1
+    assert d.store.get_job(job_id).status == Status.PROCESSING
+    assert any(r["event"] == "document.paused" and "paused or busy" in r["message"]
+               for r in d.store.job_log(job_id))
+
+    Pause(d.store, POLICY).resume("admin")
+    d.make_due()  # its retry comes due and is rung
+    d.drain()
+    assert d.store.get_document(second.id).status == Status.UPLOADED
+    assert d.store.get_job(job_id).status == Status.COMPLETED
+    assert sim.stats()["documents_created"] == 2
