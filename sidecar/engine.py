@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sidecar import delivery_settings, metrics
+from sidecar import delivery_settings, job_source, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
 from sidecar.doorbell import Doorbell, ring_due
@@ -48,7 +48,7 @@ from sidecar.redact import Masker
 from sidecar.states import CLAIMABLE, Event, EventKind, State, Status
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
 from sidecar.store.chain import Next, since
-from sidecar.submission import Submission, from_snapshot, from_wpforms, locate
+from sidecar.submission import Submission, locate
 from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
@@ -107,7 +107,7 @@ class Engine:
         claimed_at = time.monotonic()
         seen = self._seen(shared, job.updated_at)
         try:
-            submission, source = self._submission(job, snapshot)
+            submission, source = job_source.read(self.store, job, snapshot)
             rules = None if submission.template else self.delivery.get()
             payload = self.renderer.render(submission, _job_context(job, submission), rules)
         except (SubmissionError, PayloadError) as exc:
@@ -144,31 +144,6 @@ class Engine:
         first: Leased | None = None if doc is None else Leased(doc, next_owner, seen)
         while first is not None:  # the job's documents, in turn, with no queue between
             first = self._upload(first, job)
-
-    def _submission(self, job: Job, snapshot: str | None) -> tuple[Submission, str]:
-        """The job's snapshot, else (when unusable) the entry in WPForms' own tables."""
-        submission, why = from_snapshot(snapshot)
-        if submission is not None:
-            return submission, "snapshot"
-        if job.values_dropped_at is not None and not snapshot:
-            why = ("the submitted values were deleted by retention on"
-                   f" {job.values_dropped_at:%Y-%m-%d}")
-        if job.entry_id <= 0:
-            raise SubmissionError(f"{why}, and the entry was not stored (entry id 0)")
-        try:
-            entry = self.store.wpforms_entry(job.entry_id)
-        except SubmissionError as exc:  # e.g. WPForms Lite: say first why it was needed
-            raise SubmissionError(f"{why}, and {exc}") from None
-        if entry is None:
-            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} does not exist")
-        if entry.status:
-            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} is {entry.status!r}")
-        try:
-            found = from_wpforms(entry.fields, entry.form_id, entry.entry_id)
-        except ValueError:
-            raise SubmissionError(f"{why}, and WPForms entry {job.entry_id} has no readable"
-                                  " fields") from None
-        return found, f"WPForms entry {job.entry_id} ({why})"
 
     # ---- phase 2: the documents ---------------------------------------------------------
 
@@ -272,7 +247,7 @@ class Engine:
         """All the job's values and documents' names (read only when a partner text needs it)."""
         row = self.store.job_snapshot(job.id)
         try:
-            submission, _ = self._submission(job, row["snapshot"] if row else None)
+            submission, _ = job_source.read(self.store, job, row["snapshot"] if row else None)
         except SubmissionError:
             return None
         return masker_for(submission, (d.original_name for d in self.store.documents(job.id)))
