@@ -158,6 +158,9 @@ class StoreBase:
                 partner_document_id=partner_id or current.partner_document_id,
             )
         sets.update(extra or {})
+        if error == current.last_error:  # unchanged (every row written is leased or locked):
+            del sets["last_error"]  # a TEXT column in a multi-table UPDATE's SET puts
+            # MariaDB's temporary table on disk: 1-1.5 ms a statement instead of 0.1 ms
         return new, sets
 
     def _write(self, cur: Any, rows: list[tuple[Kind, int, dict[str, Any], Guard]]) -> None:
