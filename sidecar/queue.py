@@ -11,7 +11,10 @@ the queue needs the secret.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
+import sys
 from typing import Any
 
 from huey import Huey
@@ -21,6 +24,8 @@ from sidecar.config import Config
 from sidecar.errors import ConfigError
 from sidecar.queue_signing import QueueSerializer, SignedRedisQueue, SignedSqliteQueue
 from sidecar.queue_storage import WakingSqliteStorage
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def build_huey(config: Config, name: str | None = None) -> Huey:
@@ -45,20 +50,35 @@ def describe(huey: Huey) -> str:
 
 
 class ChildProcesses(ProcessEnvironment):  # type: ignore[misc]
-    """Process workers that leave SIGINT and SIGTERM to their parent.
+    """Process workers that leave SIGINT and SIGTERM to their parent, and die with it.
 
     A stop signal often reaches the whole process group (Ctrl-C in a terminal,
     systemd's default KillMode): Huey's children would abort their task at once.
     Here they ignore both; the parent stops them through the stop flag, and only
-    after the shutdown timeout interrupts them, with SIGUSR1.
+    after the shutdown timeout interrupts them, with SIGUSR1. A parent killed
+    outright (SIGKILL, the OOM killer) takes them along (Linux's parent-death
+    signal): an orphan would go on taking work under a heartbeat that has stopped,
+    whose leases the sweep gives to others.
     """
 
     def __init__(self, *args: Any) -> None:
         super().__init__(signal.SIGTERM, signal.SIGUSR1)
+        self.parent = os.getpid()
 
     def init_child(self, process: Any) -> None:
         super().init_child(process)  # SIGTERM ignored, SIGUSR1 interrupts a running task
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        die_with_parent(self.parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when `parent` ends (Linux; elsewhere nothing is set)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent was gone before the signal was set
+        os._exit(1)
 
 
 def create_consumer(huey: Huey, config: Config) -> Any:

@@ -4,6 +4,8 @@ Thread and process workers (the latter through prometheus_client's multiprocess 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import signal
 import subprocess
@@ -130,3 +132,43 @@ def test_run_with_process_workers_serves_metrics_and_health_on_its_main_listener
     finally:
         stop(run)
     assert not (Path(env["FORMRELAY_DATA_DIR"]) / f"metrics-{run.pid}").exists()
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_process_workers_die_with_a_parent_killed_outright(migrated_db, sim, uploads, tmp_path):
+    """SIGKILL (the OOM killer) leaves no orphan taking work under a stopped heartbeat."""
+    env = worker_env(migrated_db.database, sim.url, uploads, tmp_path,
+                     FORMRELAY_WORKER_TYPE="process",
+                     FORMRELAY_QUEUE_NAME=f"formrelay-test-{secrets.token_hex(4)}")
+    worker = start_worker(env)
+    try:
+        def forked() -> set[int] | None:
+            assert worker.poll() is None, "formrelay worker exited"
+            found = children_of(worker.pid)
+            return found if len(found) >= 2 else None  # FORMRELAY_WORKERS=2
+
+        children = wait_until(forked, 60, "the process workers to start")
+    finally:
+        worker.kill()  # SIGKILL; its output is not read: an orphan would hold the pipe open
+        worker.wait()
+
+    def alive(pid: int) -> bool:
+        with contextlib.suppress(OSError):
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return False
+
+    try:
+        wait_until(lambda: not [c for c in children if alive(c)], 30,
+                   "the orphaned process workers to end")
+    finally:
+        for orphan in [c for c in children if alive(c)]:
+            os.kill(orphan, signal.SIGKILL)
+        assert worker.stdout is not None
+        worker.stdout.close()
