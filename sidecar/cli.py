@@ -163,8 +163,9 @@ def _consumer(cfg: config.Config, store: Store, worker_id: str) -> tuple[Any, An
     tasks = register(huey, lambda: engines[0], cfg)
     engines.append(build_engine(cfg, tasks, worker_id))
     ring_due(store, tasks)
-    log.info("queue: %s, %d worker %ss; MySQL driver: %s", describe(huey), cfg.workers,
-             cfg.worker_type, driver())
+    kind = "processes" if cfg.worker_type == "process" else "threads"
+    log.info("queue: %s, %d worker %s; MySQL driver: %s", describe(huey), cfg.workers, kind,
+             driver())
     return create_consumer(huey, cfg), tasks
 
 

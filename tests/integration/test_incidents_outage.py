@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,9 @@ def test_a_partner_outage_and_a_burst_of_failures_alert_once_each(
             wait_until(lambda: len(hook.received) >= 3 and len(subjects(smtp)) >= 3, 60,
                        "the failed alert")
             assert len(subjects(smtp)) == 3 and len(hook.received) == 3
-            assert "jobs failed permanently" in subjects(smtp)[2]
+            # The digest counts what had failed when it went out: a monitor round may fall
+            # inside the burst (the incident row above counts all 20).
+            assert re.search(r"\d+ jobs? failed permanently", subjects(smtp)[2])
             assert hook.bodies()[2]["incident"]["kind"] == "failed"
             for mail in smtp.inbox.all():
                 assert not leaks(mail.get_payload(decode=True).decode())
