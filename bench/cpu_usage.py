@@ -43,6 +43,20 @@ def pid_seconds(*pids: int) -> float:
     return sum(_seconds(f) for p in pids if (f := _stat(p)))
 
 
+def tree_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and its live descendants (process workers, file-check sandboxes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            parents[int(entry.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return pid_seconds(*tree)
+
+
 def pids_of(name: str) -> list[int]:
     """The pids of a program by its exact name (`pidof`), e.g. the database server."""
     out = subprocess.run(["pidof", name], capture_output=True, text=True, check=False).stdout

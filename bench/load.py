@@ -45,7 +45,15 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.apache import INSTALL_HINT, RUN_AS, apache, available
-from bench.cpu_usage import Probe, group_seconds, pid_seconds, pids_of, snapshot, used
+from bench.cpu_usage import (
+    Probe,
+    group_seconds,
+    pid_seconds,
+    pids_of,
+    snapshot,
+    tree_seconds,
+    used,
+)
 from bench.formrelay_side import NO_CEILINGS, FormRelaySide
 from bench.site_env import bridge_site, db_settings, run_bench
 from bench.submit_overhead import set_bridge
@@ -146,8 +154,8 @@ def arm(name: str, site: LocalWordPress, fr: FormRelaySide,
         yield {}
         return
     with fr.web(sim_root) as web, fr.worker(sim_root) as worker:
-        yield {"formrelay web": partial(pid_seconds, web.pid),
-               "formrelay worker": partial(pid_seconds, worker.pid)}
+        yield {"formrelay web": partial(tree_seconds, web.pid),
+               "formrelay worker": partial(tree_seconds, worker.pid)}
 
 
 def php_lines(log: Path, offset: int) -> list[tuple[int, float]]:
