@@ -58,6 +58,16 @@ def uptime() -> str:
     return out.strip().partition("load average: ")[2] or out.strip()
 
 
+def core_speed() -> str:
+    """CPU seconds of a fixed pure-Python loop: on a shared host the same code runs at
+    different speeds from hour to hour (seen here: 0.8 to 1.6 s), and a side-by-side
+    ratio with it; figures from different runs compare only at a like speed."""
+    started, total = time.process_time(), 0
+    for i in range(5_000_000):
+        total += i
+    return f"{time.process_time() - started:.2f} s per 5M-step loop"
+
+
 def run_bench(script: str, measure: Callable[[], T], report: Callable[[T], None], *,
               removed: str, errors: tuple[type[Exception], ...],
               machine_load: bool = True, timed: bool = True) -> int:
@@ -68,7 +78,7 @@ def run_bench(script: str, measure: Callable[[], T], report: Callable[[T], None]
     """
     name = Path(script).stem
     started = time.perf_counter()
-    load = uptime() if machine_load else ""
+    load = f"{uptime()} ({core_speed()})" if machine_load else ""
     try:
         result = measure()
     except errors as exc:
@@ -79,7 +89,7 @@ def run_bench(script: str, measure: Callable[[], T], report: Callable[[T], None]
         return 130
     report(result)
     if machine_load:
-        print(f"machine load before: {load}; after: {uptime()}")
+        print(f"machine load before: {load}; after: {uptime()} ({core_speed()})")
     if timed:
         print(f"took {time.perf_counter() - started:.0f} s")
     print("command: " + shlex.join([".venv/bin/python", f"bench/{name}.py", *sys.argv[1:]]))

@@ -9,7 +9,8 @@ and `formrelay worker` with Redis). For each partner latency (0 ms, 200 ms) one
 - Action Scheduler: N actions, each one JSON record POST and two multipart
   document POSTs through wp_remote_post, run by AS's CLI queue runner;
 - FormRelay: N real WPForms submissions with two PDFs each, captured by the
-  bridge while no sidecar runs, then one `formrelay worker` with its defaults and
+  bridge while no sidecar runs, then one `formrelay worker` with its defaults (4
+  process workers) and
   the partner ceilings off (FORMRELAY_PARTNER_RPS=0, FORMRELAY_PARTNER_CONCURRENCY=0),
   which rings the backlog once at start (a notify queued in Redis as well would
   ring each job twice: a cost of the backlog set-up, not of steady delivery).
@@ -129,11 +130,12 @@ def main() -> int:
     parser.add_argument("--action-scheduler", type=Path, default=DEFAULT_AS, metavar="TARBALL",
                         help=f"an Action Scheduler release tarball (default {DEFAULT_AS})")
     parser.add_argument("--quick", action="store_true", help="small N, for a fast check")
-    parser.add_argument("--jobs", type=int, help="jobs at 0 ms (default 300, quick 40)")
+    parser.add_argument("--jobs", type=int, help="jobs at 0 ms (default 1000: a span of"
+                        " several seconds, so a worker's start weighs little; quick 40)")
     parser.add_argument("--jobs-200", type=int, help="jobs at 200 ms (default 40, quick 8)")
     parser.add_argument("--only", choices=("0ms", "200ms"))
     args = parser.parse_args()
-    args.jobs = args.jobs or (40 if args.quick else 300)
+    args.jobs = args.jobs or (40 if args.quick else 1000)
     args.jobs_200 = args.jobs_200 or (8 if args.quick else 40)
     if not args.action_scheduler.is_file():
         print(f"vs_action_scheduler: no tarball at {args.action_scheduler}", file=sys.stderr)
