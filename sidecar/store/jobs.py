@@ -62,6 +62,13 @@ class JobStore(StoreBase):
             row = cur.fetchone()
         return Job.from_row(row) if row else None
 
+    def job_status(self, job_id: int) -> tuple[Status, int] | None:
+        """A job's status and priority (what a notify needs: two columns, not a Job)."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT status, priority FROM {self.t.jobs} WHERE id = %s", (job_id,))
+            row = cur.fetchone()
+        return (Status(row["status"]), int(row["priority"])) if row else None
+
     def get_document(self, document_id: int) -> Document | None:
         with self.db.transaction() as cur:
             cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM {self.t.documents} WHERE id = %s",
