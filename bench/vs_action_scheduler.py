@@ -20,7 +20,7 @@ record (bench/sim_window.py). Target: FormRelay >= Action Scheduler at 0 ms
 (aim 2x). FORMRELAY_BENCH_PROFILE=DIR runs the worker under cProfile.
 
     .venv/bin/python bench/vs_action_scheduler.py [--quick] [--jobs N] [--jobs-200 N]
-        [--only 0ms|200ms] [--action-scheduler PATH.tar.gz]
+        [--only 0ms|200ms] [--worker-type thread|process] [--action-scheduler PATH.tar.gz]
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def run(args: argparse.Namespace, logs: Path, tmp: Path) -> tuple[str, list[Row]
         version = action_sched.install(site, action_sched.unpack(args.action_scheduler,
                                                                   tmp / "as"))
         fr = FormRelaySide(site, make_form(site), secret, listen, logs, tmp / "data")
+        if args.worker_type:  # else the sidecar's default
+            fr.ceilings["FORMRELAY_WORKER_TYPE"] = args.worker_type
         plan = [(0, args.jobs), (200, args.jobs_200)]
         for latency, jobs in plan:
             if args.only in (None, f"{latency}ms"):
@@ -134,6 +136,8 @@ def main() -> int:
                         " several seconds, so a worker's start weighs little; quick 40)")
     parser.add_argument("--jobs-200", type=int, help="jobs at 200 ms (default 40, quick 8)")
     parser.add_argument("--only", choices=("0ms", "200ms"))
+    parser.add_argument("--worker-type", choices=("thread", "process"),
+                        help="FORMRELAY_WORKER_TYPE of the worker (default: the sidecar's)")
     args = parser.parse_args()
     args.jobs = args.jobs or (40 if args.quick else 1000)
     args.jobs_200 = args.jobs_200 or (8 if args.quick else 40)
