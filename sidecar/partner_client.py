@@ -281,12 +281,11 @@ def _transport_error(exc: Exception) -> PartnerConfigError | RetryableError:
         return PartnerConfigError("the partner URL is not valid", category=Category.BAD_URL)
     # Before timeouts: urllib3's NewConnectionError (refused, no such name) is a
     # ConnectTimeoutError too, for backwards compatibility.
-    if isinstance(exc, u3.NewConnectionError | u3.ProxyError | u3.NameResolutionError):
+    if isinstance(exc, u3.NewConnectionError | u3.ProxyError | u3.NameResolutionError) or (
+            isinstance(exc, u3.ProtocolError) and not isinstance(exc, u3.IncompleteRead)):
         return RetryableError("could not connect to the partner", category=Category.NETWORK)
     if isinstance(exc, u3.TimeoutError):  # connecting, or reading the answer
         return RetryableError("timed out waiting for the partner", category=Category.TIMEOUT)
-    if isinstance(exc, u3.ProtocolError) and not isinstance(exc, u3.IncompleteRead):
-        return RetryableError("could not connect to the partner", category=Category.NETWORK)
     # a chunked or compressed answer cut off
     return RetryableError("the partner's answer was cut off", category=Category.NETWORK)
 
