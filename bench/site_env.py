@@ -60,7 +60,7 @@ def uptime() -> str:
 
 def core_speed() -> str:
     """CPU seconds of a fixed pure-Python loop: on a shared host the same code runs at
-    different speeds from hour to hour (seen here: 0.8 to 1.6 s), and a side-by-side
+    different speeds from hour to hour (seen here: 0.2 to 0.8 s), and a side-by-side
     ratio with it; figures from different runs compare only at a like speed."""
     started, total = time.process_time(), 0
     for i in range(5_000_000):
