@@ -123,7 +123,8 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # not started: a stop that came mid-start
+            self._thread.join(timeout=5)
         self.store.forget_worker(self.worker_id)
         if self._thread.is_alive():  # a beat slower than that (a busy database) would write
             self._thread.join(timeout=30)  # the row again after it was forgotten
@@ -177,8 +178,8 @@ def _work(store: Store, consumer: Any, heartbeat: Heartbeat) -> None:
     here, so the work is due again at once instead of after its lease expires. A worker
     killed outright cannot do this: the sweep does it once its heartbeat stops.
     """
-    heartbeat.start()
-    try:
+    try:  # a SIGTERM right after the first beat (before Huey's handlers) still forgets it
+        heartbeat.start()
         consumer.run()
     finally:
         for _, child in consumer.worker_threads:  # a process worker that ignored its interrupt

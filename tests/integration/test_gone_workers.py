@@ -126,3 +126,32 @@ def test_a_killed_workers_step_is_delivered_once_its_heartbeat_stops_not_its_lea
     stats = held_sim.stats()
     assert stats["records_created"] == 1 and len(held_sim.records()) == 1, stats
     assert sum(stats["duplicates_suppressed"].values()) >= 1, stats
+
+
+class _Interrupted:
+    """A consumer never reached: the stop request lands while the heartbeat starts."""
+
+    worker_threads: tuple[tuple[object, object], ...] = ()
+
+    def run(self) -> None:
+        raise AssertionError("the interrupt came first")
+
+
+def test_a_stop_request_right_after_the_first_beat_still_forgets_the_worker(
+        workers_store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidecar import cli, config
+
+    cfg = config.load("migrate", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d",
+                                  "FORMRELAY_SHARED_SECRET": "s" * 32,
+                                  "FORMRELAY_DATA_DIR": str(tmp_path)})
+    heartbeat = cli.Heartbeat(workers_store, cfg)
+
+    def interrupted() -> None:  # SIGTERM is KeyboardInterrupt until Huey's handlers are in
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(heartbeat._thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli._work(workers_store, _Interrupted(), heartbeat)
+    with workers_store.db.transaction() as cur:
+        cur.execute(f"SELECT COUNT(*) AS n FROM {PREFIX}formrelay_workers")
+        assert cur.fetchone()["n"] == 0  # type: ignore[index]
