@@ -97,6 +97,14 @@ def create_consumer(huey: Huey, config: Config) -> Any:
                 return ChildProcesses()
             return super().get_environment(worker_type)
 
+        def start(self) -> None:
+            # Huey sets its handlers after forking its workers. Until then SIGTERM is
+            # KeyboardInterrupt (cli.main), and one that lands in a fork's after-fork hooks
+            # (logging has one) is printed and dropped: the consumer would never stop.
+            # Huey's handlers only note the signal: the loop acts on it after the forks.
+            self._set_signal_handlers()
+            super().start()
+
         def stop(self, graceful: bool = False) -> None:
             # Idle workers wait inside the queue's dequeue, not on the stop flag: end the
             # waits of this process's threads now (others return within READ_TIMEOUT_SECONDS).

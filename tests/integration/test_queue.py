@@ -178,3 +178,37 @@ def test_redis_with_a_password_url(tmp_path):
             deliveries_in_order(build_huey(wrong, name="formrelay-test-denied"))
     finally:
         admin.acl_deluser(user)
+
+
+STOP_DURING_FORK = """
+import os, signal, sys
+from sidecar import config
+from sidecar.queue import build_huey, create_consumer
+
+signal.signal(signal.SIGTERM, signal.default_int_handler)  # as cli.main sets it
+cfg = config.load("migrate", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d",
+                              "FORMRELAY_SHARED_SECRET": "s" * 32,
+                              "FORMRELAY_DATA_DIR": sys.argv[1],
+                              "FORMRELAY_WORKER_TYPE": "process", "FORMRELAY_WORKERS": "1",
+                              "FORMRELAY_SHUTDOWN_SECONDS": "5"})
+consumer = create_consumer(build_huey(cfg), cfg)
+parent, sent = os.getpid(), []
+
+def stop_request_mid_fork():  # what systemd's stop does when it lands while Huey forks
+    if os.getpid() == parent and not sent:
+        sent.append(1)
+        os.kill(parent, signal.SIGTERM)
+
+os.register_at_fork(after_in_parent=stop_request_mid_fork)
+consumer.run()
+print("stopped")
+"""
+
+
+def test_a_stop_request_that_lands_while_huey_forks_its_workers_still_stops_it(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", STOP_DURING_FORK, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "stopped" in proc.stdout, proc.stderr[-2000:]
