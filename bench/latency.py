@@ -259,8 +259,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queue", default="sqlite,redis",
                         help="comma-separated: sqlite (formrelay run), redis (web + worker)")
-    parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
-                        help="FORMRELAY_WORKER_TYPE (default: the sidecar's, thread)")
+    parser.add_argument("--worker-type", choices=("thread", "process"), default="process",
+                        help="FORMRELAY_WORKER_TYPE (default: the sidecar's, process)")
     parser.add_argument("--back-to-back", type=int, default=20, metavar="N")
     parser.add_argument("--after-idle", type=int, default=4, metavar="M")
     parser.add_argument("--idle-seconds", type=float, default=60,

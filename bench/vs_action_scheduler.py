@@ -10,7 +10,7 @@ and `formrelay worker` with Redis). For each partner latency (0 ms, 200 ms) one
   document POSTs through wp_remote_post, run by AS's CLI queue runner;
 - FormRelay: N real WPForms submissions with two PDFs each, captured by the
   bridge while no sidecar runs, then one `formrelay worker` with its defaults (4
-  thread workers) and
+  process workers) and
   the partner ceilings off (FORMRELAY_PARTNER_RPS=0, FORMRELAY_PARTNER_CONCURRENCY=0),
   which rings the backlog once at start (a notify queued in Redis as well would
   ring each job twice: a cost of the backlog set-up, not of steady delivery).

@@ -38,7 +38,7 @@ def test_a_running_worker_is_listed_and_forgotten_when_it_stops(workers_store, m
     try:
         line = wait_until(lambda: next((ln for ln in status(env).splitlines()
                                         if f":{proc.pid}:" in ln), None), 30, "the worker listed")
-        assert "thread\u00d72" in line and "last seen" in line and "SILENT" not in line
+        assert "process\u00d72" in line and "last seen" in line and "SILENT" not in line
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert f":{proc.pid}:" not in status(env)
