@@ -13,14 +13,16 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import requests
 
+from bench.cpu_usage import Probe, snapshot, tree_seconds, used
 from bench.throughput import FORMRELAY, REDIS_URL, BenchError, alive, base_env, service, wait_for
 from devstack import wpforms
 from devstack.wordpress import LocalWordPress
@@ -144,9 +146,17 @@ class FormRelaySide:
                      "Huey consumer started") as (proc, _):
             yield proc
 
-    def deliver(self, sim_root: str, since_id: int, count: int, timeout: float) -> None:
-        """Run one `formrelay worker` until every job after `since_id` is completed."""
+    def deliver(self, sim_root: str, since_id: int, count: int, timeout: float,
+                probes: Mapping[str, Probe] | None = None) -> dict[str, float]:
+        """Run one `formrelay worker` until every job after `since_id` is completed.
+
+        CPU seconds from the worker's start (its imports done) to the last job: of its
+        process tree ("worker") and of each of `probes`.
+        """
         with self.worker(sim_root) as proc:
+            meters = {"worker": partial(tree_seconds, proc.pid), **(probes or {})}
+            before = snapshot(meters)
+
             def done() -> bool:
                 alive(proc, self.logs / "worker.log")
                 counts = self.counts(since_id)
@@ -155,6 +165,7 @@ class FormRelaySide:
                 return counts.get("completed", 0) == count
 
             wait_for(done, timeout, f"{count} FormRelay jobs to complete")
+            return used(before, snapshot(meters))
 
     @property
     def _jobs(self) -> str:

@@ -165,12 +165,20 @@ def service(name: str, argv: list[str], env: dict[str, str], logs: Path,
 @contextmanager
 def partner_sim(latency_ms: int, logs: Path) -> Iterator[str]:
     """A simulator process; yields its root URL (the API is root + /api)."""
+    with partner_sim_process(latency_ms, logs) as (root, _):
+        yield root
+
+
+@contextmanager
+def partner_sim_process(latency_ms: int, logs: Path) -> Iterator[tuple[str, int]]:
+    """A simulator process; yields its root URL and its pid (for its CPU time)."""
     argv = [FORMRELAY, "partner-sim", "--listen", "127.0.0.1:0", "--latency-ms",
             str(latency_ms), "--threads", "64"]
-    with service(f"sim-{latency_ms}ms", argv, base_env(), logs, "partner-sim serving") as (_, t):
+    with service(f"sim-{latency_ms}ms", argv, base_env(), logs,
+                 "partner-sim serving") as (proc, t):
         found = re.search(r"control: (\S+)/_sim/", t)
         assert found, t
-        yield found.group(1)
+        yield found.group(1), proc.pid
 
 
 def base_env() -> dict[str, str]:

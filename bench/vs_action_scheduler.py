@@ -16,8 +16,10 @@ and `formrelay worker` with Redis). For each partner latency (0 ms, 200 ms) one
   ring each job twice: a cost of the backlog set-up, not of steady delivery).
 
 Each rate is N / (last - first partner request), from the simulator's own
-record (bench/sim_window.py). Target: FormRelay >= Action Scheduler at 0 ms
-(aim 2x). FORMRELAY_BENCH_PROFILE=DIR runs the worker under cProfile.
+record (bench/sim_window.py); beside them, the CPU ms per job of each side's
+runner, MariaDB, Redis and the simulator while that side delivered. Target:
+FormRelay >= Action Scheduler at 0 ms (aim 2x). FORMRELAY_BENCH_PROFILE=DIR runs
+the worker under cProfile.
 
     .venv/bin/python bench/vs_action_scheduler.py [--quick] [--jobs N] [--jobs-200 N]
         [--only 0ms|200ms] [--worker-type thread|process] [--action-scheduler PATH.tar.gz]
@@ -26,18 +28,21 @@ record (bench/sim_window.py). Target: FormRelay >= Action Scheduler at 0 ms
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import action_scheduler as action_sched
+from bench.cpu_usage import Probe, pid_seconds, pids_of, snapshot, used
 from bench.formrelay_side import FormRelaySide, make_form
 from bench.sim_window import Window, WindowError, ratio, window
 from bench.site_env import bridge_site, db_settings, run_bench
-from bench.throughput import BenchError, partner_sim
+from bench.throughput import BenchError, partner_sim_process
 from devstack.samples import write_pdf
 from devstack.wordpress import LocalWordPress
 from sidecar.partner_sim.server import SimControl
@@ -51,6 +56,8 @@ class Row:
     jobs: int
     action_scheduler: Window
     formrelay: Window
+    as_cpu: dict[str, float]  # CPU seconds by process while each side delivered
+    fr_cpu: dict[str, float]
 
     @property
     def as_rate(self) -> float:
@@ -69,13 +76,25 @@ def checked(sim: SimControl, jobs: int, who: str) -> Window:
     return got
 
 
+def children_seconds() -> float:
+    """CPU seconds of this bench's reaped children (the PHP runner, once it returns)."""
+    got = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return got.ru_utime + got.ru_stime
+
+
 def one_latency(site: LocalWordPress, fr: FormRelaySide, files: list[Path], latency_ms: int,
                 jobs: int, logs: Path, numbered: int) -> Row:
     timeout = 120 + jobs * 3 * (latency_ms / 1000 + 0.05)
-    with partner_sim(latency_ms, logs) as root:
+    with partner_sim_process(latency_ms, logs) as (root, sim_pid):
         sim = SimControl(root)
+        shared: dict[str, Probe] = {
+            "MariaDB": partial(pid_seconds, *pids_of("mariadbd")),
+            "Redis": partial(pid_seconds, *pids_of("redis-server")),
+            "simulator": partial(pid_seconds, sim_pid)}
         action_sched.enqueue(site, f"{root}/api", files, jobs, numbered)
+        before = snapshot({"worker": children_seconds, **shared})
         ran, failed = action_sched.drain(site, timeout)
+        as_cpu = used(before, snapshot({"worker": children_seconds, **shared}))
         if (ran, failed) != (jobs, 0):
             raise BenchError(f"Action Scheduler ran {ran} actions ({failed} failed) of {jobs}")
         theirs = checked(sim, jobs, "Action Scheduler")
@@ -84,12 +103,12 @@ def one_latency(site: LocalWordPress, fr: FormRelaySide, files: list[Path], late
         fr.submit(jobs, files)
         if sim.records():
             raise BenchError("the partner got requests before FormRelay's worker started")
-        fr.deliver(root, since, jobs, timeout)
+        fr_cpu = fr.deliver(root, since, jobs, timeout, shared)
         try:
             ours = checked(sim, jobs, "FormRelay")
         except BenchError as exc:
             raise BenchError(f"{exc}; its documents: {fr.document_outcomes(since)}") from exc
-    return Row(latency_ms, jobs, theirs, ours)
+    return Row(latency_ms, jobs, theirs, ours, as_cpu, fr_cpu)
 
 
 def run(args: argparse.Namespace, logs: Path, tmp: Path) -> tuple[str, list[Row]]:
@@ -120,6 +139,16 @@ def report(version: str, rows: list[Row]) -> None:
         print(f"{r.latency_ms:>4} ms {r.jobs:>6} {r.as_rate:>11.1f}"
               f" {r.action_scheduler.seconds:>9.2f} {r.fr_rate:>11.1f}"
               f" {r.formrelay.seconds:>9.2f} {x:>9.2f}x")
+    print("where the time goes: CPU ms per job while each side delivered (runner: AS's PHP"
+          " CLI, FormRelay's worker process tree from its start; MariaDB and Redis are"
+          " machine-wide)")
+    names = ("worker", "MariaDB", "Redis", "simulator")
+    print("latency  side  " + "".join(f"{n:>11}" for n in (*names, "total")))
+    for r in rows:
+        for side, cpu in (("AS", r.as_cpu), ("FR", r.fr_cpu)):
+            ms = [1000 * cpu[n] / r.jobs for n in names]
+            print(f"{r.latency_ms:>4} ms  {side:>4}  " + "".join(f"{v:>11.2f}" for v in ms)
+                  + f"{sum(ms):>11.2f}")
     zero = next((r for r in rows if r.latency_ms == 0), None)
     if zero is not None:
         x = ratio(zero.fr_rate, zero.as_rate)

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.wordpress, pytest.mark.db, pytest.ma
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(r"^\s*(0|200) ms\s+5\s+([\d.]+)\s+[\d.]+\s+([\d.]+)\s+[\d.]+\s+[\d.]+x$", re.M)
+CPU_ROW = re.compile(r"^\s*(\d+) ms\s+(AS|FR)(?:\s+[\d.]+){4}\s+([\d.]+)$", re.M)
 
 
 def test_quick_mode_delivers_five_jobs_each_way() -> None:
@@ -36,4 +37,7 @@ def test_quick_mode_delivers_five_jobs_each_way() -> None:
             for latency, theirs, ours in ROW.findall(proc.stdout)}
     assert set(rows) == {"0", "200"}, proc.stdout
     assert all(theirs > 0 and ours > 0 for theirs, ours in rows.values()), proc.stdout
+    cpu = {(latency, side): float(total) for latency, side, total in CPU_ROW.findall(proc.stdout)}
+    assert set(cpu) == {(lat, side) for lat in ("0", "200") for side in ("AS", "FR")}, proc.stdout
+    assert all(total > 0 for total in cpu.values()), proc.stdout  # each side's CPU was seen
     assert "command: .venv/bin/python bench/vs_action_scheduler.py --quick" in proc.stdout
