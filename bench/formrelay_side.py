@@ -26,6 +26,7 @@ from bench.cpu_usage import Probe, snapshot, tree_seconds, used
 from bench.throughput import FORMRELAY, REDIS_URL, BenchError, alive, base_env, service, wait_for
 from devstack import wpforms
 from devstack.wordpress import LocalWordPress
+from sidecar.states import WAITING
 
 ROOT = Path(__file__).resolve().parents[1]
 # Action Scheduler has no partner ceilings: lift FormRelay's for a fair comparison.
@@ -81,6 +82,10 @@ class FormRelaySide:
             cur.execute(f"SELECT status, COUNT(*) FROM {self._jobs} WHERE id > %s"
                         " GROUP BY status", (since_id,))
             return {str(s): int(n) for s, n in cur.fetchall()}
+
+    def waiting(self) -> int:
+        """FormRelay jobs not ended yet (sidecar.states.WAITING)."""
+        return sum(n for status, n in self.counts().items() if status in WAITING)
 
     def document_outcomes(self, since_id: int) -> dict[str, object]:
         """The documents of jobs after `since_id`: 'status: first words of the error' -> count."""
