@@ -40,7 +40,7 @@ from sidecar.errors import (
 from sidecar.failures import MaskerSource, masker_for, reason
 from sidecar.file_checks import FileChanged, FilePolicy, open_checked
 from sidecar.file_removal import remove_delivered
-from sidecar.partner_client import Accepted, PartnerClient
+from sidecar.partner_profile import Accepted, DocumentUpload, Partner, RecordRequest
 from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
@@ -79,7 +79,7 @@ class Leased:
 class Engine:
     """Without `pause` and `throttle` (tests), delivery never pauses and is not paced."""
 
-    def __init__(self, store: Store, client: PartnerClient, renderer: PayloadRenderer,
+    def __init__(self, store: Store, client: Partner, renderer: PayloadRenderer,
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
                  throttle: Throttle | None = None, worker_id: str | None = None) -> None:
         self.store, self.client, self.renderer = store, client, renderer
@@ -121,9 +121,10 @@ class Engine:
                         self.settings.max_attempts)
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
+        record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(payload, key), lambda: masker_for(submission),
+            lambda: self.client.create_record(record, key), lambda: masker_for(submission),
             seen=seen)
         if accepted is None:
             return
@@ -196,9 +197,10 @@ class Engine:
             try:
                 accepted, elapsed = self._call(
                     job, doc.id, doc.attempts, owner, "document",
-                    lambda: self.client.upload_document(
-                        record_id, opened.reader(), doc.original_name or checked.path.name,
-                        checked.mime, key), lambda: self._job_masker(job), facts, seen=seen)
+                    lambda: self.client.upload_document(record_id, DocumentUpload(
+                        opened.reader(), doc.original_name or checked.path.name, checked.mime,
+                        checked.size, reference=f"{job.reference}:document:{doc.id}"), key),
+                    lambda: self._job_masker(job), facts, seen=seen)
             except FileChanged as exc:  # the body was aborted before its end: nothing stored
                 self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
                              facts=facts)

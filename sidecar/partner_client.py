@@ -39,7 +39,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 from urllib.request import getproxies, proxy_bypass
 
@@ -52,6 +52,9 @@ from sidecar import __version__, metrics
 from sidecar.config import Config
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.errors import category_for_status as category_of
+from sidecar.partner_profile import Accepted, DocumentUpload, RecordRequest
+
+__all__ = ["Accepted", "PartnerClient", "PartnerSettings"]
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 CONFIG_STATUS = frozenset({401, 403})
@@ -77,22 +80,6 @@ class PartnerSettings:
         return cls(cfg.partner_url, cfg.partner_token, cfg.partner_auth, cfg.record_path,
                    cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout,
                    cfg.partner_deadline)
-
-
-class UploadBody(Protocol):
-    """A file-like upload: `read` a chunk at a time, `len()` the bytes still to read."""
-
-    def read(self, size: int | None = -1) -> bytes: ...
-
-    def __len__(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A 2xx with the partner's id for what it created."""
-
-    id: str
-    status: int
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -183,21 +170,23 @@ class PartnerClient:
     def close(self) -> None:
         self.pool.clear()
 
-    def create_record(self, payload: dict[str, Any], idempotency_key: str) -> Accepted:
+    def create_record(self, record: RecordRequest, idempotency_key: str) -> Accepted:
+        """POST the rendered payload as JSON to the record path."""
         with metrics.partner_request("record"):
             return self._post(self.settings.record_path, idempotency_key,
                               {"Content-Type": "application/json"},
-                              json.dumps(payload).encode())
+                              json.dumps(record.payload).encode())
 
-    def upload_document(self, record_id: str, body: UploadBody, filename: str,
-                        content_type: str, idempotency_key: str) -> Accepted:
-        """Upload one file as multipart part `file`, streamed from `body` as it is sent.
+    def upload_document(self, record_id: str, document: DocumentUpload,
+                        idempotency_key: str) -> Accepted:
+        """Upload one file as multipart part `file`, streamed from its body as it is sent.
 
-        `body` is the checked descriptor's reader (sidecar.file_checks.VerifiedReader),
+        The body is the checked descriptor's reader (sidecar.file_checks.VerifiedReader),
         never a path opened here: what goes out is what was checked.
         """
         url_path = self.settings.document_path.replace("{id}", quote(record_id, safe=""))
-        encoder = MultipartEncoder(fields={"file": (filename, body, content_type)})
+        encoder = MultipartEncoder(fields={"file": (document.filename, document.body,
+                                                    document.content_type)})
         with metrics.partner_request("document"):
             return self._post(url_path, idempotency_key,
                               {"Content-Type": encoder.content_type,

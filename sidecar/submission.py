@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from sidecar.partner_profile import Answer
+
 FILE_FIELD = "file-upload"
 
 
@@ -54,6 +56,16 @@ class Submission:
                         value, str | int | float) and not isinstance(value, bool):
                     found.extend(str(value).splitlines())
         return found
+
+    def answers(self) -> tuple[Answer, ...]:
+        """Each field with a value, in form order, as a question and its answer; file
+        fields are left out (their files are the documents)."""
+        return tuple(
+            Answer(str(f.get("id", "")), str(f.get("name") or ""), str(f.get("type") or ""),
+                   str(f["value"]))
+            for f in self.fields
+            if not _is_file_field(f) and isinstance(f.get("value"), str | int | float)
+            and not isinstance(f.get("value"), bool) and str(f["value"]).strip())
 
 
 def decode_fields(raw: Any) -> tuple[dict[str, Any], ...]:

@@ -10,6 +10,7 @@ import pytest
 
 from sidecar.errors import Category, PermanentError, RetryableError
 from sidecar.partner_client import MAX_RESPONSE_BYTES, PartnerClient, PartnerSettings
+from sidecar.partner_profile import DocumentUpload, RecordRequest
 from tests.integration.hostile_partner import (
     Behaviour,
     BigAnswer,
@@ -21,6 +22,13 @@ from tests.integration.hostile_partner import (
 pytestmark = pytest.mark.sim
 
 MIB = 1024 * 1024
+
+RECORD = RecordRequest({"a": 1}, "wpforms:1:1", 1)
+
+
+def upload(body: Body) -> DocumentUpload:
+    return DocumentUpload(body, "a.pdf", "application/pdf", len(body))
+
 
 
 class Body:
@@ -59,7 +67,7 @@ def test_an_answer_trickled_a_byte_at_a_time_ends_at_the_deadline(partner):
     body = b'{"id": "P-1", "pad": "' + b"x" * 200 + b'"}'
     client = client_for(partner, trickle(body, every=0.1), deadline=1.0)
     with pytest.raises(RetryableError) as caught:
-        client.create_record({"a": 1}, "key-1")
+        client.create_record(RECORD, "key-1")
     assert caught.value.category is Category.TIMEOUT
     assert str(caught.value) == "the partner took longer than the 1 s deadline"
 
@@ -68,15 +76,13 @@ def test_an_upload_the_partner_reads_at_a_crawl_ends_at_the_deadline(partner):
     client = client_for(partner, slow_reader(4096, every=0.05, give_up=15), deadline=1.0,
                         rcvbuf=16384)
     with pytest.raises(RetryableError) as caught:
-        client.upload_document("P-1", Body(b"%PDF" + b"0" * 8 * MIB), "a.pdf",
-                               "application/pdf", "key-2")
+        client.upload_document("P-1", upload(Body(b"%PDF" + b"0" * 8 * MIB)), "key-2")
     assert caught.value.category is Category.TIMEOUT
 
 
 def test_a_well_behaved_partner_is_unaffected_by_the_deadline(partner):
     client = client_for(partner, slow_reader(65536, every=0, give_up=30), deadline=30)
-    accepted = client.upload_document("P-1", Body(b"%PDF" + b"0" * MIB), "a.pdf",
-                                      "application/pdf", "key-3")
+    accepted = client.upload_document("P-1", upload(Body(b"%PDF" + b"0" * MIB)), "key-3")
     assert accepted.id == "D-1"
 
 
@@ -85,7 +91,7 @@ def test_a_2xx_answer_over_1_mib_is_a_retryable_bad_response_not_read_whole(part
     answer = BigAnswer(64 * MIB, declared=declared)
     client = client_for(partner, answer)
     with pytest.raises(RetryableError) as caught:
-        client.create_record({"a": 1}, "key-4")
+        client.create_record(RECORD, "key-4")
     assert caught.value.category is Category.BAD_RESPONSE
     assert str(caught.value) == "HTTP 200 bad_response: the answer is over 1024 KiB"
     client.close()
@@ -95,11 +101,11 @@ def test_a_2xx_answer_over_1_mib_is_a_retryable_bad_response_not_read_whole(part
 
 def test_an_answer_of_exactly_1_mib_is_read(partner):
     client = client_for(partner, BigAnswer(MAX_RESPONSE_BYTES))
-    assert client.create_record({"a": 1}, "key-5").id == "P-1"
+    assert client.create_record(RECORD, "key-5").id == "P-1"
 
 
 def test_a_refusal_over_1_mib_keeps_its_status_without_the_text(partner):
     client = client_for(partner, BigAnswer(4 * MIB, status=422, declared=False))
     with pytest.raises(PermanentError) as caught:
-        client.create_record({"a": 1}, "key-6")
+        client.create_record(RECORD, "key-6")
     assert caught.value.status == 422 and caught.value.partner_text == ""

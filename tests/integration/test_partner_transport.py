@@ -16,9 +16,13 @@ import pytest
 
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.partner_profile import RecordRequest
 from tests.integration.alert_parts import free_port, self_signed
 
 pytestmark = pytest.mark.sim
+
+RECORD = RecordRequest({"a": 1}, "wpforms:1:1", 1)
+
 
 
 class Partner(ThreadingHTTPServer):
@@ -92,7 +96,7 @@ def test_an_untrusted_certificate_is_a_tls_configuration_error(tls_partner, monk
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     url = server.url.replace("http://", "https://")
     with pytest.raises(PartnerConfigError) as caught:
-        client(url).create_record({"a": 1}, "k1")
+        client(url).create_record(RECORD, "k1")
     assert caught.value.category == Category.TLS and not server.seen
 
 
@@ -100,7 +104,7 @@ def test_the_ca_bundle_variables_are_trusted_as_requests_trusts_them(tls_partner
     server, cert = tls_partner
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    accepted = client(server.url.replace("http://", "https://")).create_record({"a": 1}, "k2")
+    accepted = client(server.url.replace("http://", "https://")).create_record(RECORD, "k2")
     assert (accepted.id, accepted.status) == ("p-1", 201)
     assert server.seen == ["/api/patients"]
 
@@ -112,25 +116,25 @@ def test_the_environments_proxy_is_used_unless_the_host_is_bypassed(partner, mon
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", partner.url)
     monkeypatch.setenv("http_proxy", partner.url)
-    assert client(partner_url).create_record({"a": 1}, "k3").id == "p-1"
+    assert client(partner_url).create_record(RECORD, "k3").id == "p-1"
     assert partner.seen == [f"{partner_url}/api/patients"]
     monkeypatch.setenv("no_proxy", "partner.invalid")
     monkeypatch.setenv("NO_PROXY", "partner.invalid")
     with pytest.raises(RetryableError) as caught:  # straight to a name that does not resolve
-        client(partner_url).create_record({"a": 1}, "k4")
+        client(partner_url).create_record(RECORD, "k4")
     assert caught.value.category == Category.NETWORK and len(partner.seen) == 1
 
 
 def test_a_refused_connect_is_retryable():
     with pytest.raises(RetryableError) as caught:
-        client(f"http://127.0.0.1:{free_port()}").create_record({"a": 1}, "k5")
+        client(f"http://127.0.0.1:{free_port()}").create_record(RECORD, "k5")
     assert caught.value.category == Category.NETWORK
 
 
 def test_a_redirect_is_not_followed_and_names_the_url(partner):
     partner.answer = (302, "text/plain", b"")
     with pytest.raises(PartnerConfigError, match="FORMRELAY_PARTNER_URL"):
-        client(partner.url).create_record({"a": 1}, "k6")
+        client(partner.url).create_record(RECORD, "k6")
     assert partner.seen == ["/api/patients"]
 
 
@@ -142,7 +146,7 @@ def test_a_silent_partner_times_out():
     try:
         port = listener.getsockname()[1]
         with pytest.raises(RetryableError) as caught:
-            client(f"http://127.0.0.1:{port}", read_timeout=0.3).create_record({"a": 1}, "k7")
+            client(f"http://127.0.0.1:{port}", read_timeout=0.3).create_record(RECORD, "k7")
         assert caught.value.category == Category.TIMEOUT
     finally:
         listener.close()
@@ -150,16 +154,16 @@ def test_a_silent_partner_times_out():
 
 def test_a_url_that_cannot_be_parsed_is_a_configuration_error():
     with pytest.raises(PartnerConfigError) as caught:
-        client("http://127.0.0.1:99999").create_record({"a": 1}, "k8")
+        client("http://127.0.0.1:99999").create_record(RECORD, "k8")
     assert caught.value.category == Category.BAD_URL
 
 
 def test_a_refusals_text_is_read_in_the_charset_it_declares(partner):
     partner.answer = (422, "text/plain; charset=iso-8859-1", "Prénom manquant".encode("latin-1"))
     with pytest.raises(PermanentError) as caught:
-        client(partner.url).create_record({"a": 1}, "k9")
+        client(partner.url).create_record(RECORD, "k9")
     assert caught.value.status == 422 and caught.value.partner_text == "Prénom manquant"
     partner.answer = (422, "application/json", json.dumps({"error": "bad date"}).encode())
     with pytest.raises(PermanentError) as caught:
-        client(partner.url).create_record({"a": 1}, "k10")
+        client(partner.url).create_record(RECORD, "k10")
     assert caught.value.partner_text == "bad date"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.partner_profile import Answer
 from sidecar.submission import files_of_field, from_snapshot, from_wpforms, locate
 
 pytestmark = pytest.mark.unit
@@ -65,6 +66,15 @@ def test_a_complete_snapshot():
         12, "intake.json.j2", "snapshot")
     assert submission.files[0].size == 2048
     assert "Jane Doe" in submission.values()
+
+
+def test_answers_are_the_fields_with_a_value_in_form_order_without_file_fields():
+    fields = {"2": {"name": "Age", "value": 42, "id": 2, "type": "number"}, "1": NAME,
+              "4": MODERN, "3": {"name": "Notes", "value": "  ", "id": 3, "type": "textarea"},
+              "6": {"name": "Consent", "value": True, "id": 6, "type": "checkbox"}}
+    submission = from_wpforms(json.dumps(fields), 12, 34)
+    assert submission.answers() == (Answer("2", "Age", "number", "42"),
+                                    Answer("1", "Name", "name", "Jane Doe"))
 
 
 def test_locate_prefers_the_relative_path_then_attachment_then_url(tmp_path):

@@ -1,0 +1,89 @@
+"""What the engine hands a partner, whatever shape the partner speaks (its profile).
+
+The engine builds one `RecordRequest` per record step and one `DocumentUpload`
+per document step; a partner client (`Partner`) turns them into requests:
+
+    default   sidecar.partner_client.PartnerClient: the rendered payload as JSON to
+              the record path, each document as multipart `file` to the document path
+    fhir-r4   a Patient and a QuestionnaireResponse, then per document a Binary and
+              a DocumentReference (sidecar.fhir)
+
+Both answer with `Accepted` (the partner's id for what it created) or raise one
+of sidecar.errors' PartnerErrors; both are built per partner from its settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class UploadBody(Protocol):
+    """A file-like upload: `read` a chunk at a time, `len()` the bytes still to read."""
+
+    def read(self, size: int | None = -1) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A 2xx with the partner's id for what it created."""
+
+    id: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One submitted field as a question and its answer (never logged: `value` is PHI)."""
+
+    field_id: str
+    label: str
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    """The record step's input.
+
+    `payload`: the form's template rendered (the default profile's JSON body; the
+    fhir-r4 profile's Patient elements). `reference`: the job's own id
+    (`wpforms:<form>:<entry>`), stable across retries. `answers`: every field with a
+    value, in form order (the fhir-r4 profile's QuestionnaireResponse).
+    """
+
+    payload: dict[str, Any]
+    reference: str
+    form_id: int
+    answers: tuple[Answer, ...] = ()
+
+
+@dataclass(frozen=True)
+class DocumentUpload:
+    """A document step's input: the checked descriptor's reader and what was checked.
+
+    `filename` is the person's own file name (a value: it goes to the partner, never
+    to a log); `label` is the field's label; `reference` is stable across retries.
+    """
+
+    body: UploadBody
+    filename: str
+    content_type: str
+    size: int
+    label: str = ""
+    reference: str = ""
+
+
+class Partner(Protocol):
+    """A partner client: one per configured partner, shared by a process's workers."""
+
+    def create_record(self, record: RecordRequest, idempotency_key: str) -> Accepted: ...
+
+    def upload_document(self, record_id: str, document: DocumentUpload,
+                        idempotency_key: str) -> Accepted: ...
+
+    def probe(self, method: str, path: str) -> int: ...
+
+    def close(self) -> None: ...
