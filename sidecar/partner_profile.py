@@ -76,6 +76,33 @@ class DocumentUpload:
     reference: str = ""
 
 
+class Auth(Protocol):
+    """A partner's credentials as request headers (a static token, or a SMART Backend
+    Services access token fetched and cached on demand)."""
+
+    def headers(self) -> dict[str, str]:
+        """e.g. {"Authorization": "Bearer ..."}; may fetch a token (and raise a
+        PartnerError as a request would)."""
+        ...
+
+    def invalidate(self) -> None:
+        """The partner answered 401 to the current credentials: fetch anew next time."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticAuth:
+    """Fixed headers (FORMRELAY_PARTNER_TOKEN as bearer or a named header; or none)."""
+
+    fixed: dict[str, str]
+
+    def headers(self) -> dict[str, str]:
+        return self.fixed
+
+    def invalidate(self) -> None:
+        """Nothing to refresh: a 401 stands."""
+
+
 class Partner(Protocol):
     """A partner client: one per configured partner, shared by a process's workers."""
 
