@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar import config_parsers as p
+from sidecar import partners
 from sidecar.config_parsers import insecure_partner_problem
 from sidecar.errors import ConfigError
 
@@ -85,6 +86,15 @@ SETTINGS: tuple[Setting, ...] = (
             default="/patients/{id}/documents"),
     Setting("id_field", "FORMRELAY_ID_FIELD", default="id"),
     Setting("partner_auth", "FORMRELAY_PARTNER_AUTH", p.auth, default="bearer"),
+    Setting("partner_profile", "FORMRELAY_PARTNER_PROFILE", p.choice(*partners.PROFILES),
+            default="default"),
+    Setting("fhir_identifier_system", "FORMRELAY_FHIR_IDENTIFIER_SYSTEM",
+            default=partners.DEFAULT_IDENTIFIER_SYSTEM),
+    Setting("smart_client_id", "FORMRELAY_SMART_CLIENT_ID", default=""),
+    Setting("smart_token_url", "FORMRELAY_SMART_TOKEN_URL", p.http_url, default=""),
+    Setting("smart_private_key_file", "FORMRELAY_SMART_PRIVATE_KEY_FILE", default=""),
+    Setting("smart_key_id", "FORMRELAY_SMART_KEY_ID", default=""),
+    Setting("smart_scopes", "FORMRELAY_SMART_SCOPES", default=""),
     Setting("backoff_base", "FORMRELAY_BACKOFF_BASE", p.float_range(0, 86400), default="30"),
     Setting("backoff_factor", "FORMRELAY_BACKOFF_FACTOR", p.float_range(1, 10), default="2"),
     Setting("backoff_cap", "FORMRELAY_BACKOFF_CAP", p.float_range(0, 7 * 86400), default="3600"),
@@ -212,13 +222,23 @@ class Config:
     log_level: str
     log_format: str
     partner_probe: tuple[str, str]
+    partner_profile: str = "default"
+    fhir_identifier_system: str = partners.DEFAULT_IDENTIFIER_SYSTEM
+    smart_client_id: str = ""
+    smart_token_url: str = ""
+    smart_private_key_file: str = ""
+    smart_key_id: str = ""
+    smart_scopes: str = ""
+    # The partners by name (sidecar.partners): from [partners.NAME] tables, else the one
+    # the flat partner_* settings describe ("default"); () when no partner is configured.
+    partners: tuple[partners.PartnerConfig, ...] = ()
 
     def __repr__(self) -> str:  # secrets must not reach a log through repr()
         shown = (
             f"{s.name}={'***' if s.secret and getattr(self, s.name) else getattr(self, s.name)!r}"
             for s in SETTINGS
         )
-        return f"Config({', '.join(shown)})"
+        return f"Config({', '.join(shown)}, partners={self.partners!r})"
 
 
 def _read_toml(path: str) -> tuple[dict[str, Any], list[str]]:
@@ -229,7 +249,8 @@ def _read_toml(path: str) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"FORMRELAY_CONFIG: cannot read {path}: {exc.strerror}"]
     except tomllib.TOMLDecodeError as exc:
         return {}, [f"FORMRELAY_CONFIG: {path} is not valid TOML: {exc}"]
-    known = set(SETTINGS_BY_NAME) | {f"{s.name}_file" for s in SETTINGS if s.secret}
+    known = set(SETTINGS_BY_NAME) | {f"{s.name}_file" for s in SETTINGS if s.secret} | {
+        "partners"}
     problems = [f"{path}: unknown setting {key!r}" for key in sorted(set(data) - known)]
     return {k: v for k, v in data.items() if k in known}, problems
 
@@ -253,6 +274,20 @@ def _secret_file(s: Setting, env: Mapping[str, str],
     if not value:
         raise ValueError(f"{source}: the file is empty")
     return source, value
+
+
+def _partners(file_values: Mapping[str, Any], values: Mapping[str, Any],
+              env: Mapping[str, str]) -> tuple[tuple[partners.PartnerConfig, ...], list[str]]:
+    """The partners by name, from the file's tables or the flat settings."""
+    if "partners" not in file_values:
+        if not values.get("partner_url"):
+            return (), []
+        return (partners.from_flat(values),), partners.check(values, "FORMRELAY_PARTNER_AUTH")
+    where = env.get("FORMRELAY_CONFIG", "the config file")
+    if values.get("partner_url"):
+        return (), [f"{where} names partners in [partners.NAME] tables and partner_url"
+                    " (FORMRELAY_PARTNER_URL) is set too: keep one"]
+    return partners.from_tables(file_values["partners"], values, where)
 
 
 def alert_problems(v: Mapping[str, Any]) -> list[str]:
@@ -295,6 +330,8 @@ def load(
     if env.get("FORMRELAY_CONFIG"):
         file_values, problems = _read_toml(env["FORMRELAY_CONFIG"])
     needed = set(REQUIRED.get(command, DATABASE) if required is None else required)
+    if "partners" in file_values:  # the tables name the partners: no flat URL needed
+        needed.discard("partner_url")
 
     values: dict[str, Any] = {}
     for s in SETTINGS:
@@ -333,7 +370,10 @@ def load(
                                             values["allow_insecure_partner"])
         problems += [insecure] if insecure else []
     problems += alert_problems(values)
+    named, wrong = _partners(file_values, values, env)
+    problems += wrong
     if problems:
         raise ConfigError(problems)
+    values["partners"] = named
     values["data_dir"] = Path(values["data_dir"]).expanduser()
     return Config(**values)

@@ -137,8 +137,9 @@ def document_path(raw: str) -> str:
 
 
 def auth(raw: str) -> str:
-    if raw not in ("bearer", "none") and not (raw.startswith("header:") and raw[7:].strip()):
-        raise ValueError("must be bearer, none or header:<Header-Name>")
+    if raw not in ("bearer", "none", "smart-backend") and not (
+            raw.startswith("header:") and raw[7:].strip()):
+        raise ValueError("must be bearer, none, header:<Header-Name> or smart-backend")
     return raw
 
 

@@ -162,7 +162,7 @@ def test_delivery_settings_defaults_and_parsing(tmp_path):
     ("FORMRELAY_REDIS_URL", "redis://:pw@/0", "must name a host"),
     ("FORMRELAY_REDIS_URL", "redis://:pw@h:70000/0", "with a valid port"),
     ("FORMRELAY_REDIS_URL", "http://h:6379", "redis://, rediss:// or unix://"),
-    ("FORMRELAY_PARTNER_AUTH", "basic", "bearer, none or header:"),
+    ("FORMRELAY_PARTNER_AUTH", "basic", "bearer, none, header:<Header-Name> or smart-backend"),
     ("FORMRELAY_DOCUMENT_TYPES", "pdf", "comma-separated list of MIME types"),
     ("FORMRELAY_BACKOFF_FACTOR", "0.5", "must be between 1 and 10"),
     ("FORMRELAY_READ_TIMEOUT", "soon", "must be a number"),
