@@ -8,6 +8,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import redis
@@ -16,8 +17,9 @@ import requests
 from sidecar.config import Config
 from sidecar.config_parsers import redis_location
 from sidecar.doctor import Result, fail, ok, warn
-from sidecar.errors import Category, PartnerError
-from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.errors import Category, ConfigError, PartnerError
+from sidecar.partner_registry import make_client
+from sidecar.partners import DEFAULT_NAME, PartnerConfig
 from sidecar.signing import sign_doctor
 from sidecar.store import Database
 from sidecar.store.doctor import DoctorReads
@@ -31,8 +33,8 @@ CREDENTIAL_FIX = ("set FORMRELAY_PARTNER_TOKEN to a valid token (and FORMRELAY_P
 
 def remote_checks(cfg: Config, db: Database | None) -> Iterator[Result]:
     yield redis_check(cfg)
-    if cfg.partner_url:
-        yield partner_check(cfg)
+    for partner in cfg.partners:
+        yield partner_check(partner)
     if db is not None:
         yield from plugin_checks(cfg, DoctorReads(db, cfg.table_prefix))
 
@@ -65,23 +67,30 @@ def redis_check(cfg: Config) -> Result:
     return ok("redis", f"{where} answered PING")
 
 
-def partner_check(cfg: Config) -> Result:
-    method, path = cfg.partner_probe
+def partner_check(partner: PartnerConfig) -> Result:
+    """The partner's probe request (its `probe`, FORMRELAY_PARTNER_PROBE): reachable, and
+    the credentials taken. Named "partner" for the one default partner, else by name."""
+    method, path = partner.probe
     request = f"{method} {path}"
-    host = urlsplit(cfg.partner_url).netloc
-    client = PartnerClient(PartnerSettings.from_config(cfg), pool_size=1)
+    host = urlsplit(partner.url).netloc
+    check = "partner" if partner.name == DEFAULT_NAME else f"partner {partner.name}"
+    try:
+        client = make_client(partner, 1)
+    except ConfigError as exc:
+        return fail(check, str(exc), "change the partner's profile or auth")
     try:
         status = client.probe(method, path)
     except PartnerError as exc:
         fixes = {Category.TLS: "check the partner's certificate, or REQUESTS_CA_BUNDLE for a"
                  " private CA", Category.BAD_URL: "correct FORMRELAY_PARTNER_URL",
                  Category.TIMEOUT: "check the network path to the partner (firewall, proxy)"}
-        return fail("partner", f"{request} on {host}: {exc}",
+        return fail(check, f"{request} on {host}: {exc}",
                     fixes.get(exc.category, "check FORMRELAY_PARTNER_URL and that this host"
                               " can reach the partner"))
     finally:
         client.close()
-    return judge_partner(status, request, bool(cfg.partner_token))
+    judged = judge_partner(status, request, bool(partner.token))
+    return replace(judged, check=check)
 
 
 def judge_partner(status: int, request: str, has_token: bool) -> Result:

@@ -41,6 +41,7 @@ from sidecar.failures import MaskerSource, masker_for, reason
 from sidecar.file_checks import FileChanged, FilePolicy, open_checked
 from sidecar.file_removal import remove_delivered
 from sidecar.partner_profile import Accepted, DocumentUpload, Partner, RecordRequest
+from sidecar.partner_registry import Partners, UnknownPartner
 from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
@@ -79,15 +80,25 @@ class Leased:
 class Engine:
     """Without `pause` and `throttle` (tests), delivery never pauses and is not paced."""
 
-    def __init__(self, store: Store, client: Partner, renderer: PayloadRenderer,
+    def __init__(self, store: Store, client: Partner | Partners, renderer: PayloadRenderer,
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
                  throttle: Throttle | None = None, worker_id: str | None = None) -> None:
-        self.store, self.client, self.renderer = store, client, renderer
+        self.partners = client if isinstance(client, Partners) else Partners.single(client)
+        self.store, self.renderer = store, renderer
         self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
         self.pause, self.throttle = pause, throttle
         # The heartbeat's id (sidecar.cli.Heartbeat) when a worker runs this engine.
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def client(self) -> Partner:
+        """The default partner's client (the only one, unless partners are named)."""
+        return self.partners.default
+
+    @client.setter
+    def client(self, client: Partner) -> None:
+        self.partners.default = client
 
     def _owner(self) -> str:
         """A lease owner per claim, so a late report of an old claim is always refused."""
@@ -99,7 +110,7 @@ class Engine:
         owner = self._owner()
         claimed = self.store.claim_job_for_delivery(
             job_id, owner, self.settings.lease_seconds, self.settings.max_attempts,
-            watch=PAUSE_ROW, admit=self._admit)
+            watch=PAUSE_ROW, admit=self._admit, partner=self.partners.default_name)
         if claimed is None:
             log.debug("job %s: not due, taken or paused; nothing to do", job_id)
             return
@@ -122,9 +133,12 @@ class Engine:
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
+        client = self._client_of(job, None, owner, "record")
+        if client is None:
+            return
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
-            lambda: self.client.create_record(record, key), lambda: masker_for(submission),
+            lambda: client.create_record(record, key), lambda: masker_for(submission),
             seen=seen)
         if accepted is None:
             return
@@ -173,6 +187,9 @@ class Engine:
                                                       " partner record to attach it to",
                                                       category=Category.NO_RECORD), "document")
             return None
+        client = self._client_of(job, doc.id, owner, "document")
+        if client is None:
+            return None
         try:
             opened = open_checked(doc.path, self.settings.uploads_dir, self.settings.files,
                                   doc.original_name or None)  # blanked by retention: no name
@@ -197,7 +214,7 @@ class Engine:
             try:
                 accepted, elapsed = self._call(
                     job, doc.id, doc.attempts, owner, "document",
-                    lambda: self.client.upload_document(record_id, DocumentUpload(
+                    lambda: client.upload_document(record_id, DocumentUpload(
                         opened.reader(), doc.original_name or checked.path.name, checked.mime,
                         checked.size, reference=f"{job.reference}:document:{doc.id}"), key),
                     lambda: self._job_masker(job), facts, seen=seen)
@@ -237,6 +254,19 @@ class Engine:
                 K.RELEASE, "waited for the partner: paused or busy", 1.0), "document")
             return None
         return Leased(after.document, next_owner, seen, after)
+
+    def _client_of(self, job: Job, document_id: int | None, owner: str,
+                   step: str) -> Partner | None:
+        """The client of the job's partner; None (the step given back, as a configuration
+        problem that burns no attempt) when the settings no longer name that partner."""
+        try:
+            return self.partners.client(job.partner)
+        except UnknownPartner as exc:
+            release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
+                            category=Category.CONFIG)
+            if self._report(job.id, document_id, owner, release, step) is not None:
+                self._ring(job, document_id, release.delay)
+            return None
 
     def _ring_rest(self, job: Job, document_id: int) -> None:
         """After a step that did not end in an upload, the job's other documents waiting

@@ -53,6 +53,7 @@ from sidecar.config import Config
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.errors import category_for_status as category_of
 from sidecar.partner_profile import Accepted, DocumentUpload, RecordRequest
+from sidecar.partners import PartnerConfig
 
 __all__ = ["Accepted", "PartnerClient", "PartnerSettings"]
 
@@ -80,6 +81,12 @@ class PartnerSettings:
         return cls(cfg.partner_url, cfg.partner_token, cfg.partner_auth, cfg.record_path,
                    cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout,
                    cfg.partner_deadline)
+
+    @classmethod
+    def from_partner(cls, partner: PartnerConfig) -> PartnerSettings:
+        return cls(partner.url, partner.token, partner.auth, partner.record_path,
+                   partner.document_path, partner.id_field, partner.connect_timeout,
+                   partner.read_timeout, partner.deadline)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -36,17 +36,20 @@ class ClaimStore(StoreBase):
 
     def claim_job_for_delivery(self, job_id: int, owner: str, lease_seconds: int,
                                max_attempts: int | None = None, watch: str | None = None,
-                               admit: Admit | None = None
+                               admit: Admit | None = None, partner: str = ""
                                ) -> tuple[Job, str | None, str | None] | None:
         """claim_job, with the job's snapshot and the shared row `watch` (the outage pause)
         read in the same statement: (job, snapshot, shared value).
 
         `admit(shared value, now)` False (delivery is paused) takes nothing. `max_attempts`
         (the sidecar's FORMRELAY_MAX_ATTEMPTS) replaces the limit the row was created
-        with: the bridge writes a default, the sidecar owns the policy.
+        with: the bridge writes a default, the sidecar owns the policy. `partner` (the
+        default partner's name) is written over a job's empty partner, by the same
+        UPDATE: from then on the job keeps it.
         """
         claimed = self._claim_one(JOB, job_id, owner, lease_seconds, more=", snapshot",
-                                  max_attempts=max_attempts, watch=watch, admit=admit)
+                                  max_attempts=max_attempts, watch=watch, admit=admit,
+                                  partner=partner)
         return (claimed[0], claimed[1]["snapshot"], claimed[1]["shared"]) if claimed else None
 
     def claim_document(self, document_id: int, owner: str, lease_seconds: int) -> Document | None:
@@ -72,14 +75,16 @@ class ClaimStore(StoreBase):
     @retried
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
                    more: str = "", max_attempts: int | None = None, watch: str | None = None,
-                   admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
+                   admit: Admit | None = None, partner: str = ""
+                   ) -> tuple[Any, dict[str, Any]] | None:
         with self.db.transaction() as cur:
             return self._claim_in(cur, kind, row_id, owner, lease_seconds, more, max_attempts,
-                                  watch, admit)
+                                  watch, admit, partner)
 
     def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
                   more: str = "", max_attempts: int | None = None, watch: str | None = None,
-                  admit: Admit | None = None) -> tuple[Any, dict[str, Any]] | None:
+                  admit: Admit | None = None, partner: str = ""
+                  ) -> tuple[Any, dict[str, Any]] | None:
         shared = "NULL" if watch is None else (
             f"(SELECT value FROM {self.t.meta} WHERE name = %s)")
         locked = self._select_for_update(cur, kind, row_id, skip_locked=True,
@@ -93,11 +98,13 @@ class ClaimStore(StoreBase):
             return None
         if admit is not None and not admit(raw["shared"], now):
             return None
-        extra = None
+        extra: dict[str, Any] = {}
         if max_attempts is not None and max_attempts != row.max_attempts:
             row, extra = replace(row, max_attempts=max_attempts), {"max_attempts": max_attempts}
+        if partner and kind is JOB and not row.partner:
+            row, extra = replace(row, partner=partner), {**extra, "partner": partner}
         return self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds),
-                           extra=extra)[1], raw
+                           extra=extra or None)[1], raw
 
     def release_expired_leases(self, limit: int = 500) -> int:
         """Send work whose lease ran out back to the queue (or to failed, if out of attempts)."""

@@ -35,13 +35,13 @@ class JobStore(StoreBase):
         with self.db.transaction() as cur:
             try:
                 cur.execute(
-                    f"INSERT INTO {self.t.jobs} (reference, source, form_id, entry_id, snapshot,"
-                    " status, phase, priority, attempts, max_attempts, next_attempt_at,"
-                    " created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s,"
+                    f"INSERT INTO {self.t.jobs} (reference, source, partner, form_id, entry_id,"
+                    " snapshot, status, phase, priority, attempts, max_attempts,"
+                    " next_attempt_at, created_at, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s,"
                     " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
-                    (job.reference, job.source, job.form_id, job.entry_id, job.snapshot,
-                     job.priority, job.max_attempts),
+                    (job.reference, job.source, job.partner, job.form_id, job.entry_id,
+                     job.snapshot, job.priority, job.max_attempts),
                 )
                 created = True
             except IntegrityError as exc:

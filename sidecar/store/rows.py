@@ -36,6 +36,7 @@ class NewJob:
     source: str = "wpforms"
     priority: int = 10
     max_attempts: int = 10
+    partner: str = ""  # a configured partner's name; "" for the default partner
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Job(_Row):
     failed_at: datetime | None
     updated_at: datetime
     values_dropped_at: datetime | None = None  # retention dropped the submitted values
+    partner: str = ""  # the partner it goes to (sidecar.partners); "" until first claimed
 
     @property
     def state(self) -> State:

@@ -117,7 +117,7 @@ def test_the_migration_counts_the_jobs_already_there(scratch_dbs, tmp_path):
             " updated_at) SELECT CONCAT('r', seq), 1 + seq % 3,"
             " ELT(1 + seq % 6, 'pending', 'processing', 'retrying', 'completed', 'failed',"
             " 'cancelled'), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM seq_1_to_600")
-    assert migrate(db, PREFIX) == [8]
+    assert migrate(db, PREFIX)[0] == 8  # (and any later ones)
     store = Store(db, PREFIX)
     assert_counts_exact(store)
     assert store.counts_by_status() == {s: 100 for s in (

@@ -1,0 +1,10 @@
+-- FormRelay schema, migration 9: the partner each job goes to (issue 15).
+-- A name from the sidecar's partners ([partners.NAME] tables; "default" for the
+-- one partner of the FORMRELAY_PARTNER_* settings). The bridge writes the
+-- form's chosen partner at capture, or '' when the form names none; the
+-- sidecar's first claim of the job writes the default partner's name over ''.
+-- From then on the job keeps its partner: a settings change does not reroute
+-- work in flight. Every existing row starts at '' and so goes to the default
+-- partner, as it would have before partners had names.
+
+ALTER TABLE {prefix}formrelay_jobs ADD COLUMN partner VARCHAR(64) NOT NULL DEFAULT '' AFTER source;
