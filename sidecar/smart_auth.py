@@ -69,16 +69,32 @@ _HINTS = {
 
 
 class SmartConfig(Protocol):
-    """The configuration keys SmartSettings.from_config reads (sidecar.config.Config)."""
+    """The configuration keys SmartSettings.from_config reads (sidecar.config.Config;
+    properties: read-only, as the frozen Config's fields are)."""
 
-    smart_client_id: str
-    smart_token_url: str
-    smart_private_key_file: str
-    smart_key_id: str
-    smart_scopes: str
-    connect_timeout: float
-    read_timeout: float
-    partner_deadline: float
+    @property
+    def smart_client_id(self) -> str: ...
+
+    @property
+    def smart_token_url(self) -> str: ...
+
+    @property
+    def smart_private_key_file(self) -> str: ...
+
+    @property
+    def smart_key_id(self) -> str: ...
+
+    @property
+    def smart_scopes(self) -> str: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def read_timeout(self) -> float: ...
+
+    @property
+    def partner_deadline(self) -> float: ...
 
 
 @dataclass(frozen=True)
