@@ -227,8 +227,10 @@ class PartnerClient:
         except PartnerConfigError as exc:
             if exc.status != 401:
                 raise
-            self.auth.invalidate()
             fresh = self.auth.headers()
+            if fresh == used:  # else another worker has already replaced the refused token
+                self.auth.invalidate()
+                fresh = self.auth.headers()
             if fresh == used:  # nothing to refresh (a static credential): the 401 stands
                 raise
             if stream:  # the body is spent; the engine's next attempt goes with `fresh`

@@ -53,8 +53,7 @@ __all__ = ["DEFAULT_SCOPES", "SmartBackendAuth", "SmartSettings", "cache_seconds
 DEFAULT_SCOPES = ("system/Patient.write system/QuestionnaireResponse.write"
                   " system/Binary.write system/DocumentReference.write")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_SECONDS = 300  # the spec's limit on exp - now
-ASSERTION_SECONDS = 240  # below the limit: a partner clock a little ahead still accepts it
+ASSERTION_SECONDS = 240  # the spec allows 300: a partner clock a little ahead still accepts it
 MAX_MARGIN = 60.0
 MIN_RSA_BITS = 2048
 DEFAULT_EXPIRES_IN = 300  # `expires_in` is only RECOMMENDED in RFC 6749; assume short

@@ -1,4 +1,5 @@
-"""SmartBackendAuth's pure parts: keys and algorithms, the client assertion, the cache."""
+"""SmartBackendAuth's pure parts: keys and algorithms, the client assertion, the cache;
+and PartnerClient's one retry after a 401 (with the sending stubbed out)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from sidecar import smart_auth
-from sidecar.errors import ConfigError
+from sidecar.errors import ConfigError, PartnerConfigError
+from sidecar.partner_client import PartnerClient, PartnerSettings
+from sidecar.partner_profile import Accepted, RecordRequest
 from sidecar.smart_auth import SmartBackendAuth, SmartSettings, cache_seconds
 from tests.conftest import wait_until
 
@@ -158,3 +161,62 @@ def test_secrets_are_in_no_repr(ec_key):
     for shown in (repr(auth), str(auth), repr(auth._token), repr(auth.settings)):
         assert "tok-SECRET-123" not in shown and body not in shown
     assert "client-7" in repr(auth)
+
+
+class Rotating:
+    """An Auth whose current token another worker may replace (as SmartBackendAuth's)."""
+
+    def __init__(self) -> None:
+        self.current, self.invalidated = "T1", 0
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.current}"}
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+        self.current = f"T{int(self.current[1:]) + 1}"
+
+
+def partner_client(auth: Rotating, answers: dict[str, Any]) -> tuple[PartnerClient, list[str]]:
+    client = PartnerClient(PartnerSettings("http://partner.invalid"), pool_size=1, auth=auth)
+    sent: list[str] = []
+
+    def send(path, key, headers, body, stream, credentials):
+        sent.append(credentials["Authorization"])
+        answer = answers[credentials["Authorization"]]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client._send = send
+    return client, sent
+
+
+def test_the_partner_client_retries_a_401_once_with_new_credentials():
+    refused = PartnerConfigError("HTTP 401 auth", 401)
+    auth = Rotating()
+    client, sent = partner_client(auth, {"Bearer T1": refused, "Bearer T2": Accepted("P-1", 201)})
+    assert client.create_record(RecordRequest({}, "r", 1), "k").id == "P-1"
+    assert sent == ["Bearer T1", "Bearer T2"] and auth.invalidated == 1
+
+    auth = Rotating()
+    client, sent = partner_client(auth, {"Bearer T1": refused, "Bearer T2": refused})
+    with pytest.raises(PartnerConfigError):  # a second 401 stands
+        client.create_record(RecordRequest({}, "r", 1), "k")
+    assert sent == ["Bearer T1", "Bearer T2"]
+
+
+def test_a_token_another_worker_already_replaced_is_not_invalidated_again():
+    auth = Rotating()
+
+    def refused_meanwhile_replaced() -> PartnerConfigError:
+        auth.current = "T2"  # another worker got its 401 first and fetched T2
+        return PartnerConfigError("HTTP 401 auth", 401)
+
+    class Answers(dict[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            return refused_meanwhile_replaced() if key == "Bearer T1" else Accepted("P-1", 201)
+
+    client, sent = partner_client(auth, Answers())
+    assert client.create_record(RecordRequest({}, "r", 1), "k").id == "P-1"
+    assert sent == ["Bearer T1", "Bearer T2"] and auth.invalidated == 0
