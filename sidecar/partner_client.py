@@ -52,7 +52,7 @@ from sidecar import __version__, metrics
 from sidecar.config import Config
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.errors import category_for_status as category_of
-from sidecar.partner_profile import Accepted, DocumentUpload, RecordRequest
+from sidecar.partner_profile import Accepted, Auth, DocumentUpload, RecordRequest
 from sidecar.partners import PartnerConfig
 
 __all__ = ["Accepted", "PartnerClient", "PartnerSettings"]
@@ -163,8 +163,14 @@ def find_id(body: Any, dotted: str) -> str | None:
 
 
 class PartnerClient:
-    def __init__(self, settings: PartnerSettings, pool_size: int = 16) -> None:
+    """`auth`, when given (sidecar.smart_auth.SmartBackendAuth), supplies the credentials
+    per request instead of settings.token; after a 401 it is invalidated and the request
+    sent once more with fresh ones (a streamed upload cannot be: RetryableError instead)."""
+
+    def __init__(self, settings: PartnerSettings, pool_size: int = 16,
+                 auth: Auth | None = None) -> None:
         self.settings = settings
+        self.auth = auth
         self.pool = _pool(settings.base_url, pool_size)
         self.headers = {"User-Agent": f"FormRelay/{__version__}"}
         if settings.token and settings.auth == "bearer":
@@ -207,8 +213,9 @@ class PartnerClient:
         TLS, bad URL), so the doctor names them the same way delivery would.
         """
         try:
+            headers = {**self.headers, **(self.auth.headers() if self.auth else {})}
             resp = self.pool.urlopen(method, self.settings.base_url + path,
-                                     headers=self.headers, redirect=False,
+                                     headers=headers, redirect=False,
                                      preload_content=False, timeout=self.timeout)
         except (u3.HTTPError, ValueError) as exc:  # ValueError: a URL urllib3 cannot parse
             raise _transport_error(exc) from None
@@ -219,11 +226,33 @@ class PartnerClient:
     def _post(self, path: str, key: str, headers: dict[str, str], body: Any,
               stream: bool = False) -> Accepted:
         """POST `body` (bytes, or with `stream` a reader sent a chunk at a time)."""
+        if self.auth is None:
+            return self._send(path, key, headers, body, stream, {})
+        used = self.auth.headers()
+        try:
+            return self._send(path, key, headers, body, stream, used)
+        except PartnerConfigError as exc:
+            if exc.status != 401:
+                raise
+            fresh = self.auth.headers()
+            if fresh == used:  # else another worker has already replaced the refused token
+                self.auth.invalidate()
+                fresh = self.auth.headers()
+            if fresh == used:  # nothing to refresh (a static credential): the 401 stands
+                raise
+            if stream:  # the body is spent; the engine's next attempt goes with `fresh`
+                raise RetryableError("HTTP 401 auth: the access token was refused; the next"
+                                     " attempt has a new one", 401,
+                                     category=Category.AUTH) from None
+        return self._send(path, key, headers, body, stream, fresh)  # a second 401 stands
+
+    def _send(self, path: str, key: str, headers: dict[str, str], body: Any, stream: bool,
+              auth: dict[str, str]) -> Accepted:
         deadline = time.monotonic() + self.settings.deadline
         try:
             resp = self.pool.urlopen(
                 "POST", self.settings.base_url + path,
-                headers={**self.headers, "Idempotency-Key": key, **headers},
+                headers={**self.headers, **auth, "Idempotency-Key": key, **headers},
                 body=_DeadlineBody(body, deadline) if stream else body, redirect=False,
                 preload_content=False, timeout=self.timeout)
             try:
@@ -258,8 +287,8 @@ class PartnerClient:
         reason = f"HTTP {status} {category}"
         text = _partner_message(resp, body)[:MAX_PARTNER_TEXT]
         if status in CONFIG_STATUS:
-            raise PartnerConfigError(f"{reason} (check FORMRELAY_PARTNER_TOKEN)", status,
-                                     partner_text=text)
+            hint = "FORMRELAY_PARTNER_TOKEN" if self.auth is None else "the partner's auth settings"
+            raise PartnerConfigError(f"{reason} (check {hint})", status, partner_text=text)
         if 300 <= status < 400:
             raise PartnerConfigError(f"{reason}: check FORMRELAY_PARTNER_URL", status)
         if status >= 500 or status in RETRYABLE_STATUS:

@@ -21,8 +21,9 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from werkzeug.wrappers import Request, Response
 
 from sidecar.partner_sim.echo import document_echo, record_echo
-from sidecar.partner_sim.knobs import Forced
+from sidecar.partner_sim.knobs import TOKEN_KIND, Forced, Knobs
 from sidecar.partner_sim.state import Outcome, PartnerSim, Plan, Upload
+from sidecar.partner_sim.token import live_or_static
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -51,10 +52,15 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
         path = request.path
         if path == "/_sim" or path.startswith("/_sim/"):
             return _control(sim, request, path[len("/_sim/"):])
+        if path == sim.knobs.base + "/token" and sim.knobs.jwks is not None:
+            if request.method != "POST":
+                return _json(405, {"error": "method not allowed"}, [("Allow", "POST")])
+            return _token(sim, request)
         kind, patient_id = _route(sim.knobs.base, path)
         root = path in (sim.knobs.base, sim.knobs.base + "/")
         if (kind is not None or root) and request.method != "POST" and _bad_token(sim, request):
-            return _json(401, {"error": "invalid token"})  # as a real API: auth before routing
+            return _json(401, {"error": "invalid token"},  # as a real API: auth before routing
+                         [("WWW-Authenticate", _CHALLENGE)] if sim.knobs.jwks is not None else [])
         if root and request.method in ("GET", "HEAD", "OPTIONS"):
             return _json(200, {"api": "partner-sim"})  # what `formrelay doctor` probes
         if kind is None:
@@ -66,10 +72,18 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
     return app
 
 
-def _bad_token(sim: PartnerSim, request: Request) -> bool:
-    token = sim.knobs.token
-    return bool(token) and not hmac.compare_digest(
-        request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
+_CHALLENGE = 'Bearer realm="partner-sim", error="invalid_token"'
+
+
+def _bad_token(sim: PartnerSim, request: Request, knobs: Knobs | None = None) -> bool:
+    """With a JWKS: not a live token the simulator issued (nor the static token, if set)."""
+    knobs = knobs or sim.knobs
+    authorization = request.headers.get("Authorization", "")
+    if knobs.jwks is not None:
+        return not live_or_static(sim.tokens, authorization, knobs.token)
+    token = knobs.token
+    return bool(token) and not hmac.compare_digest(authorization.encode(),
+                                                   f"Bearer {token}".encode())
 
 
 def _route(base: str, path: str) -> tuple[str | None, str]:
@@ -129,10 +143,9 @@ def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patien
             ended = _hang(sim, request, forced, knobs.hang_seconds)
             note += f" hang={ended}"
         return _forced(forced, knobs.retry_after, knobs.retry_after_date, note)
-    if knobs.token and not hmac.compare_digest(
-            request.headers.get("Authorization", "").encode(), f"Bearer {knobs.token}".encode()):
-        return Outcome(401, {"error": "invalid token"}, "auth",
-                       (("WWW-Authenticate", 'Bearer realm="partner-sim"'),))
+    if _bad_token(sim, request, knobs):
+        return Outcome(401, {"error": "invalid token"}, "auth", (("WWW-Authenticate", _CHALLENGE
+                       if knobs.jwks is not None else 'Bearer realm="partner-sim"'),))
     if knobs.forbidden:
         return Outcome(403, {"error": "forbidden"}, "forbidden")
     if not key:
@@ -147,6 +160,33 @@ def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patien
                           f"{outcome.note} forced={forced.label} hang={ended}".strip(),
                           outcome.headers)
     return outcome
+
+
+def _token(sim: PartnerSim, request: Request) -> Response:
+    """The SMART token endpoint (token.py): faults as the API's, then the OAuth checks.
+    Its log line has the status and the OAuth error code only."""
+    started = time.monotonic()
+    plan = sim.begin(TOKEN_KIND)
+    outcome = Outcome(500, {"error": "server_error"}, "crashed")
+    try:
+        if plan.delay > 0:
+            sim.stopping.wait(plan.delay)
+        forced, knobs = plan.forced, plan.knobs
+        if forced is not None:
+            note = f"forced={forced.label}"
+            if forced.timeout or forced.accept_then_timeout:
+                note += f" hang={_hang(sim, request, forced, knobs.hang_seconds)}"
+            outcome = _forced(forced, knobs.retry_after, knobs.retry_after_date, note)
+        elif knobs.jwks is not None:  # (reset or reconfigured since the request arrived)
+            outcome = sim.tokens.grant(request.form, request.mimetype, request.base_url,
+                                       knobs.jwks, knobs.client_id, knobs.token_seconds)
+        else:
+            outcome = Outcome(404, {"error": "not found"})
+        return _respond(outcome)
+    finally:
+        sim.finish(outcome.status, request.content_length or 0)
+        log.info("%s token %d %.0fms%s", request.method, outcome.status,
+                 (time.monotonic() - started) * 1000, f" {outcome.note}" if outcome.note else "")
 
 
 def _hang(sim: PartnerSim, request: Request, forced: Forced, default: float) -> str:
@@ -302,6 +342,8 @@ def _control(sim: PartnerSim, request: Request, what: str) -> Response:
         ("GET", "script"): lambda: {"pending": sim.script()},
         ("POST", "script"): lambda: {"pending": sim.add_script(_payload(request, object))},
         ("POST", "reset"): lambda: _reset(sim),
+        ("GET", "tokens"): sim.tokens.stats,  # SMART token requests: issued, refused, live
+        ("POST", "tokens/expire"): sim.tokens.expire_all,
     }
     handler = routes.get((request.method, what))
     if handler is None:

@@ -37,6 +37,18 @@ def _threads(raw: str) -> int:
     return value
 
 
+def _json_file(raw: str) -> Any:
+    import json
+
+    try:
+        with open(raw, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise ValueError(f"cannot read {raw}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ValueError(f"{raw} is not JSON") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--listen", default="127.0.0.1:9100", metavar="HOST:PORT",
@@ -61,13 +73,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send Retry-After as an HTTP date instead of seconds")
     add("--outage", action="store_true", default=None, help="start in an outage (503s)")
     add("--seed", type=_typed("seed", int), help="seed for reproducible randomness")
+    add("--jwks", type=_typed("jwks", _json_file), metavar="FILE",
+        help="a JWK Set (public RSA/EC keys): serve SMART Backend Services tokens at"
+             " BASE/token and require one on every API request")
+    add("--client-id", type=_typed("client_id", str), metavar="ID",
+        help="the client id SMART assertions must name (default formrelay)")
+    add("--token-seconds", type=_typed("token_seconds", int), metavar="SECONDS",
+        help="life of an issued access token (default 300)")
     add("--threads", type=_typed("threads", _threads), default=32,
         help="server threads, each holds one request (default 32)")
 
 
 KNOB_ARGS = ("base", "token", "forbidden", "latency_ms", "jitter_ms", "error_rate",
              "timeout_rate", "timeout_after_accept_rate", "rate_limit_rate", "hang_seconds",
-             "retry_after", "retry_after_date", "seed", "outage", "outage_seconds")
+             "retry_after", "retry_after_date", "seed", "outage", "outage_seconds",
+             "jwks", "client_id", "token_seconds")
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:

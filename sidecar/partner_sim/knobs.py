@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("record", "document")
+TOKEN_KIND = "token"  # noqa: S105  (a kind, no secret: the SMART token endpoint)
 # Each request draws one number u in [0, 1); these fractions are consecutive,
 # non-overlapping slices of that range, so each is exact and their sum is <= 1.
 RATES = ("rate_limit_rate", "error_rate", "timeout_rate", "timeout_after_accept_rate")
@@ -55,6 +56,12 @@ def _seed(name: str, value: Any) -> int | None:
     return None if value is None else _whole(name, value)
 
 
+def _jwks(name: str, value: Any) -> dict[str, Any] | None:
+    from sidecar.partner_sim.token import parse_jwks  # on use: PyJWT is not cheap to import
+
+    return parse_jwks(name, value)
+
+
 def _base(name: str, value: Any) -> str:
     text = _text(name, value).rstrip("/")
     if text and (not text.startswith("/") or any(c.isspace() or c in "?#" for c in text)):
@@ -77,6 +84,11 @@ class Knobs:
     retry_after_date: bool = False  # send Retry-After as an HTTP date instead of seconds
     hang_seconds: float = 60.0
     seed: int | None = None  # reproducible randomness (None: from the OS)
+    # SMART Backend Services (token.py): with a JWK Set, {base}/token issues access tokens
+    # and every API request needs a live one (or the static token, when set too)
+    jwks: dict[str, Any] | None = None
+    client_id: str = "formrelay"  # the assertion's iss and sub
+    token_seconds: int = 300  # an access token's life (its expires_in)
 
     def merged(self, changes: Mapping[str, Any]) -> Knobs:
         """A copy with `changes` applied; ValueError names the first bad key."""
@@ -93,6 +105,9 @@ class Knobs:
     def public(self) -> dict[str, Any]:
         shown = dataclasses.asdict(self)
         shown["token"] = "***" if self.token else ""
+        shown["jwks"] = None if self.jwks is None else [
+            {k: v for k, v in key.items() if k in ("kty", "kid", "crv", "alg")}
+            for key in self.jwks["keys"]]  # which keys, not their numbers
         return shown
 
 
@@ -102,6 +117,7 @@ PARSERS: dict[str, Callable[[str, Any], Any]] = {
     **{rate: _number(0.0, 1.0) for rate in RATES},
     "retry_after": _whole, "retry_after_date": _flag,
     "hang_seconds": _number(0.0, 86400.0), "seed": _seed,
+    "jwks": _jwks, "client_id": _text, "token_seconds": _whole,
 }
 
 
@@ -163,8 +179,8 @@ def _script_item(item: Any) -> tuple[Forced, int]:
     if unknown:
         raise ValueError(f"unknown key(s): {', '.join(unknown)}")
     kind = item.get("kind")
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in (*KINDS, TOKEN_KIND):
+        raise ValueError(f"kind must be one of {', '.join((*KINDS, TOKEN_KIND))}")
     status = item.get("status")
     if status is not None and (isinstance(status, bool) or not isinstance(status, int)
                                or not 200 <= status <= 599):

@@ -66,6 +66,14 @@ class SimControl:
     def reset(self) -> None:
         self._call("POST", "reset")
 
+    def tokens(self) -> dict[str, Any]:
+        """SMART token requests: issued, refused (and by OAuth error), live, expired_by_control."""
+        return dict(self._call("GET", "tokens"))
+
+    def expire_tokens(self) -> int:
+        """End every access token the simulator issued; how many were live."""
+        return int(self._call("POST", "tokens/expire")["expired"])
+
 
 class RunningSim(SimControl):
     """A simulator served from a thread of this process; `url` includes the base path."""

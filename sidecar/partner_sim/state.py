@@ -27,6 +27,8 @@ from sidecar.partner_sim.knobs import (
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from sidecar.partner_sim.token import TokenIssuer
+
 CONFLICT = "idempotency key reused with a different body"
 
 
@@ -127,6 +129,9 @@ class PartnerSim:
     # control -----------------------------------------------------------------
 
     def _reset_locked(self) -> None:
+        from sidecar.partner_sim.token import TokenIssuer  # (token.py imports Outcome from here)
+
+        self.tokens: TokenIssuer = TokenIssuer()  # SMART access tokens: their own lock
         self._knobs = self._initial
         self._rng = random.Random(self._knobs.seed)
         self._outage_forever = False
