@@ -10,7 +10,9 @@
 
 POSTs go through app._api: the same plan (latency, rates, script, outage), auth,
 Idempotency-Key check and log line as the default shape; only the work and the
-answer's shape differ. Every refusal is an OperationOutcome (the default shape's
+answer's shape differ. The key is required (the fhir-r4 client always sends one)
+but nothing is deduplicated by it here: conditional create is FHIR's way, and the
+one under test. Every refusal is an OperationOutcome (the default shape's
 {"error": ...} bodies are turned into one). A conditional create that matches answers
 200 with the existing resource's location; a new one 201. Resources live in
 sidecar.partner_sim.fhir_store; Binary bytes are hashed and dropped. Nothing here
