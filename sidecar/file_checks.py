@@ -275,6 +275,12 @@ class VerifiedReader:
     def __len__(self) -> int:
         return self._checked.size - self._offset
 
+    def rewind(self) -> None:
+        """Back to byte 0 with a fresh hash: a request re-sent whole (the fhir-r4 client's
+        one retry after a 401). The end-of-file check still runs on the second pass."""
+        self._digest = hashlib.sha256()
+        self._offset = 0
+
     def read(self, size: int | None = -1) -> bytes:
         left = len(self)
         want = min(self._chunk if size is None or size < 0 else size, left)

@@ -17,7 +17,10 @@ API (default shape, base path `/api`):
   `"reject": true` in a record -> 422 whose message echoes a submitted value.
   A script item with `"echo": true` (status 422 unless given) answers quoting every text
   value of the record, or the uploaded file's name (sidecar.partner_sim.echo).
-Control, no auth: GET /_sim/health|stats|records[?bodies=1]|config|script,
+With `profile="fhir-r4"` (`--profile fhir-r4`) the API is a FHIR R4 server instead:
+  transactions, Binary, DocumentReference, reads and /metadata (sidecar.partner_sim.fhir),
+  with the same faults; GET /_sim/fhir[?bodies=1] shows what it created.
+Control, no auth: GET /_sim/health|stats|records[?bodies=1]|fhir|config|script,
   POST /_sim/config (knobs, outage, outage_seconds) | /_sim/script | /_sim/reset.
 
 Each API request: latency (+ jitter), then the first that applies of outage (503),
@@ -25,6 +28,7 @@ the next scripted item of its kind, and one draw against the rates (429, 503,
 hang then 504, or handle then hang); then auth, key, validation, idempotent create.
 
 Submodules: knobs (values, script items), echo (echoing answers), state (PartnerSim), app (WSGI),
+fhir and fhir_store (the FHIR mode),
 server (run_in_thread, RunningSim, SimControl), command (`formrelay partner-sim`).
 This package loads them on first use, so `formrelay` starts fast.
 """

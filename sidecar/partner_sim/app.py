@@ -2,6 +2,8 @@
 
 One log line per API request (method, path kind, status, duration, a hash
 prefix of the Idempotency-Key): never bodies, field values or file bytes.
+With the `profile` knob at fhir-r4 the API is a FHIR server instead
+(sidecar.partner_sim.fhir), through the same `_api` (plan, faults, auth, log).
 Uploads are parsed as a stream and hashed chunk by chunk; nothing keeps them.
 """
 
@@ -56,6 +58,10 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
             if request.method != "POST":
                 return _json(405, {"error": "method not allowed"}, [("Allow", "POST")])
             return _token(sim, request)
+        if sim.knobs.profile == "fhir-r4":
+            from sidecar.partner_sim.fhir import handle  # imports this module: not at the top
+
+            return handle(sim, request, path)
         kind, patient_id = _route(sim.knobs.base, path)
         root = path in (sim.knobs.base, sim.knobs.base + "/")
         if (kind is not None or root) and request.method != "POST" and _bad_token(sim, request):
@@ -67,7 +73,10 @@ def create_app(sim: PartnerSim) -> WSGIApplication:
             return _json(404, {"error": "not found"})
         if request.method != "POST":
             return _json(405, {"error": "method not allowed"}, [("Allow", "POST")])
-        return _api(sim, request, kind, patient_id)
+        if kind == "record":
+            return _api(sim, request, kind, lambda body, key: _record(sim, request, body, key))
+        return _api(sim, request, kind,
+                    lambda body, key: _document(sim, request, body, patient_id, key))
 
     return app
 
@@ -112,15 +121,20 @@ class _Counted:
         return data
 
 
-def _api(sim: PartnerSim, request: Request, kind: str, patient_id: str) -> Response:
+Work = Callable[["_Counted", str], Outcome]  # the request's own handling: (body, key)
+
+
+def _api(sim: PartnerSim, request: Request, kind: str, work: Work,
+         respond: Callable[[Outcome], Response] = _respond) -> Response:
+    """One API request: the plan (latency, faults), auth, the key, then `work`; logged."""
     started = time.monotonic()
     key = request.headers.get("Idempotency-Key", "")
     body = _Counted(request.stream)
     plan = sim.begin(kind)
     outcome = Outcome(500, {"error": "internal error"}, "crashed")
     try:
-        outcome = _handle(sim, request, body, kind, patient_id, key, plan)
-        return _respond(outcome)
+        outcome = _handle(sim, request, body, kind, key, plan, work)
+        return respond(outcome)
     finally:
         sim.finish(outcome.status, max(request.content_length or 0, body.count))
         key_hash = hashlib.sha256(key.encode()).hexdigest()[:8] if key else "-"
@@ -129,8 +143,8 @@ def _api(sim: PartnerSim, request: Request, kind: str, patient_id: str) -> Respo
                  f" {outcome.note}" if outcome.note else "")
 
 
-def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patient_id: str,
-            key: str, plan: Plan) -> Outcome:
+def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, key: str, plan: Plan,
+            work: Work) -> Outcome:
     if plan.delay > 0:
         sim.stopping.wait(plan.delay)
     forced, knobs = plan.forced, plan.knobs
@@ -150,10 +164,7 @@ def _handle(sim: PartnerSim, request: Request, body: _Counted, kind: str, patien
         return Outcome(403, {"error": "forbidden"}, "forbidden")
     if not key:
         return Outcome(400, {"error": "Idempotency-Key header is required"})
-    if kind == "record":
-        outcome = _record(sim, request, body, key)
-    else:
-        outcome = _document(sim, request, body, patient_id, key)
+    outcome = work(body, key)
     if forced is not None:  # accept_then_timeout: the work is done, the answer is late
         ended = _hang(sim, request, forced, knobs.hang_seconds)
         outcome = Outcome(outcome.status, outcome.body,
@@ -337,6 +348,7 @@ def _control(sim: PartnerSim, request: Request, what: str) -> Response:
         ("GET", "health"): lambda: {"status": "ok"},
         ("GET", "stats"): sim.stats,
         ("GET", "records"): lambda: sim.records(request.args.get("bodies") in ("1", "true")),
+        ("GET", "fhir"): lambda: sim.fhir.public(request.args.get("bodies") in ("1", "true")),
         ("GET", "config"): sim.config,
         ("POST", "config"): lambda: sim.configure(_payload(request, dict)),
         ("GET", "script"): lambda: {"pending": sim.script()},

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--listen", default="127.0.0.1:9100", metavar="HOST:PORT",
         help="address to serve on; port 0 picks a free port (default 127.0.0.1:9100)")
     add("--base", type=_typed("base", str), metavar="PATH", help="API path prefix (default /api)")
+    add("--profile", type=_typed("profile", str), metavar="PROFILE",
+        help="the API's shape: default (JSON records, multipart documents) or fhir-r4"
+             " (a FHIR R4 server: transactions, Binary, DocumentReference)")
     add("--token", type=_typed("token", str),
         help="require `Authorization: Bearer TOKEN` (default: no auth)")
     add("--forbidden", action="store_true", default=None, help="answer 403 to every API request")
@@ -84,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="server threads, each holds one request (default 32)")
 
 
-KNOB_ARGS = ("base", "token", "forbidden", "latency_ms", "jitter_ms", "error_rate",
+KNOB_ARGS = ("base", "profile", "token", "forbidden", "latency_ms", "jitter_ms", "error_rate",
              "timeout_rate", "timeout_after_accept_rate", "rate_limit_rate", "hang_seconds",
              "retry_after", "retry_after_date", "seed", "outage", "outage_seconds",
              "jwks", "client_id", "token_seconds")

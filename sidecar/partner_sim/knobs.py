@@ -15,6 +15,10 @@ from typing import Any
 
 KINDS = ("record", "document")
 TOKEN_KIND = "token"  # noqa: S105  (a kind, no secret: the SMART token endpoint)
+# default: JSON records and multipart documents; fhir-r4: a FHIR R4 server
+# (sidecar.partner_sim.fhir), its transactions of kind "record", Binary and
+# DocumentReference creates of kind "document" (for scripts and stats)
+PROFILES = ("default", "fhir-r4")
 # Each request draws one number u in [0, 1); these fractions are consecutive,
 # non-overlapping slices of that range, so each is exact and their sum is <= 1.
 RATES = ("rate_limit_rate", "error_rate", "timeout_rate", "timeout_after_accept_rate")
@@ -52,6 +56,12 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _profile(name: str, value: Any) -> str:
+    if value not in PROFILES:
+        raise ValueError(f"{name} must be one of {', '.join(PROFILES)}")
+    return str(value)
+
+
 def _seed(name: str, value: Any) -> int | None:
     return None if value is None else _whole(name, value)
 
@@ -72,6 +82,7 @@ def _base(name: str, value: Any) -> str:
 @dataclass(frozen=True)
 class Knobs:
     base: str = "/api"  # path prefix of the partner API ("" for none)
+    profile: str = "default"  # the API's shape: default | fhir-r4
     token: str = ""  # when set, `Authorization: Bearer <token>` must match (else 401)
     forbidden: bool = False  # authenticated requests get 403
     latency_ms: float = 0.0  # added to every API request
@@ -112,7 +123,7 @@ class Knobs:
 
 
 PARSERS: dict[str, Callable[[str, Any], Any]] = {
-    "base": _base, "token": _text, "forbidden": _flag,
+    "base": _base, "profile": _profile, "token": _text, "forbidden": _flag,
     "latency_ms": _number(), "jitter_ms": _number(),
     **{rate: _number(0.0, 1.0) for rate in RATES},
     "retry_after": _whole, "retry_after_date": _flag,

@@ -54,6 +54,10 @@ class SimControl:
     def records(self, bodies: bool = False) -> list[dict[str, Any]]:
         return list(self._call("GET", "records", **({"bodies": "1"} if bodies else {})))
 
+    def fhir(self, bodies: bool = False) -> dict[str, Any]:
+        """The fhir-r4 profile's resources: created/matched per type, ids, binaries."""
+        return dict(self._call("GET", "fhir", **({"bodies": "1"} if bodies else {})))
+
     def config(self) -> dict[str, Any]:
         return dict(self._call("GET", "config"))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sidecar.partner_sim.fhir_store import FhirStore
 from sidecar.partner_sim.knobs import (
     KINDS,
     OUTAGE_KEYS,
@@ -138,6 +139,7 @@ class PartnerSim:
         self._outage_until: float | None = None
         self._script: deque[Forced] = deque()
         self._records: dict[str, Record] = {}
+        self.fhir = FhirStore()  # the fhir-r4 profile's resources (sidecar.partner_sim.fhir)
         self._documents = 0
         self._idempotency: dict[tuple[str, str], _Entry] = {}
         self._requests = 0
@@ -202,7 +204,8 @@ class PartnerSim:
                 "duplicates_suppressed": dict(self._duplicates),
                 "idempotency_conflicts": self._conflicts, "forced": dict(self._forced),
                 "in_flight": self._in_flight, "max_in_flight": self._max_in_flight,
-                "bytes_received": self._bytes, "script_pending": len(self._script)}
+                "bytes_received": self._bytes, "script_pending": len(self._script),
+                "fhir": self.fhir.counts()}
 
     def records(self, bodies: bool = False) -> list[dict[str, Any]]:
         with self._lock:

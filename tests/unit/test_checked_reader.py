@@ -108,3 +108,18 @@ def test_the_descriptor_is_closed_on_exit_and_on_a_rejection(pdf, uploads):
     with pytest.raises(RejectedFile):
         open_checked(pdf, uploads, FilePolicy(max_bytes=SIZE - 1))
     assert open_on(pdf) == before
+
+
+def test_a_rewound_reader_reads_the_same_file_again_and_still_checks_it(uploads, pdf):
+    with open_checked(pdf, uploads, POLICY) as opened:
+        reader = opened.reader()
+        first = reader.read(1000)
+        reader.rewind()  # a 401 halfway: the request is sent again from byte 0
+        assert len(reader) == SIZE
+        assert read_all(reader) == pdf.read_bytes() and first == pdf.read_bytes()[:1000]
+        reader.rewind()
+        reader.read(1000)
+        with pdf.open("ab") as grown:
+            grown.write(b"x")
+        with pytest.raises(FileChanged):
+            read_all(reader)
