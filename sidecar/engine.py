@@ -117,10 +117,14 @@ class Engine:
         job, snapshot, shared = claimed
         claimed_at = time.monotonic()
         seen = self._seen(shared, job.updated_at)
+        client = self._client_of(job, None, owner, "record")
+        if client is None:
+            return
         try:
             submission, source = job_source.read(self.store, job, snapshot)
             rules = None if submission.template else self.delivery.get()
-            payload = self.renderer.render(submission, _job_context(job, submission), rules)
+            payload = self.renderer.render(submission, _job_context(job, submission), rules,
+                                           self.partners.template(job.partner))
         except (SubmissionError, PayloadError) as exc:
             category = Category.PAYLOAD if isinstance(exc, PayloadError) else Category.SUBMISSION
             self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc),
@@ -133,9 +137,6 @@ class Engine:
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
-        client = self._client_of(job, None, owner, "record")
-        if client is None:
-            return
         accepted, elapsed = self._call(
             job, None, job.attempts, owner, "record",
             lambda: client.create_record(record, key), lambda: masker_for(submission),

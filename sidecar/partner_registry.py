@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sidecar.errors import ConfigError
-from sidecar.partner_profile import Partner
+from sidecar.partner_profile import Auth, Partner, StaticAuth
 from sidecar.partners import DEFAULT_NAME, PartnerConfig
 
 
@@ -22,13 +22,20 @@ class UnknownPartner(ConfigError):
                           f" [partners.{name}] back, or retry the job to another partner"])
 
 
+# The payload template of a form that names none, by the partner's profile: the default
+# profile's JSON record; fhir-r4's Patient elements (sidecar.fhir builds the rest).
+PROFILE_TEMPLATES = {"default": "default.json.j2", "fhir-r4": "fhir_patient.json.j2"}
+
+
 class Partners:
     """Clients by partner name, the default first."""
 
-    def __init__(self, clients: dict[str, Partner]) -> None:
+    def __init__(self, clients: dict[str, Partner],
+                 templates: dict[str, str] | None = None) -> None:
         if not clients:
             raise ValueError("at least one partner")
         self.clients = dict(clients)
+        self.templates = templates or {}
         self.default_name = next(iter(self.clients))
 
     @classmethod
@@ -38,7 +45,8 @@ class Partners:
     @classmethod
     def build(cls, configs: tuple[PartnerConfig, ...],
               make: Callable[[PartnerConfig], Partner]) -> Partners:
-        return cls({c.name: make(c) for c in configs})
+        return cls({c.name: make(c) for c in configs},
+                   {c.name: PROFILE_TEMPLATES[c.profile] for c in configs})
 
     def client(self, name: str) -> Partner:
         """The client of the partner a job names ("" is the default)."""
@@ -46,6 +54,10 @@ class Partners:
             return self.clients[name or self.default_name]
         except KeyError:
             raise UnknownPartner(name) from None
+
+    def template(self, name: str) -> str:
+        """The payload template for a form naming none, by the partner's profile."""
+        return self.templates.get(name or self.default_name, PROFILE_TEMPLATES["default"])
 
     @property
     def default(self) -> Partner:
@@ -61,10 +73,31 @@ class Partners:
 
 
 def make_client(partner: PartnerConfig, pool_size: int) -> Partner:
-    """The client a partner's profile and auth call for."""
+    """The client a partner's profile and auth call for (ConfigError: its key file)."""
+    from sidecar.fhir.client import FhirClient, FhirSettings
     from sidecar.partner_client import PartnerClient, PartnerSettings
 
-    if partner.profile != "default" or partner.auth == "smart-backend":
-        raise ConfigError([f"partner {partner.name!r}: profile {partner.profile} with auth"
-                           f" {partner.auth} is not available in this version"])
-    return PartnerClient(PartnerSettings.from_partner(partner), pool_size=pool_size)
+    auth = make_auth(partner)
+    if partner.profile == "fhir-r4":
+        return FhirClient(FhirSettings(partner.url, partner.fhir_identifier_system,
+                                       partner.connect_timeout, partner.read_timeout,
+                                       partner.deadline), auth, pool_size=pool_size)
+    return PartnerClient(PartnerSettings.from_partner(partner), pool_size=pool_size,
+                         auth=auth if partner.auth == "smart-backend" else None)
+
+
+def make_auth(partner: PartnerConfig) -> Auth:
+    """SMART Backend Services' token source, or the partner's fixed token headers."""
+    if partner.auth == "smart-backend":
+        from sidecar.smart_auth import DEFAULT_SCOPES, SmartBackendAuth, SmartSettings
+
+        return SmartBackendAuth.from_settings(SmartSettings(
+            partner.smart_client_id, partner.smart_token_url, partner.smart_private_key_file,
+            partner.smart_key_id, partner.smart_scopes or DEFAULT_SCOPES,
+            partner.connect_timeout, partner.read_timeout, min(partner.deadline, 60.0)))
+    headers: dict[str, str] = {}
+    if partner.token and partner.auth == "bearer":
+        headers["Authorization"] = f"Bearer {partner.token}"
+    elif partner.token and partner.auth.startswith("header:"):
+        headers[partner.auth[7:].strip()] = partner.token
+    return StaticAuth(headers)

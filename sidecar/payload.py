@@ -92,18 +92,20 @@ class PayloadRenderer:
             finalize=_finalize)
         self.env.filters["tojson"] = _tojson
 
-    def template_for(self, submission: Submission,
-                     settings: DeliverySettings | None = None) -> str:
+    def template_for(self, submission: Submission, settings: DeliverySettings | None = None,
+                     default: str = DEFAULT_TEMPLATE) -> str:
+        """The form's template; else `default`, the partner's profile's own."""
         if submission.template:
             return submission.template
         if settings is not None and settings.source == "plugin":  # the plugin decides
-            return settings.template(submission.form_id) or DEFAULT_TEMPLATE
-        return self.form_templates.get(submission.form_id) or DEFAULT_TEMPLATE
+            return settings.template(submission.form_id) or default
+        return self.form_templates.get(submission.form_id) or default
 
     def render(self, submission: Submission, job: dict[str, Any],
-               settings: DeliverySettings | None = None) -> dict[str, Any]:
+               settings: DeliverySettings | None = None,
+               default: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
         """The record as a JSON object, or PayloadError naming the template and the problem."""
-        name = self.template_for(submission, settings)
+        name = self.template_for(submission, settings, default)
         if not is_template_name(name):
             raise PayloadError(f"payload template name {name!r} is not allowed"
                                " (a file name in payloads/ ending .j2)")

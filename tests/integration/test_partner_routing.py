@@ -1,0 +1,106 @@
+"""Named partners through the real engine: each job goes to the partner it names (the
+default when it names none, recorded at its first claim), a fhir-r4 partner gets FHIR
+resources, and a job naming a partner no longer configured waits without failing.
+
+Real MariaDB, the partner simulators over HTTP (one default-profile, one FHIR), and the
+clients the configuration builds (sidecar.partner_registry.make_client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+from devstack.samples import write_pdf
+from sidecar.errors import Category
+from sidecar.partner_registry import Partners, make_client
+from sidecar.partner_sim import RunningSim
+from sidecar.partners import PartnerConfig
+from sidecar.states import Status
+from sidecar.store import Store
+from tests.integration.delivery import Delivery, build_delivery, snapshot, text_fields
+
+pytest_plugins = ["tests.partner_sim_fixture"]
+pytestmark = [pytest.mark.db, pytest.mark.sim]
+
+
+@pytest.fixture
+def fhir_sim(partner_sim_factory: Any) -> RunningSim:
+    sim: RunningSim = partner_sim_factory(profile="fhir-r4", base="/fhir")
+    return sim
+
+
+def routed(store: Store, uploads: Path, *partners: PartnerConfig) -> Delivery:
+    delivery = build_delivery(store, "http://127.0.0.1:9/unused", uploads)
+    delivery.engine.partners = Partners.build(partners, lambda p: make_client(p, 2))
+    return delivery
+
+
+def two_pdfs(uploads: Path, n: int) -> list[Path]:
+    return [write_pdf(uploads / "wpforms" / "12-abc" / f"scan-{n}-{i}.pdf", 4096)
+            for i in range(2)]
+
+
+def test_a_fhir_partner_gets_a_patient_its_answers_and_each_document_as_binary_and_reference(
+        store: Store, fhir_sim: RunningSim, uploads: Path) -> None:
+    delivery = routed(store, uploads, PartnerConfig("ehr", fhir_sim.url, profile="fhir-r4"))
+    job_id = delivery.enqueue("wpforms:12:1", snapshot(12, 1, text_fields(), uploads,
+                                                       two_pdfs(uploads, 1)), 1)
+    delivery.drain()
+    job = store.get_job(job_id)
+    assert job is not None and job.status == Status.COMPLETED and job.partner == "ehr"
+    made = fhir_sim.fhir(bodies=True)
+    found = made["resources"]
+    patients = [Patient.model_validate(r) for r in found["Patient"].values()]
+    answers = [QuestionnaireResponse.model_validate(r)
+               for r in found["QuestionnaireResponse"].values()]
+    references = [DocumentReference.model_validate(r)
+                  for r in found["DocumentReference"].values()]
+    assert (len(patients), len(answers), len(references), len(made["binaries"])) == (1, 1, 2, 2)
+    (patient,) = patients
+    assert patient.id == job.partner_record_id
+    assert patient.name[0].family == "Doe" and str(patient.birthDate) == "1980-02-01"
+    assert {i.linkId for i in answers[0].item} == {"1", "2", "3"}  # file fields are documents
+    for ref in references:
+        attachment = ref.content[0].attachment
+        assert ref.subject.reference == f"Patient/{patient.id}"
+        assert attachment.size == 4096 and "scan-" not in (attachment.title or "")
+    assert {d.partner_document_id for d in store.documents(job_id)} == {
+        r.id for r in references}
+
+
+def test_each_job_goes_to_the_partner_it_names_and_none_means_the_first(
+        store: Store, sim: RunningSim, fhir_sim: RunningSim, uploads: Path) -> None:
+    delivery = routed(store, uploads, PartnerConfig("intake", sim.url),
+                      PartnerConfig("ehr", fhir_sim.url, profile="fhir-r4"))
+    plain = delivery.enqueue("wpforms:12:2", snapshot(12, 2, text_fields(), uploads, []), 2)
+    with store.db.transaction() as cur:  # as the bridge writes a form's chosen partner
+        cur.execute(f"UPDATE {store.t.jobs} SET partner = 'ehr' WHERE id = %s",
+                    (delivery.enqueue("wpforms:12:3", snapshot(12, 3, text_fields(), uploads,
+                                                               []), 3),))
+    delivery.drain()
+    jobs = {j.reference: j for j in (store.get_job(plain), store.get_job(plain + 1)) if j}
+    assert {r: (j.status, j.partner) for r, j in jobs.items()} == {
+        "wpforms:12:2": (Status.COMPLETED, "intake"), "wpforms:12:3": (Status.COMPLETED, "ehr")}
+    assert [r["body"]["external_reference"] for r in sim.records(bodies=True)] == [
+        "wpforms:12:2"]
+    assert fhir_sim.fhir()["created"]["Patient"] == 1
+
+
+def test_a_job_naming_a_partner_no_longer_configured_waits_as_a_configuration_problem(
+        store: Store, sim: RunningSim, uploads: Path) -> None:
+    delivery = routed(store, uploads, PartnerConfig("intake", sim.url))
+    job_id = delivery.enqueue("wpforms:12:4", snapshot(12, 4, text_fields(), uploads, []), 4)
+    with store.db.transaction() as cur:
+        cur.execute(f"UPDATE {store.t.jobs} SET partner = 'gone' WHERE id = %s", (job_id,))
+    delivery.drain(max_steps=1)
+    job = store.get_job(job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.error_category) == (
+        Status.RETRYING, 0, Category.CONFIG)
+    assert "'gone' is not configured" in (job.last_error or "")
+    assert sim.records() == []
