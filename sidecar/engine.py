@@ -15,38 +15,32 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sidecar import delivery_settings, job_source, metrics
 from sidecar.backoff import RetryPolicy
 from sidecar.breaker import Breaker, Gate
-from sidecar.doorbell import Doorbell, ring_due
+from sidecar.doorbell import Doorbell
 from sidecar.errors import (
     Category,
     ConfigError,
     LeaseLost,
-    PartnerConfigError,
-    PartnerError,
-    PermanentError,
     RejectedFile,
-    RetryableError,
     SubmissionError,
 )
-from sidecar.failures import MaskerSource, masker_for, reason
+from sidecar.failures import masker_for
 from sidecar.file_checks import FileChanged, FilePolicy, open_checked
 from sidecar.file_removal import remove_delivered
-from sidecar.partner_profile import Accepted, DocumentUpload, Partner, RecordRequest
+from sidecar.partner_profile import DocumentUpload, Partner, RecordRequest
 from sidecar.partner_registry import Partners, UnknownPartner
 from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
-from sidecar.states import CLAIMABLE, Event, EventKind, State, Status
+from sidecar.states import CLAIMABLE, Event, EventKind
+from sidecar.step_calls import StepCalls
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
 from sidecar.store.chain import Next, since
 from sidecar.submission import Submission, locate
@@ -77,7 +71,7 @@ class Leased:
     after: Next | None = None
 
 
-class Engine:
+class Engine(StepCalls):
     """Without `pause` and `throttle` (tests), delivery never pauses and is not paced."""
 
     def __init__(self, store: Store, client: Partner | Partners, renderer: PayloadRenderer,
@@ -284,128 +278,6 @@ class Engine:
         except SubmissionError:
             return None
         return masker_for(submission, (d.original_name for d in self.store.documents(job.id)))
-
-    # ---- shared: one partner call and its outcome ---------------------------------------
-
-    def _admit(self, shared: str | None, now: datetime) -> bool:
-        """A claim's question, on the pause state read with it: paused, with no probe
-        due? Then nothing is taken. (The probe itself is taken only before the request.)"""
-        return self.pause is None or self.pause.read(shared, now)[0] is not Gate.SHUT
-
-    def _seen(self, shared: str | None, now: datetime) -> tuple[Gate, Breaker]:
-        return (Gate.OPEN, Breaker()) if self.pause is None else self.pause.read(shared, now)
-
-    def _unthrottled(self) -> bool:
-        return self.throttle is None or not self.throttle.ceilings
-
-    @contextmanager
-    def _slot(self) -> Iterator[bool]:
-        if self.throttle is None:
-            yield True
-        else:
-            with self.throttle.slot() as granted:
-                yield granted
-
-    def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
-              request: Callable[[], Accepted], masker: MaskerSource,
-              facts: dict[str, Any] | None = None,
-              seen: tuple[Gate, Breaker] = (Gate.OPEN, Breaker())
-              ) -> tuple[Accepted | None, int]:
-        """Make the request and time it; on failure, write the outcome and ring for a retry.
-
-        `attempts` is the step's count as its claim left it (this attempt included);
-        `seen`, the pause as read with the claim. A step that waited for a partner slot
-        asks the pause once more, and so does one whose probe is due (to take it): paused,
-        it is given back unspent (a failed probe costs no attempt). With no ceiling set
-        and the partner up, the claim's reading stands: no statement more.
-        """
-        with self._slot() as granted:
-            if self.pause is None or (seen[0] is Gate.OPEN and self._unthrottled()):
-                verdict, state = seen
-            else:
-                verdict, state = self.pause.check()
-            if not granted or verdict is Gate.SHUT:
-                self._report(job.id, document_id, owner, Event(
-                    K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
-                self._ring(job, document_id, 1.0)
-                return None, 0
-            started = time.monotonic()
-            try:
-                accepted = request()
-            except PartnerError as exc:
-                elapsed = int((time.monotonic() - started) * 1000)
-                self._failed(job, document_id, owner, step, attempts, exc, elapsed, facts,
-                             reason(exc, masker), probe=verdict is Gate.PROBE)
-                if isinstance(exc, PartnerConfigError):
-                    raise  # delivery is paused: nothing is wrong with this job
-                return None, elapsed
-        self._answered(state)
-        return accepted, int((time.monotonic() - started) * 1000)
-
-    def _answered(self, seen: Breaker | None = None) -> None:
-        """The partner answered (a success or a permanent refusal): it is up."""
-        if self.pause is not None and self.pause.succeeded(seen):
-            ring_due(self.store, self.doorbell)  # resumed: wake the backlog (paced)
-
-    def _failed(self, job: Job, document_id: int | None, owner: str, step: str,
-                attempts: int, exc: PartnerError, elapsed: int,
-                facts: dict[str, Any] | None, cause: str, probe: bool) -> None:
-        """Write a failed request's outcome, tell the pause, and ring for the retry.
-
-        `cause` is the failure's masked reason (sidecar.failures): the partner's
-        raw text, on `exc`, goes no further than this call.
-        """
-        if isinstance(exc, PartnerConfigError):
-            if self.pause is not None:
-                self.pause.refused(cause, auth=exc.status in (401, 403))
-            event = Event(K.RELEASE, cause, self.settings.retry.delay(1), category=exc.category)
-        elif isinstance(exc, RetryableError):
-            paused = self.pause.failed(cause, probe) if self.pause is not None else None
-            if probe and paused is not None:  # wait for the next probe, unspent
-                event = Event(K.RELEASE, cause, paused.probe_wait, category=exc.category)
-            else:
-                event = Event(K.RETRYABLE_ERROR, cause,
-                              self.settings.retry.delay(attempts, exc.retry_after),
-                              category=exc.category)
-        else:
-            assert isinstance(exc, PermanentError)
-            self._answered()
-            event = Event(K.PERMANENT_ERROR, cause, category=exc.category)
-        state = self._report(job.id, document_id, owner, event, step, status=exc.status,
-                             duration_ms=elapsed, facts=facts)
-        if state is not None and state.status == Status.RETRYING:
-            self._ring(job, document_id, event.delay)
-
-    def _ring(self, job: Job, document_id: int | None, delay: float) -> None:
-        if document_id is None:
-            self.doorbell.ring_record(job.id, job.priority, delay)
-        else:
-            self.doorbell.ring_document(document_id, job.priority, delay)
-
-    def _report(self, job_id: int, document_id: int | None, owner: str, event: Event,
-                step: str, accepted: Accepted | None = None, message: str = "",
-                documents: list[NewDocument] | None = None, status: int | None = None,
-                duration_ms: int | None = None,
-                facts: dict[str, Any] | None = None) -> State | None:
-        """Write a step's outcome and its log row; None if the lease was lost meanwhile."""
-        metrics.step_outcome(step, event.kind, event.category)
-        entry = LogEntry(f"{step}.{{outcome}}", message,
-                         http_status=accepted.status if accepted else status,
-                         duration_ms=duration_ms)
-        partner_id = accepted.id if accepted else None
-        try:
-            if document_id is None:
-                return self.store.transition_job(job_id, event, owner=owner,
-                                                 partner_id=partner_id,
-                                                 documents=documents or (), log=entry)
-            return self.store.transition_document(document_id, event, owner=owner,
-                                                  partner_id=partner_id, log=entry,
-                                                  facts=facts, job_id=job_id)
-        except LeaseLost:
-            # Cancelled, or the lease ran out and another worker has it: its report wins.
-            log.warning("%s %s: lease lost before the outcome was written",
-                        "job" if document_id is None else "document", document_id or job_id)
-            return None
 
 
 def _job_context(job: Job, submission: Submission) -> dict[str, Any]:
