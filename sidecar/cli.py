@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
 from sidecar.partner_sim import command as partner_sim
+from sidecar.partners import PARTNERS_ROW
 from sidecar.queue import build_huey, describe
 from sidecar.status_command import UNKNOWN, cmd_status, waiting
 from sidecar.status_command import add_arguments as _status_arguments
@@ -251,6 +253,7 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar.tasks import register
 
     store = _checked_store(cfg)
+    publish_partners(store, cfg)
     huey = build_huey(cfg)
     app = _app(cfg, store, register(huey, _no_engine))
     log.info("queue: %s; MySQL driver: %s", describe(huey), driver())
@@ -264,10 +267,19 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def publish_partners(store: Store, cfg: config.Config) -> None:
+    """The partners' names and profiles in formrelay_meta (`partners`, JSON): the plugin's
+    per-form setting offers them. Written by each process that has them at its start."""
+    if cfg.partners:
+        store.set_meta(PARTNERS_ROW, json.dumps([{"name": p.name, "profile": p.profile}
+                                                 for p in cfg.partners]))
+
+
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar import ops_http
 
     store = _checked_store(cfg)
+    publish_partners(store, cfg)
     ops = ops_http.start(cfg, store)  # before any fork: metrics; FORMRELAY_WORKER_LISTEN
     heartbeat = Heartbeat(store, cfg)
     consumer, _ = _consumer(cfg, store, heartbeat.worker_id)
@@ -284,6 +296,7 @@ def cmd_run(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar import ops_http
 
     store = _checked_store(cfg)
+    publish_partners(store, cfg)
     ops = ops_http.start(cfg, store, listen=False)  # the main app serves health and metrics
     heartbeat = Heartbeat(store, cfg)
     consumer, tasks = _consumer(cfg, store, heartbeat.worker_id)  # the queue exists before

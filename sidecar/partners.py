@@ -35,6 +35,7 @@ from typing import Any
 from sidecar import config_parsers as p
 
 DEFAULT_NAME = "default"
+PARTNERS_ROW = "partners"  # formrelay_meta: the names and profiles, for the plugin
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PROFILES = ("default", "fhir-r4")
 DEFAULT_IDENTIFIER_SYSTEM = "urn:formrelay:reference"

@@ -7,6 +7,7 @@ clients the configuration builds (sidecar.partner_registry.make_client)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,18 @@ def test_a_job_naming_a_partner_no_longer_configured_waits_as_a_configuration_pr
         Status.RETRYING, 0, Category.CONFIG)
     assert "'gone' is not configured" in (job.last_error or "")
     assert sim.records() == []
+
+
+def test_the_partners_names_and_profiles_are_published_for_the_plugin(
+        store: Store, tmp_path: Path) -> None:
+    from sidecar import cli, config
+
+    (tmp_path / "p.toml").write_text('[partners.intake]\nurl = "https://pm.example.org"\n'
+                                     '[partners.ehr]\nurl = "https://ehr.example.org/fhir"\n'
+                                     'profile = "fhir-r4"\n')
+    cfg = config.load("web", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d",
+                              "FORMRELAY_SHARED_SECRET": "s" * 32,
+                              "FORMRELAY_CONFIG": str(tmp_path / "p.toml")})
+    cli.publish_partners(store, cfg)
+    assert json.loads(store.meta("partners") or "") == [
+        {"name": "intake", "profile": "default"}, {"name": "ehr", "profile": "fhir-r4"}]
