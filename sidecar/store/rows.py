@@ -106,6 +106,7 @@ class Document(_Row):
     uploaded_at: datetime | None
     updated_at: datetime
     file_removed_at: datetime | None = None  # the file left uploads after delivery
+    partner: str = ""  # its job's partner, copied at creation ("" the default partner)
 
     @property
     def state(self) -> State:

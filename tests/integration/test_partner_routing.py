@@ -17,12 +17,15 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from devstack.samples import write_pdf
-from sidecar.errors import Category
+from sidecar.breaker import Breaker, Policy
+from sidecar.errors import Category, PartnerConfigError
 from sidecar.partner_registry import Partners, make_client
 from sidecar.partner_sim import RunningSim
 from sidecar.partners import PartnerConfig
+from sidecar.pause import Pause, fingerprint
 from sidecar.states import Status
 from sidecar.store import Store
+from sidecar.throttle import Limits, Throttle
 from tests.integration.delivery import Delivery, build_delivery, snapshot, text_fields
 
 pytest_plugins = ["tests.partner_sim_fixture"]
@@ -35,10 +38,25 @@ def fhir_sim(partner_sim_factory: Any) -> RunningSim:
     return sim
 
 
-def routed(store: Store, uploads: Path, *partners: PartnerConfig) -> Delivery:
+def routed(store: Store, uploads: Path, *partners: PartnerConfig,
+           protected: bool = False) -> Delivery:
+    """The engine with these partners; `protected`: each its own pause and ceilings."""
     delivery = build_delivery(store, "http://127.0.0.1:9/unused", uploads)
-    delivery.engine.partners = Partners.build(partners, lambda p: make_client(p, 2))
+
+    def protect(partner: PartnerConfig, key: str) -> tuple[Pause, Throttle]:
+        return (Pause(store, Policy(3, 30, 300), fingerprint(partner.token), key),
+                Throttle(store, Limits(partner.concurrency, partner.rps), key))
+
+    delivery.engine.partners = Partners.build(partners, lambda p: make_client(p, 2),
+                                              protect if protected else None)
     return delivery
+
+
+def on(store: Store, job_id: int, partner: str) -> int:
+    """As the bridge writes a form's chosen partner."""
+    with store.db.transaction() as cur:
+        cur.execute(f"UPDATE {store.t.jobs} SET partner = %s WHERE id = %s", (partner, job_id))
+    return job_id
 
 
 def two_pdfs(uploads: Path, n: int) -> list[Path]:
@@ -120,3 +138,29 @@ def test_the_partners_names_and_profiles_are_published_for_the_plugin(
     cli.publish_partners(store, cfg)
     assert json.loads(store.meta("partners") or "") == [
         {"name": "intake", "profile": "default"}, {"name": "ehr", "profile": "fhir-r4"}]
+
+
+def test_a_wrong_credential_pauses_that_partner_only_while_the_other_keeps_delivering(
+        store: Store, sim: RunningSim, partner_sim_factory: Any, uploads: Path) -> None:
+    locked: RunningSim = partner_sim_factory(token="right")
+    delivery = routed(store, uploads, PartnerConfig("intake", sim.url),
+                      PartnerConfig("ehr", locked.url, token="wrong"), protected=True)
+    refused = on(store, delivery.enqueue("wpforms:12:10", snapshot(
+        12, 10, text_fields(), uploads, []), 10), "ehr")
+    with pytest.raises(PartnerConfigError):  # as the task raises it: nothing wrong with the job
+        delivery.drain()
+    assert Breaker.from_json(store.shared("breaker:ehr")[0]).paused  # ehr's own row
+    assert not Breaker.from_json(store.shared("breaker")[0]).paused  # the default's is not
+    waiting = on(store, delivery.enqueue("wpforms:12:11", snapshot(
+        12, 11, text_fields(), uploads, []), 11), "ehr")
+    sent = delivery.enqueue("wpforms:12:12", snapshot(12, 12, text_fields(), uploads,
+                                                      two_pdfs(uploads, 12)), 12)
+    delivery.drain()
+    jobs = {j: store.get_job(j) for j in (refused, waiting, sent)}
+    assert jobs[sent] is not None and jobs[sent].status == Status.COMPLETED
+    assert jobs[sent].partner == "intake" and len(sim.records()) == 1
+    assert jobs[waiting] is not None and (jobs[waiting].status, jobs[waiting].attempts) == (
+        Status.PENDING, 0)  # not even claimed: its partner is paused
+    assert jobs[refused] is not None and jobs[refused].attempts == 0  # given back unspent
+    assert jobs[refused].status == Status.RETRYING
+    assert locked.records() == []

@@ -8,3 +8,8 @@
 -- partner, as it would have before partners had names.
 
 ALTER TABLE {prefix}formrelay_jobs ADD COLUMN partner VARCHAR(64) NOT NULL DEFAULT '' AFTER source;
+
+-- Each document carries its job's partner too (written with it, never changed), so a
+-- document's claim reads that partner's outage pause in its own statement.
+ALTER TABLE {prefix}formrelay_documents ADD COLUMN partner VARCHAR(64) NOT NULL DEFAULT '' AFTER job_id;
+UPDATE {prefix}formrelay_documents d JOIN {prefix}formrelay_jobs j ON j.id = d.job_id SET d.partner = j.partner WHERE j.partner <> '';
