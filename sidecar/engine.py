@@ -149,7 +149,7 @@ class Engine(StepCalls):
         documents = [
             NewDocument(f.field_id, f.position, f.name,
                         locate(f, self.settings.uploads_dir, self.store.attached_file), f.size,
-                        self.settings.max_attempts)
+                        self.settings.max_attempts, submission.label(f.field_id))
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
@@ -233,7 +233,7 @@ class Engine(StepCalls):
                     job, doc.id, doc.attempts, owner, "document",
                     lambda: client.upload_document(record_id, DocumentUpload(
                         opened.reader(), doc.original_name or checked.path.name, checked.mime,
-                        checked.size, reference=f"{job.reference}:document:{doc.id}"), key),
+                        checked.size, doc.label, f"{job.reference}:document:{doc.id}"), key),
                     lambda: self._job_masker(job), facts, seen=seen)
             except FileChanged as exc:  # the body was aborted before its end: nothing stored
                 self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
