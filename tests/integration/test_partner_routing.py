@@ -164,3 +164,33 @@ def test_a_wrong_credential_pauses_that_partner_only_while_the_other_keeps_deliv
     assert jobs[refused] is not None and jobs[refused].attempts == 0  # given back unspent
     assert jobs[refused].status == Status.RETRYING
     assert locked.records() == []
+
+
+def test_a_smart_fhir_partner_through_the_engine_refreshes_an_expired_token_once(
+        store: Store, partner_sim_factory: Any, uploads: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.integration.test_smart_auth import jwk, pem
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    (tmp_path / "ehr.pem").write_bytes(pem(key))
+    ehr: RunningSim = partner_sim_factory(profile="fhir-r4", base="/fhir", client_id="clinic",
+                                          jwks={"keys": [jwk(key, "k1")]})
+    delivery = routed(store, uploads, PartnerConfig(
+        "ehr", ehr.url, profile="fhir-r4", auth="smart-backend", smart_client_id="clinic",
+        smart_token_url=f"{ehr.url}/token", smart_private_key_file=str(tmp_path / "ehr.pem"),
+        smart_key_id="k1"), protected=True)
+    first = delivery.enqueue("wpforms:12:20", snapshot(12, 20, text_fields(), uploads,
+                                                       two_pdfs(uploads, 20)), 20)
+    delivery.drain()
+    assert ehr.tokens()["issued"] == 1  # one token for the record and both documents
+    ehr.expire_tokens()
+    second = delivery.enqueue("wpforms:12:21", snapshot(12, 21, text_fields(), uploads,
+                                                        two_pdfs(uploads, 21)), 21)
+    delivery.drain()
+    for job_id in (first, second):
+        job = store.get_job(job_id)
+        assert job is not None and (job.status, job.attempts) == (Status.COMPLETED, 1)
+    assert ehr.tokens()["issued"] == 2  # refreshed once, after the 401
+    assert ehr.fhir()["created"]["Patient"] == 2
+    assert not Breaker.from_json(store.shared("breaker")[0]).paused
