@@ -32,6 +32,13 @@ class SharedState(StoreBase):
             row = cur.fetchone()
         return (None if row["value"] is None else str(row["value"])), row["now"]
 
+    def shared_family(self, base: str) -> dict[str, str]:
+        """Every row named `base` or `base:<suffix>` (one partner's each): {name: value}."""
+        with self.db.transaction() as cur:
+            cur.execute(f"SELECT name, value FROM {self.t.meta} WHERE name = %s OR name LIKE %s",
+                        (base, base.replace("_", "\\_") + ":%"))
+            return {str(r["name"]): str(r["value"]) for r in cur.fetchall()}
+
     def change_shared(self, name: str, change: Change) -> str | None:
         """Read-modify-write a shared row under its row lock; returns the value now stored.
 

@@ -259,3 +259,14 @@ def test_with_named_partners_status_and_resume_go_partner_by_partner(
     assert done.returncode == 0, done.stderr
     assert "delivery to ehr resumed" in done.stdout and "intake" not in done.stdout
     assert "delivery to ehr: running" in status(env)
+
+
+def test_health_and_alerts_see_a_named_partners_pause_and_name_it(store):
+    from sidecar.health import read_state
+
+    assert not read_state(store).paused
+    Pause(store, POLICY, partner="ehr").refused("HTTP 401 auth", auth=True)
+    state = read_state(store)
+    assert state.paused and state.needs_person and state.cause == "partner ehr: HTTP 401 auth"
+    Pause(store, POLICY).failed("HTTP 503 server", probe=False)  # the default: not paused yet
+    assert read_state(store).cause == "partner ehr: HTTP 401 auth"
