@@ -3,7 +3,7 @@ that become HTTP answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
+from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.retention import Retention
 from sidecar.store import Store
@@ -48,7 +49,17 @@ class Admin:
         return Pause(self.store, Policy())
 
     def pause_state(self) -> Breaker:
-        return self.pause().state()
+        """The pause that matters most across the partners, its cause naming a named
+        partner (sidecar.health.worst_pause)."""
+        from sidecar.health import worst_pause
+
+        partner, state = worst_pause(self.store)
+        return replace(state, cause=f"partner {partner}: {state.cause}") if partner else state
+
+    def paused_partners(self) -> list[Pause]:
+        """A Pause for each partner's row that exists (the default partner's included)."""
+        return [Pause(self.store, Policy(), partner=name.partition(":")[2])
+                for name in sorted(self.store.shared_family(PAUSE_ROW))]
 
 
 def iso(value: datetime | None) -> str | None:
