@@ -24,6 +24,7 @@ import pytest
 from sidecar.partner_sim.server import SimControl
 from sidecar.store import Database, DbSettings
 from tests.conftest import TEST_DB_HOST, TEST_DB_PASSWORD, TEST_DB_USER
+from tests.integration.test_demo import assert_cleaned_up
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
 
@@ -179,11 +180,4 @@ def test_the_fhir_demo_delivers_every_submission_as_patient_and_document_referen
 
     # and it cleans up as the default demo does
     assert "stopped; the site and its database are removed" in out
-    server = Database(DbSettings.parse(TEST_DB_HOST, TEST_DB_USER, TEST_DB_PASSWORD, ""))
-    conn = server.connect(database=False)
-    cur = conn.cursor()
-    cur.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s",
-                (db_name,))
-    assert cur.fetchone()[0] == 0, "the demo's database should be dropped"
-    conn.close()
-    assert not (ROOT / "var" / f"wp-{name}").exists()
+    assert_cleaned_up(db_name, name)
