@@ -194,3 +194,34 @@ def test_a_smart_fhir_partner_through_the_engine_refreshes_an_expired_token_once
     assert ehr.tokens()["issued"] == 2  # refreshed once, after the 401
     assert ehr.fhir()["created"]["Patient"] == 2
     assert not Breaker.from_json(store.shared("breaker")[0]).paused
+
+
+def test_a_wrong_smart_key_pauses_that_partner_only_while_the_other_keeps_delivering(
+        store: Store, sim: RunningSim, partner_sim_factory: Any, uploads: Path,
+        tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.integration.test_smart_auth import jwk, pem
+
+    registered, stranger = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(
+        ec.SECP384R1())
+    (tmp_path / "wrong.pem").write_bytes(pem(stranger))  # not the key the partner knows
+    ehr: RunningSim = partner_sim_factory(profile="fhir-r4", base="/fhir", client_id="clinic",
+                                          jwks={"keys": [jwk(registered, "k1")]})
+    delivery = routed(store, uploads, PartnerConfig("intake", sim.url), PartnerConfig(
+        "ehr", ehr.url, profile="fhir-r4", auth="smart-backend", smart_client_id="clinic",
+        smart_token_url=f"{ehr.url}/token", smart_private_key_file=str(tmp_path / "wrong.pem"),
+        smart_key_id="k1"), protected=True)
+    refused = on(store, delivery.enqueue("wpforms:12:30", snapshot(
+        12, 30, text_fields(), uploads, []), 30), "ehr")
+    with pytest.raises(PartnerConfigError) as caught:
+        delivery.drain()
+    assert "invalid_client" in str(caught.value)
+    assert "PRIVATE KEY" not in str(caught.value)
+    assert Breaker.from_json(store.shared("breaker:ehr")[0]).paused
+    sent = delivery.enqueue("wpforms:12:31", snapshot(12, 31, text_fields(), uploads, []), 31)
+    delivery.drain()
+    done, waiting = store.get_job(sent), store.get_job(refused)
+    assert done is not None and (done.status, done.partner) == (Status.COMPLETED, "intake")
+    assert waiting is not None and (waiting.status, waiting.attempts) == (Status.RETRYING, 0)
+    assert ehr.fhir()["created"].get("Patient", 0) == 0 and ehr.tokens()["issued"] == 0
