@@ -218,7 +218,9 @@ def test_bad_templates_and_priorities_are_refused_and_the_old_value_kept(wp, adm
 
 SANITIZE_EACH = """
 update_option( 'formrelay_bridge_settings', array(
-    'form_settings' => array( 5 => array( 'template' => 'old.j2', 'priority' => 7, 'partner' => 'old' ) ),
+    'form_settings' => array(
+        5 => array( 'template' => 'old.j2', 'priority' => 7, 'partner' => 'old' ),
+    ),
 ) );
 $results = array();
 foreach ( json_decode( $snippet_args[0], true ) as $one ) {
