@@ -167,16 +167,20 @@ def test_the_overview_says_what_is_delivered_and_when_the_plugin_is_off(admin, s
     def published(**doc: Any) -> None:
         store.set_meta("delivery_settings", json.dumps({
             "version": 1, "active_since": "2026-12-05 09:00:00.000", "form_settings": {
-                "12": {"template": "intake.json.j2", "priority": 5}}, **doc}))
+                "12": {"template": "intake.json.j2", "priority": 5},
+                "14": {"template": None, "priority": 10, "partner": "ehr"}}, **doc}))
 
     published(active=True, forms=[12, 14])
     page = view(admin, "overview")
     assert "Forms 12, 14, as set in Settings > FormRelay" in page.words
+    assert "12 intake.json.j2 5 default" in page.words  # no partner named: the default
+    assert "14 default.json.j2 10 ehr" in page.words
     assert "intake.json.j2" in page.words and not page.find("div", class_="formrelay-delivery-off")
     assert admin.ok("/stats")["delivery"] == {
         "source": "plugin", "active": True, "creates_jobs": True,
         "active_since": "2026-12-05T09:00:00.000", "forms": [12, 14],
-        "form_settings": {"12": {"template": "intake.json.j2", "priority": 5, "partner": None}},
+        "form_settings": {"12": {"template": "intake.json.j2", "priority": 5, "partner": None},
+                          "14": {"template": None, "priority": 10, "partner": "ehr"}},
         "problem": ""}
 
     make_job(store, 1, "pending")

@@ -14,6 +14,10 @@
  *                 "path": "/abs/.../Referral-<hash>.pdf", "relative": "wpforms/12-<md5>/...",
  *                 "url": "https://...", "attachment_id": 0, "size": 1234}]}
  *
+ * The row's `partner` is the form's partner setting ('' when it names none:
+ * the sidecar's first claim writes the default partner's name over it), read
+ * from the autoloaded settings like the priority and template: no query.
+ *
  * The job is `pending`, a waiting status: the dashboard counts those live from
  * the queue's index, so capture writes nothing to {prefix}formrelay_counts
  * (migration 0008) and stays one statement, atomic by construction.
