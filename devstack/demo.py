@@ -10,6 +10,9 @@
 4. Shows a progress bar until every job is completed or failed, then a
    summary, the wp-admin URL and its login, and stops everything.
    --keep-running leaves the stack up for exploring wp-admin (Ctrl-C ends it).
+   --fhir makes the partner a FHIR R4 server (the simulator's fhir-r4 profile,
+   the same flaky knobs; the sidecar's FORMRELAY_PARTNER_PROFILE=fhir-r4) and
+   counts its side from its resources (devstack.demo_partner).
 
 All data is made up; still, the demo prints counts and ids, never field values.
 """
@@ -33,6 +36,7 @@ from typing import Any
 import requests
 
 from devstack import wpforms
+from devstack.demo_partner import DemoPartner
 from devstack.samples import write_html_as_pdf, write_jpeg, write_pdf, write_png
 from devstack.wordpress import LocalWordPress, free_port
 from sidecar.partner_sim.server import SimControl
@@ -140,17 +144,13 @@ def run(args: argparse.Namespace) -> int:
         form_id = wpforms.create_form(site, "Patient intake", fields=[
             wpforms.name_field(1), wpforms.email_field(2), wpforms.text_field(3, "Date of birth"),
             wpforms.file_field(4, style="modern")])
-        sim_port = free_port()
-        sim_args = [formrelay_bin(), "partner-sim", "--listen", f"127.0.0.1:{sim_port}",
-                    "--latency-ms", "40", "--jitter-ms", "60", "--error-rate", "0.08",
-                    "--timeout-rate", "0.04", "--timeout-after-accept-rate", "0.04",
-                    "--hang-seconds", "4", "--seed", "7"]
+        partner = DemoPartner(free_port(), fhir=args.fhir)
         env = {**os.environ,
                "WORDPRESS_DB_HOST": site.db_host_port, "WORDPRESS_DB_USER": site.db_user,
                "WORDPRESS_DB_PASSWORD": site.db_password, "WORDPRESS_DB_NAME": site.db_name,
                "WORDPRESS_TABLE_PREFIX": site.table_prefix, "FORMRELAY_SHARED_SECRET": secret,
                "FORMRELAY_LISTEN": listen,
-               "FORMRELAY_PARTNER_URL": f"http://127.0.0.1:{sim_port}/api",
+               **partner.env(),
                "FORMRELAY_UPLOADS_DIR": str(site.uploads_dir),
                "FORMRELAY_DATA_DIR": str(site.dir / "sidecar-data"),
                # Demo time: retries, probes and sweeps seconds apart instead of minutes.
@@ -159,13 +159,14 @@ def run(args: argparse.Namespace) -> int:
                "FORMRELAY_SWEEP_SECONDS": "5", "FORMRELAY_PARTNER_RPS": "30",
                "FORMRELAY_PARTNER_CONCURRENCY": "6",
                "FORMRELAY_READ_TIMEOUT": "2", "FORMRELAY_WORKERS": "8"}
-        with process(sim_args, env, logs / "partner-sim.log") as sim_proc, \
+        with process(partner.sim_args(formrelay_bin()), env,
+                     logs / "partner-sim.log") as sim_proc, \
                 process([formrelay_bin(), "run"], env, logs / "sidecar.log") as sidecar:
-            sim = SimControl(f"http://127.0.0.1:{sim_port}")
-            wait_for(f"http://127.0.0.1:{sim_port}/_sim/health", sim_proc, "the partner simulator")
+            sim = SimControl(partner.root)
+            wait_for(f"{partner.root}/_sim/health", sim_proc, "the partner simulator")
             wait_for(f"http://{listen}/readyz", sidecar, "the sidecar")
             say(f"WordPress at {site.url}/ (database {site.db_name}), partner simulator"
-                f" (flaky) on port {sim_port}, sidecar on {listen}")
+                f" ({partner.label}) on port {partner.port}, sidecar on {listen}")
             started = time.monotonic()
             documents = make_documents(Path(tmp), SUBMISSIONS, rng)
             submit_ms = []
@@ -198,9 +199,8 @@ def run(args: argparse.Namespace) -> int:
             if tty:
                 print()
             elapsed = time.monotonic() - started
-            result = summary(site)
-            stats = sim.stats()
-            report(now, result, stats, elapsed, site)
+            totals = summary(site)
+            report(now, totals, partner.rows(sim), elapsed, site)
             if args.keep_running:
                 say("the stack keeps running; Ctrl-C stops it")
                 try:
@@ -212,10 +212,10 @@ def run(args: argparse.Namespace) -> int:
     return 0 if done >= SUBMISSIONS else 1
 
 
-def report(jobs: dict[str, int], result: dict[str, Any], stats: dict[str, Any], elapsed: float,
-           site: LocalWordPress) -> None:
+def report(jobs: dict[str, int], result: dict[str, Any], partner: list[tuple[str, str]],
+           elapsed: float, site: LocalWordPress) -> None:
+    """The summary; `partner`: the lines on what the partner holds (DemoPartner.rows)."""
     docs = result["documents"]
-    dupes = stats.get("duplicates_suppressed", {})
     rows = [
         ("submissions delivered", f"{jobs.get('completed', 0)} of {SUBMISSIONS}"),
         ("submissions failed", f"{jobs.get('failed', 0)}"
@@ -223,9 +223,7 @@ def report(jobs: dict[str, int], result: dict[str, Any], stats: dict[str, Any], 
         ("documents uploaded", str(docs.get("uploaded", 0))),
         ("documents rejected", str(docs.get("rejected", 0))),
         ("retries (all steps)", str(result["retries"])),
-        ("partner records created", str(stats.get("records_created", 0))),
-        ("duplicates the partner absorbed", str(sum(dupes.values()) if isinstance(dupes, dict)
-                                                 else dupes)),
+        *partner,
         ("outage pauses", str(result["pauses"])),
         ("time to deliver everything", f"{elapsed:.1f} s"),
     ]
@@ -243,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="leave the WordPress site and its database in place afterwards")
     parser.add_argument("--name", default="demo", help="site name: var/wp-NAME (default: demo)")
+    parser.add_argument("--fhir", action="store_true",
+                        help="the partner is a FHIR R4 server (the simulator's fhir-r4 profile)")
     parser.add_argument("--timeout", type=float, default=240,
                         help="give up waiting for deliveries after this many seconds")
     return run(parser.parse_args(argv))

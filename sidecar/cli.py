@@ -76,19 +76,32 @@ def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar.tasks import register
 
     store = _checked_store(cfg)
-    ended = Pause(store, Policy()).resume(args.actor)
-    if ended is None:
+    names = [p.name for p in cfg.partners] or [""]
+    if args.partner and args.partner not in names:
+        raise ConfigError([f"--partner {args.partner}: no such partner (the settings name"
+                           f" {', '.join(n for n in names if n) or 'none'})"])
+    ended = []
+    for i, name in enumerate(names):
+        if args.partner in (None, name):
+            pause = Pause(store, Policy(), partner="" if i == 0 else name)
+            if (was := pause.resume(args.actor)) is not None:
+                ended.append((name, was))
+    if not ended:
         print("delivery was not paused")
         return 0
     jobs, documents = ring_due(store, register(build_huey(cfg), _no_engine))
-    print(f"delivery resumed (paused since {ended.paused_at} UTC: {ended.cause});"
-          f" rang {jobs} due jobs and {documents} due documents")
+    for name, was in ended:
+        to = f" to {name}" if len(names) > 1 else ""
+        print(f"delivery{to} resumed (paused since {was.paused_at} UTC: {was.cause})")
+    print(f"rang {jobs} due jobs and {documents} due documents")
     return 0
 
 
 def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=f"cli:{getpass.getuser()}",
                         help="who resumes, for the log (default: cli:<login>)")
+    parser.add_argument("--partner", metavar="NAME",
+                        help="resume only this partner (default: every paused partner)")
 
 
 class Heartbeat:

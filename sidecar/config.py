@@ -282,7 +282,9 @@ def _partners(file_values: Mapping[str, Any], values: Mapping[str, Any],
     if "partners" not in file_values:
         if not values.get("partner_url"):
             return (), []
-        return (partners.from_flat(values),), partners.check(values, "FORMRELAY_PARTNER_AUTH")
+        probe_set = bool(env.get("FORMRELAY_PARTNER_PROBE")) or "partner_probe" in file_values
+        return ((partners.from_flat(values, probe_set),),
+                partners.check(values, "FORMRELAY_PARTNER_AUTH"))
     where = env.get("FORMRELAY_CONFIG", "the config file")
     if values.get("partner_url"):
         return (), [f"{where} names partners in [partners.NAME] tables and partner_url"

@@ -36,13 +36,14 @@ from sidecar.file_removal import remove_delivered
 from sidecar.partner_profile import DocumentUpload, Partner, RecordRequest
 from sidecar.partner_registry import Partners, UnknownPartner
 from sidecar.pause import ROW as PAUSE_ROW
-from sidecar.pause import Pause
+from sidecar.pause import Pause, row_of
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
 from sidecar.states import CLAIMABLE, Event, EventKind
 from sidecar.step_calls import StepCalls
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
 from sidecar.store.chain import Next, since
+from sidecar.store.claim import PartnerRow
 from sidecar.submission import Submission, locate
 from sidecar.throttle import Throttle
 
@@ -77,22 +78,43 @@ class Engine(StepCalls):
     def __init__(self, store: Store, client: Partner | Partners, renderer: PayloadRenderer,
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
                  throttle: Throttle | None = None, worker_id: str | None = None) -> None:
-        self.partners = client if isinstance(client, Partners) else Partners.single(client)
+        self.partners = client if isinstance(client, Partners) else Partners.single(
+            client, pause, throttle)
         self.store, self.renderer = store, renderer
         self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
-        self.pause, self.throttle = pause, throttle
         # The heartbeat's id (sidecar.cli.Heartbeat) when a worker runs this engine.
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def client(self) -> Partner:
         """The default partner's client (the only one, unless partners are named)."""
-        return self.partners.default
+        return self.partners.default_lane.client
 
     @client.setter
     def client(self, client: Partner) -> None:
-        self.partners.default = client
+        self.partners.default_lane.client = client
+
+    @property
+    def pause(self) -> Pause | None:
+        """The default partner's outage pause (each partner has its own)."""
+        return self.partners.default_lane.pause
+
+    @pause.setter
+    def pause(self, pause: Pause | None) -> None:
+        self.partners.default_lane.pause = pause
+
+    @property
+    def throttle(self) -> Throttle | None:
+        return self.partners.default_lane.throttle
+
+    @throttle.setter
+    def throttle(self, throttle: Throttle | None) -> None:
+        self.partners.default_lane.throttle = throttle
+
+    def _watch(self) -> PartnerRow:
+        """A claim reads the pause row of the claimed row's own partner."""
+        return PartnerRow(PAUSE_ROW, self.partners.default_name)
 
     def _owner(self) -> str:
         """A lease owner per claim, so a late report of an old claim is always refused."""
@@ -104,13 +126,13 @@ class Engine(StepCalls):
         owner = self._owner()
         claimed = self.store.claim_job_for_delivery(
             job_id, owner, self.settings.lease_seconds, self.settings.max_attempts,
-            watch=PAUSE_ROW, admit=self._admit, partner=self.partners.default_name)
+            watch=self._watch(), admit=self._admit, partner=self.partners.default_name)
         if claimed is None:
             log.debug("job %s: not due, taken or paused; nothing to do", job_id)
             return
         job, snapshot, shared = claimed
         claimed_at = time.monotonic()
-        seen = self._seen(shared, job.updated_at)
+        seen = self._seen(job.partner, shared, job.updated_at)
         client = self._client_of(job, None, owner, "record")
         if client is None:
             return
@@ -127,7 +149,7 @@ class Engine(StepCalls):
         documents = [
             NewDocument(f.field_id, f.position, f.name,
                         locate(f, self.settings.uploads_dir, self.store.attached_file), f.size,
-                        self.settings.max_attempts)
+                        self.settings.max_attempts, submission.label(f.field_id))
             for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
@@ -162,13 +184,13 @@ class Engine(StepCalls):
         next claimable document as the record step does."""
         owner = self._owner()
         claimed = self.store.claim_document_for_delivery(
-            document_id, owner, self.settings.lease_seconds, watch=PAUSE_ROW,
+            document_id, owner, self.settings.lease_seconds, watch=self._watch(),
             admit=self._admit)
         if claimed is None:
             log.debug("document %s: not due, taken or paused; nothing to do", document_id)
             return
         doc, job, shared = claimed
-        seen = self._seen(shared, doc.updated_at)
+        seen = self._seen(job.partner, shared, doc.updated_at)
         leased: Leased | None = Leased(doc, owner, seen)
         while leased is not None:
             leased = self._upload(leased, job)
@@ -211,7 +233,7 @@ class Engine(StepCalls):
                     job, doc.id, doc.attempts, owner, "document",
                     lambda: client.upload_document(record_id, DocumentUpload(
                         opened.reader(), doc.original_name or checked.path.name, checked.mime,
-                        checked.size, reference=f"{job.reference}:document:{doc.id}"), key),
+                        checked.size, doc.label, f"{job.reference}:document:{doc.id}"), key),
                     lambda: self._job_masker(job), facts, seen=seen)
             except FileChanged as exc:  # the body was aborted before its end: nothing stored
                 self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document",
@@ -235,7 +257,8 @@ class Engine(StepCalls):
             else:
                 after = self.store.document_done(
                     job.id, doc.id, owner, Event(K.UPLOADED), accepted.id, entry, facts,
-                    next_owner, self.settings.lease_seconds, watch=PAUSE_ROW)
+                    next_owner, self.settings.lease_seconds,
+                    watch=row_of(self.partners.key(job.partner)))
         except LeaseLost:
             log.warning("document %s: lease lost before the outcome was written", doc.id)
             return None
@@ -243,7 +266,7 @@ class Engine(StepCalls):
             remove_delivered(self.store, self.settings.uploads_dir, checked, job.id, doc.id)
         if after is None or after.document is None:
             return None
-        seen = self._seen(after.shared, after.now)
+        seen = self._seen(job.partner, after.shared, after.now)
         if seen[0] is Gate.SHUT:  # paused meanwhile: the next document is given back
             self._report(job.id, after.document.id, next_owner, Event(
                 K.RELEASE, "waited for the partner: paused or busy", 1.0), "document")

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from sidecar.breaker import Policy
-from sidecar.pause import Pause
+from sidecar.breaker import Breaker
+from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.states import WAITING, Status
 from sidecar.store import Store
 
@@ -87,13 +87,25 @@ class DeliveryState:
         return {**asdict(self), "silent_workers": list(self.silent_workers)}
 
 
+def worst_pause(store: Store) -> tuple[str, Breaker]:
+    """The pause that matters most across the partners (one needing a person first, then
+    the oldest): (the partner's name, "" for the default one; its state). Not paused: the
+    default partner's state."""
+    found = [(name.partition(":")[2], Breaker.from_json(value))
+             for name, value in store.shared_family(PAUSE_ROW).items()]
+    paused = sorted((p for p in found if p[1].paused),
+                    key=lambda p: (not p[1].sticky, p[1].paused_at, p[0]))
+    return paused[0] if paused else ("", dict(found).get("", Breaker()))
+
+
 def read_state(store: Store) -> DeliveryState:
     """The state now, from MySQL (several indexed reads; callers cache when they poll)."""
-    pause = Pause(store, Policy()).state()
+    partner, pause = worst_pause(store)
     counts = store.counts_by_status()
     workers = store.workers()
+    cause = f"partner {partner}: {pause.cause}" if partner else pause.cause
     return DeliveryState(
-        paused=pause.paused, paused_since=pause.paused_at or None, cause=pause.cause,
+        paused=pause.paused, paused_since=pause.paused_at or None, cause=cause,
         needs_person=pause.paused and pause.sticky,
         next_probe_at=(pause.next_probe_at or None) if pause.paused else None,
         waiting=sum(counts.get(str(s), 0) for s in WAITING),

@@ -136,6 +136,30 @@ def _read_capped(resp: urllib3.BaseHTTPResponse, deadline: float) -> bytes | Non
     return bytes(body)
 
 
+def post_capped(pool: urllib3.PoolManager, url: str, headers: dict[str, str], body: Any,
+                timeout: urllib3.Timeout, seconds: float, stream: bool = False,
+                who: str = "the partner") -> tuple[urllib3.BaseHTTPResponse, bytes | None]:
+    """POST within a total deadline of `seconds` (a streamed body checked chunk by chunk):
+    the answer and its body (None when over MAX_RESPONSE_BYTES), the connection back in
+    the pool. Past the deadline a RetryableError (timeout); no answer at all, the error
+    _transport_error makes of it. Every partner client and the SMART token fetch send
+    through here."""
+    deadline = time.monotonic() + seconds
+    try:
+        resp = pool.urlopen("POST", url, headers=headers,
+                            body=_DeadlineBody(body, deadline) if stream else body,
+                            redirect=False, preload_content=False, timeout=timeout)
+        try:
+            return resp, _read_capped(resp, deadline)
+        finally:
+            resp.release_conn()
+    except _DeadlinePassed:
+        raise RetryableError(f"{who} took longer than the {seconds:g} s deadline",
+                             category=Category.TIMEOUT) from None
+    except (u3.HTTPError, ValueError) as exc:
+        raise _transport_error(exc) from None
+
+
 def _pool(base_url: str, size: int) -> urllib3.PoolManager:
     """Connections to the partner: through the environment's proxy for its scheme (read
     once, as are the CA bundle variables requests honours), never retried or redirected
@@ -248,22 +272,10 @@ class PartnerClient:
 
     def _send(self, path: str, key: str, headers: dict[str, str], body: Any, stream: bool,
               auth: dict[str, str]) -> Accepted:
-        deadline = time.monotonic() + self.settings.deadline
-        try:
-            resp = self.pool.urlopen(
-                "POST", self.settings.base_url + path,
-                headers={**self.headers, **auth, "Idempotency-Key": key, **headers},
-                body=_DeadlineBody(body, deadline) if stream else body, redirect=False,
-                preload_content=False, timeout=self.timeout)
-            try:
-                return self._outcome(resp, _read_capped(resp, deadline))
-            finally:
-                resp.release_conn()
-        except _DeadlinePassed:
-            raise RetryableError(f"the partner took longer than the {self.settings.deadline:g} s"
-                                 " deadline", category=Category.TIMEOUT) from None
-        except (u3.HTTPError, ValueError) as exc:
-            raise _transport_error(exc) from None
+        return self._outcome(*post_capped(
+            self.pool, self.settings.base_url + path,
+            {**self.headers, **auth, "Idempotency-Key": key, **headers}, body, self.timeout,
+            self.settings.deadline, stream))
 
     def _outcome(self, resp: urllib3.BaseHTTPResponse, body: bytes | None) -> Accepted:
         """`body` is None when the answer was over MAX_RESPONSE_BYTES."""

@@ -10,10 +10,13 @@ partner is configured again (UnknownPartner).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sidecar.errors import ConfigError
 from sidecar.partner_profile import Auth, Partner, StaticAuth
 from sidecar.partners import DEFAULT_NAME, PartnerConfig
+from sidecar.pause import Pause
+from sidecar.throttle import Throttle
 
 
 class UnknownPartner(ConfigError):
@@ -27,49 +30,69 @@ class UnknownPartner(ConfigError):
 PROFILE_TEMPLATES = {"default": "default.json.j2", "fhir-r4": "fhir_patient.json.j2"}
 
 
-class Partners:
-    """Clients by partner name, the default first."""
+@dataclass
+class Lane:
+    """One partner as a worker delivers to it: its client, its own outage pause and its
+    own ceilings (None in tests: never paused, not paced), its profile's template."""
 
-    def __init__(self, clients: dict[str, Partner],
-                 templates: dict[str, str] | None = None) -> None:
-        if not clients:
+    client: Partner
+    pause: Pause | None = None
+    throttle: Throttle | None = None
+    template: str = PROFILE_TEMPLATES["default"]
+
+
+class Partners:
+    """The partners' lanes by name, the default first."""
+
+    def __init__(self, lanes: dict[str, Lane]) -> None:
+        if not lanes:
             raise ValueError("at least one partner")
-        self.clients = dict(clients)
-        self.templates = templates or {}
-        self.default_name = next(iter(self.clients))
+        self.lanes = dict(lanes)
+        self.default_name = next(iter(self.lanes))
 
     @classmethod
-    def single(cls, client: Partner, name: str = DEFAULT_NAME) -> Partners:
-        return cls({name: client})
+    def single(cls, client: Partner, pause: Pause | None = None,
+               throttle: Throttle | None = None, name: str = DEFAULT_NAME) -> Partners:
+        return cls({name: Lane(client, pause, throttle)})
 
     @classmethod
     def build(cls, configs: tuple[PartnerConfig, ...],
-              make: Callable[[PartnerConfig], Partner]) -> Partners:
-        return cls({c.name: make(c) for c in configs},
-                   {c.name: PROFILE_TEMPLATES[c.profile] for c in configs})
+              make: Callable[[PartnerConfig], Partner],
+              protect: Callable[[PartnerConfig, str], tuple[Pause, Throttle]] | None = None
+              ) -> Partners:
+        """A lane per partner; `protect(config, key)` its pause and throttle, where `key` is
+        "" for the default (first) partner, else its name (sidecar.pause.row_of)."""
+        lanes = {}
+        for i, c in enumerate(configs):
+            pause, throttle = protect(c, "" if i == 0 else c.name) if protect else (None, None)
+            lanes[c.name] = Lane(make(c), pause, throttle, PROFILE_TEMPLATES[c.profile])
+        return cls(lanes)
 
-    def client(self, name: str) -> Partner:
-        """The client of the partner a job names ("" is the default)."""
+    def lane(self, name: str) -> Lane:
+        """The lane of the partner a job names ("" is the default)."""
         try:
-            return self.clients[name or self.default_name]
+            return self.lanes[name or self.default_name]
         except KeyError:
             raise UnknownPartner(name) from None
 
+    def client(self, name: str) -> Partner:
+        return self.lane(name).client
+
+    def key(self, name: str) -> str:
+        """"" for the default partner (its pause row and slots keep their old names)."""
+        return "" if name in ("", self.default_name) else name
+
     def template(self, name: str) -> str:
         """The payload template for a form naming none, by the partner's profile."""
-        return self.templates.get(name or self.default_name, PROFILE_TEMPLATES["default"])
+        return self.lanes.get(name or self.default_name, self.default_lane).template
 
     @property
-    def default(self) -> Partner:
-        return self.clients[self.default_name]
-
-    @default.setter
-    def default(self, client: Partner) -> None:
-        self.clients[self.default_name] = client
+    def default_lane(self) -> Lane:
+        return self.lanes[self.default_name]
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
+        for lane in self.lanes.values():
+            lane.client.close()
 
 
 def make_client(partner: PartnerConfig, pool_size: int) -> Partner:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +97,15 @@ FIELDS = {"url", "profile", "auth", "token", "record_path", "document_path", "id
           "smart_private_key_file", "smart_key_id", "smart_scopes"}
 
 
-def from_flat(values: Mapping[str, Any]) -> PartnerConfig:
-    """The one partner of the flat settings, named "default"."""
-    return PartnerConfig(DEFAULT_NAME, **{k: values[flat] for k, (flat, _) in KEYS.items()
+FHIR_PROBE = ("GET", "/metadata")  # a FHIR server's CapabilityStatement
+
+
+def from_flat(values: Mapping[str, Any], probe_set: bool = True) -> PartnerConfig:
+    """The one partner of the flat settings, named "default" (`probe_set`: the probe was
+    given, else a fhir-r4 partner is probed with GET /metadata)."""
+    made = PartnerConfig(DEFAULT_NAME, **{k: values[flat] for k, (flat, _) in KEYS.items()
                                           if k in FIELDS and flat in values})
+    return made if probe_set or made.profile != "fhir-r4" else replace(made, probe=FHIR_PROBE)
 
 
 def from_tables(tables: Any, flat: Mapping[str, Any], where: str
@@ -154,6 +159,8 @@ def _one(name: str, table: dict[str, Any], flat: Mapping[str, Any], at: str
     problems += check(values, at)
     insecure = p.insecure_partner_problem(values["url"], bool(values.get("allow_insecure")))
     problems += [f"{at}: {insecure}"] if insecure else []
+    if "probe" not in table and values.get("profile") == "fhir-r4":
+        values["probe"] = FHIR_PROBE
     kept = {k: v for k, v in values.items() if k in FIELDS}
     return (None if problems else PartnerConfig(name, **kept)), problems
 

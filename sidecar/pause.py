@@ -31,17 +31,26 @@ ROW = "breaker"
 Rule = Callable[[Breaker, datetime], Breaker]
 
 
+def row_of(partner: str) -> str:
+    """A partner's pause row: ROW for the default partner (""), ROW:<name> for another."""
+    return f"{ROW}:{partner}" if partner else ROW
+
+
 def fingerprint(token: str) -> str:
     """Tells one partner token from another without keeping it."""
     return hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""
 
 
 class Pause:
-    def __init__(self, store: Store, policy: Policy, credentials: str = "") -> None:
+    """One partner's outage pause (`partner`: "" the default partner, whose row is ROW)."""
+
+    def __init__(self, store: Store, policy: Policy, credentials: str = "",
+                 partner: str = "") -> None:
         self.store, self.policy, self.credentials = store, policy, credentials
+        self.row = row_of(partner)
 
     def state(self) -> Breaker:
-        value, _ = self.store.shared(ROW)
+        value, _ = self.store.shared(self.row)
         return Breaker.from_json(value)
 
     def read(self, value: str | None, now: datetime) -> tuple[Gate, Breaker]:
@@ -67,7 +76,7 @@ class Pause:
         due, or a step that ends before calling the partner, never uses the probe up.
         """
         try:
-            value, now = self.store.shared(ROW)
+            value, now = self.store.shared(self.row)
             seen = Breaker.from_json(value)
             verdict = gate(seen, now, self.credentials)
             if verdict is not Gate.PROBE or not take:
@@ -93,7 +102,7 @@ class Pause:
         """
         try:
             if known is None:
-                value, _ = self.store.shared(ROW)
+                value, _ = self.store.shared(self.row)
                 known = Breaker.from_json(value)
             if known == Breaker():
                 return False
@@ -141,7 +150,7 @@ class Pause:
             started[:] = [new.paused and not old.paused]  # the store may run this again
             return new.to_json(), _log_entry(old, new, now, actor)
 
-        changed = Breaker.from_json(self.store.change_shared(ROW, change))
+        changed = Breaker.from_json(self.store.change_shared(self.row, change))
         if started and started[0]:
             metrics.pause_started(reason)
         return changed

@@ -35,17 +35,14 @@ import urllib3
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from urllib3 import exceptions as u3
 
 from sidecar import __version__
 from sidecar.errors import Category, ConfigError, PartnerConfigError, RetryableError
 from sidecar.partner_client import (
     RETRYABLE_STATUS,
-    _DeadlinePassed,
     _pool,
-    _read_capped,
-    _transport_error,
     parse_retry_after,
+    post_capped,
 )
 
 __all__ = ["DEFAULT_SCOPES", "SmartBackendAuth", "SmartSettings", "cache_seconds"]
@@ -215,26 +212,16 @@ class SmartBackendAuth:
                           "client_assertion_type": ASSERTION_TYPE,
                           "client_assertion": self.assertion(),
                           "scope": self.settings.smart_scopes})
-        deadline = time.monotonic() + self.settings.deadline
         try:
-            resp = self._pool.urlopen(
-                "POST", self.settings.smart_token_url, body=form.encode(), redirect=False,
-                headers={"Content-Type": "application/x-www-form-urlencoded",
-                         "Accept": "application/json",
-                         "User-Agent": f"FormRelay/{__version__}"},
-                preload_content=False, timeout=self._timeout)
-            try:
-                return self._outcome(resp, _read_capped(resp, deadline))
-            finally:
-                resp.release_conn()
-        except _DeadlinePassed:
-            raise RetryableError(f"SMART token request: longer than the"
-                                 f" {self.settings.deadline:g} s deadline",
-                                 category=Category.TIMEOUT) from None
-        except (u3.HTTPError, ValueError) as exc:
-            error = _transport_error(exc)
-            raise type(error)(f"SMART token request: {error}",
-                              category=error.category) from None
+            answer = post_capped(
+                self._pool, self.settings.smart_token_url,
+                {"Content-Type": "application/x-www-form-urlencoded",
+                 "Accept": "application/json", "User-Agent": f"FormRelay/{__version__}"},
+                form.encode(), self._timeout, self.settings.deadline,
+                who="the SMART token endpoint")
+        except (RetryableError, PartnerConfigError) as exc:  # no answer: say whose request
+            raise type(exc)(f"SMART token request: {exc}", category=exc.category) from None
+        return self._outcome(*answer)
 
     def _outcome(self, resp: urllib3.BaseHTTPResponse, body: bytes | None) -> _Token:
         status = resp.status

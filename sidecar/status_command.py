@@ -57,7 +57,7 @@ def cmd_status(cfg: config.Config, args: argparse.Namespace) -> int:
         counts = store.counts_by_status()
         print("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         print(f"due now: {store.count_due()}")
-        print(_delivery_line(store))
+        print("\n".join(_delivery_lines(store, cfg)))
         print("\n".join(_delivered_lines(store, cfg)))
     if have >= 2:  # the workers table came with schema version 2
         _print_workers(store.workers())
@@ -119,14 +119,23 @@ def _delivered_lines(store: Store, cfg: config.Config) -> list[str]:
     return delivery_settings.describe(rules, waiting(store))
 
 
-def _delivery_line(store: Store) -> str:
-    b = Pause(store, Policy()).state()
+def _delivery_lines(store: Store, cfg: config.Config) -> list[str]:
+    """One line for the one partner; with named partners, one per partner (each pauses
+    on its own)."""
+    if len(cfg.partners) <= 1:
+        return [_delivery_line(store, "", "delivery")]
+    return [_delivery_line(store, "" if i == 0 else p.name, f"delivery to {p.name}")
+            for i, p in enumerate(cfg.partners)]
+
+
+def _delivery_line(store: Store, key: str, label: str) -> str:
+    b = Pause(store, Policy(), partner=key).state()
     if not b.paused:
-        return "delivery: running" + (f" ({b.failures} retryable failures in a row)"
+        return f"{label}: running" + (f" ({b.failures} retryable failures in a row)"
                                       if b.failures else "")
     then = ("held until the partner token changes or `formrelay resume`" if b.sticky
             else f"next probe at {b.next_probe_at} UTC")
-    return f"delivery: PAUSED since {b.paused_at} UTC: {b.cause}; {then}"
+    return f"{label}: PAUSED since {b.paused_at} UTC: {b.cause}; {then}"
 
 
 def _print_workers(workers: list[Worker]) -> None:

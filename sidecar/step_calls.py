@@ -27,10 +27,10 @@ from sidecar.errors import (
 )
 from sidecar.failures import MaskerSource, reason
 from sidecar.partner_profile import Accepted
+from sidecar.partner_registry import Lane, Partners, UnknownPartner
 from sidecar.pause import Pause
 from sidecar.states import Event, EventKind, State, Status
 from sidecar.store import Job, LogEntry, NewDocument, Store
-from sidecar.throttle import Throttle
 
 if TYPE_CHECKING:
     from sidecar.engine import EngineSettings
@@ -45,26 +45,35 @@ class StepCalls:
     store: Store
     doorbell: Doorbell
     settings: EngineSettings
-    pause: Pause | None
-    throttle: Throttle | None
+    partners: Partners
 
-    def _admit(self, shared: str | None, now: datetime) -> bool:
-        """A claim's question, on the pause state read with it: paused, with no probe
-        due? Then nothing is taken. (The probe itself is taken only before the request.)"""
-        return self.pause is None or self.pause.read(shared, now)[0] is not Gate.SHUT
+    def _lane(self, partner: str) -> Lane | None:
+        try:
+            return self.partners.lane(partner)
+        except UnknownPartner:  # the step itself says so (Engine._client_of)
+            return None
 
-    def _seen(self, shared: str | None, now: datetime) -> tuple[Gate, Breaker]:
-        return (Gate.OPEN, Breaker()) if self.pause is None else self.pause.read(shared, now)
+    def _admit(self, shared: str | None, now: datetime, partner: str) -> bool:
+        """A claim's question, on the pause state of the row's partner read with it:
+        paused, with no probe due? Then nothing is taken. (The probe itself is taken only
+        before the request.)"""
+        lane = self._lane(partner)
+        return lane is None or lane.pause is None or (
+            lane.pause.read(shared, now)[0] is not Gate.SHUT)
 
-    def _unthrottled(self) -> bool:
-        return self.throttle is None or not self.throttle.ceilings
+    def _seen(self, partner: str, shared: str | None, now: datetime) -> tuple[Gate, Breaker]:
+        lane = self._lane(partner)
+        if lane is None or lane.pause is None:
+            return Gate.OPEN, Breaker()
+        return lane.pause.read(shared, now)
 
+    @staticmethod
     @contextmanager
-    def _slot(self) -> Iterator[bool]:
-        if self.throttle is None:
+    def _slot(lane: Lane) -> Iterator[bool]:
+        if lane.throttle is None:
             yield True
         else:
-            with self.throttle.slot() as granted:
+            with lane.throttle.slot() as granted:
                 yield granted
 
     def _call(self, job: Job, document_id: int | None, attempts: int, owner: str, step: str,
@@ -80,11 +89,14 @@ class StepCalls:
         it is given back unspent (a failed probe costs no attempt). With no ceiling set
         and the partner up, the claim's reading stands: no statement more.
         """
-        with self._slot() as granted:
-            if self.pause is None or (seen[0] is Gate.OPEN and self._unthrottled()):
+        lane = self.partners.lane(job.partner)
+        pause, throttle = lane.pause, lane.throttle
+        with self._slot(lane) as granted:
+            if pause is None or (seen[0] is Gate.OPEN and (
+                    throttle is None or not throttle.ceilings)):
                 verdict, state = seen
             else:
-                verdict, state = self.pause.check()
+                verdict, state = pause.check()
             if not granted or verdict is Gate.SHUT:
                 self._report(job.id, document_id, owner, Event(
                     K.RELEASE, "waited for the partner: paused or busy", 1.0), step)
@@ -100,12 +112,12 @@ class StepCalls:
                 if isinstance(exc, PartnerConfigError):
                     raise  # delivery is paused: nothing is wrong with this job
                 return None, elapsed
-        self._answered(state)
+        self._answered(pause, state)
         return accepted, int((time.monotonic() - started) * 1000)
 
-    def _answered(self, seen: Breaker | None = None) -> None:
+    def _answered(self, pause: Pause | None, seen: Breaker | None = None) -> None:
         """The partner answered (a success or a permanent refusal): it is up."""
-        if self.pause is not None and self.pause.succeeded(seen):
+        if pause is not None and pause.succeeded(seen):
             ring_due(self.store, self.doorbell)  # resumed: wake the backlog (paced)
 
     def _failed(self, job: Job, document_id: int | None, owner: str, step: str,
@@ -116,12 +128,13 @@ class StepCalls:
         `cause` is the failure's masked reason (sidecar.failures): the partner's
         raw text, on `exc`, goes no further than this call.
         """
+        pause = self.partners.lane(job.partner).pause
         if isinstance(exc, PartnerConfigError):
-            if self.pause is not None:
-                self.pause.refused(cause, auth=exc.status in (401, 403))
+            if pause is not None:
+                pause.refused(cause, auth=exc.status in (401, 403))
             event = Event(K.RELEASE, cause, self.settings.retry.delay(1), category=exc.category)
         elif isinstance(exc, RetryableError):
-            paused = self.pause.failed(cause, probe) if self.pause is not None else None
+            paused = pause.failed(cause, probe) if pause is not None else None
             if probe and paused is not None:  # wait for the next probe, unspent
                 event = Event(K.RELEASE, cause, paused.probe_wait, category=exc.category)
             else:
@@ -130,7 +143,7 @@ class StepCalls:
                               category=exc.category)
         else:
             assert isinstance(exc, PermanentError)
-            self._answered()
+            self._answered(pause)
             event = Event(K.PERMANENT_ERROR, cause, category=exc.category)
         state = self._report(job.id, document_id, owner, event, step, status=exc.status,
                              duration_ms=elapsed, facts=facts)

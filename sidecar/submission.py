@@ -57,6 +57,11 @@ class Submission:
                     found.extend(str(value).splitlines())
         return found
 
+    def label(self, field_id: str) -> str:
+        """A field's label (the form's words), "" when the field is not found."""
+        found = next((f for f in self.fields if str(f.get("id", "")) == field_id), None)
+        return str(found.get("name") or "") if found else ""
+
     def answers(self) -> tuple[Answer, ...]:
         """Each field with a value, in form order, as a question and its answer; file
         fields are left out (their files are the documents)."""

@@ -22,6 +22,7 @@ from sidecar.engine import Engine, EngineSettings
 from sidecar.errors import ConfigError, PartnerConfigError
 from sidecar.file_checks import FilePolicy
 from sidecar.partner_registry import Partners, make_client
+from sidecar.partners import PartnerConfig
 from sidecar.pause import Pause, fingerprint
 from sidecar.payload import PayloadRenderer
 from sidecar.retention import Retention
@@ -112,7 +113,6 @@ def build_engine(cfg: Config, tasks: Tasks, worker_id: str | None = None) -> Eng
     with `worker_id` (the process's heartbeat id)."""
     assert cfg.uploads_dir is not None and cfg.templates_dir is not None
     store = Store(Database(DbSettings.from_config(cfg)), cfg.table_prefix)
-    client = Partners.build(cfg.partners, lambda p: make_client(p, cfg.workers))
     renderer = PayloadRenderer(cfg.templates_dir, cfg.form_templates)
     settings = EngineSettings(
         uploads_dir=cfg.uploads_dir, lease_seconds=cfg.lease_seconds,
@@ -120,10 +120,15 @@ def build_engine(cfg: Config, tasks: Tasks, worker_id: str | None = None) -> Eng
         retry=RetryPolicy(cfg.backoff_base, cfg.backoff_factor, cfg.backoff_cap),
         files=FilePolicy(cfg.min_document_bytes, cfg.max_document_bytes, cfg.document_types),
         delete_delivered_files=cfg.delete_delivered_files)
-    default = cfg.partners[0]  # the ceilings and the pause are the default partner's, for now
-    pause = Pause(store, Policy(cfg.pause_after, cfg.probe_min_seconds, cfg.probe_max_seconds),
-                  fingerprint(default.token))
+    policy = Policy(cfg.pause_after, cfg.probe_min_seconds, cfg.probe_max_seconds)
     # A step waits for a slot holding its lease: give it back well before that runs out.
-    throttle = Throttle(store, Limits(default.concurrency, default.rps,
-                                      slot_wait=min(30.0, cfg.lease_seconds / 3)))
-    return Engine(store, client, renderer, tasks, settings, pause, throttle, worker_id)
+    slot_wait = min(30.0, cfg.lease_seconds / 3)
+
+    def protect(partner: PartnerConfig, key: str) -> tuple[Pause, Throttle]:
+        """Each partner's own outage pause and ceilings: one partner's outage, or its
+        backlog, never holds another's jobs."""
+        return (Pause(store, policy, fingerprint(partner.token), key),
+                Throttle(store, Limits(partner.concurrency, partner.rps, slot_wait), key))
+
+    partners = Partners.build(cfg.partners, lambda p: make_client(p, cfg.workers), protect)
+    return Engine(store, partners, renderer, tasks, settings, worker_id=worker_id)

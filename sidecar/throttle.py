@@ -28,8 +28,11 @@ class Limits:
 
 
 class Throttle:
-    def __init__(self, store: Store, limits: Limits) -> None:
-        self.store, self.limits = store, limits
+    """One partner's ceilings (`partner`: "" the default partner; each its own slots and
+    pace, so one partner's backlog never holds another's requests)."""
+
+    def __init__(self, store: Store, limits: Limits, partner: str = "") -> None:
+        self.store, self.limits, self.partner = store, limits, partner
 
     @property
     def ceilings(self) -> bool:
@@ -48,7 +51,7 @@ class Throttle:
         finally:
             if slot is not None:
                 try:
-                    self.store.free_partner_slot(slot)
+                    self.store.free_partner_slot(slot, self.partner)
                 except Exception as exc:  # a dead connection freed it already
                     log.debug("slot release failed (%s)", type(exc).__name__)
 
@@ -57,11 +60,11 @@ class Throttle:
         try:
             if self.limits.concurrency > 0:
                 slot = self.store.take_partner_slot(self.limits.concurrency,
-                                                    self.limits.slot_wait)
+                                                    self.limits.slot_wait, self.partner)
                 if slot is None:
                     return None, False
             if self.limits.per_second > 0:
-                wait = self.store.reserve_pace(1.0 / self.limits.per_second)
+                wait = self.store.reserve_pace(1.0 / self.limits.per_second, self.partner)
                 if wait > self.limits.slot_wait:  # longer than the lease allows: give it back
                     return slot, False
                 if wait > 0:

@@ -86,11 +86,12 @@ def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, Any]:
 
 
 def resume(admin: Admin, user: str) -> dict[str, bool]:
-    """End an outage pause (log row `delivery.resumed` naming the user), ring the backlog."""
-    ended = admin.pause().resume(user)
-    if ended is not None:
+    """End the outage pauses, every partner's (log rows `delivery.resumed` naming the
+    user), and ring the backlog."""
+    ended = [p for p in admin.paused_partners() if p.resume(user) is not None]
+    if ended:
         ring_due(admin.store, admin.doorbell)
-    return {"resumed": ended is not None}
+    return {"resumed": bool(ended)}
 
 
 def reveal(admin: Admin, job_id: int, user: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ that become HTTP answers."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sidecar.admin.filters import PARTNER, BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
 from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW
+from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.retention import Retention
 from sidecar.store import Store
@@ -50,7 +51,17 @@ class Admin:
         return Pause(self.store, Policy())
 
     def pause_state(self) -> Breaker:
-        return self.pause().state()
+        """The pause that matters most across the partners, its cause naming a named
+        partner (sidecar.health.worst_pause)."""
+        from sidecar.health import worst_pause
+
+        partner, state = worst_pause(self.store)
+        return replace(state, cause=f"partner {partner}: {state.cause}") if partner else state
+
+    def paused_partners(self) -> list[Pause]:
+        """A Pause for each partner's row that exists (the default partner's included)."""
+        return [Pause(self.store, Policy(), partner=name.partition(":")[2])
+                for name in sorted(self.store.shared_family(PAUSE_ROW))]
 
     def partners(self) -> tuple[list[str], str]:
         """The partners' names the sidecar published (formrelay_meta `partners`, written by

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,11 +30,9 @@ from sidecar.fhir import resources
 from sidecar.fhir.outcome import error_for, error_from
 from sidecar.partner_client import (
     MAX_RESPONSE_BYTES,
-    _DeadlineBody,
-    _DeadlinePassed,
     _pool,
-    _read_capped,
     _transport_error,
+    post_capped,
 )
 from sidecar.partner_profile import Accepted, Auth, DocumentUpload, RecordRequest, UploadBody
 
@@ -184,23 +181,11 @@ class FhirClient:
 
     def _post(self, path: str, key: str, headers: dict[str, str],
               body: bytes | _HashingBody) -> _Answer:
-        deadline = time.monotonic() + self.settings.deadline
-        sent: Any = body if isinstance(body, bytes) else _DeadlineBody(body, deadline)
-        try:
-            resp = self.pool.urlopen(
-                "POST", self.base + path,
-                headers={**self.headers, **self.auth.headers(), "Idempotency-Key": key,
-                         **headers},
-                body=sent, redirect=False, preload_content=False, timeout=self.timeout)
-            try:
-                return _Answer(resp, _read_capped(resp, deadline))
-            finally:
-                resp.release_conn()
-        except _DeadlinePassed:
-            raise RetryableError(f"the partner took longer than the {self.settings.deadline:g} s"
-                                 " deadline", category=Category.TIMEOUT) from None
-        except (u3.HTTPError, ValueError) as exc:
-            raise _transport_error(exc) from None
+        resp, read = post_capped(
+            self.pool, self.base + path,
+            {**self.headers, **self.auth.headers(), "Idempotency-Key": key, **headers}, body,
+            self.timeout, self.settings.deadline, stream=not isinstance(body, bytes))
+        return _Answer(resp, read)
 
     @staticmethod
     def _created(answer: _Answer, resource_type: str) -> str:

@@ -70,7 +70,7 @@ class ChainStore(StoreBase):
                                  extra=extra, owner=owner)
             if not documents:
                 return new, None
-            rows = [_pending(job.id, d, now) for d in documents]
+            rows = [_pending(job.id, d, now, job.partner) for d in documents]
             first = rows[0]
             if next_owner is not None:
                 claimed, sets = self._next(DOCUMENT, first, CLAIM, now,
@@ -168,14 +168,14 @@ class ChainStore(StoreBase):
             return new
 
 
-def _pending(job_id: int, d: NewDocument, now: datetime) -> Document:
+def _pending(job_id: int, d: NewDocument, now: datetime, partner: str) -> Document:
     return Document(
         id=0, job_id=job_id, field_id=d.field_id, position=d.position,
         original_name=d.original_name, path=d.path, size=d.size, detected_type=None,
         sha256=None, status=Status.PENDING, attempts=0, max_attempts=d.max_attempts,
         next_attempt_at=now, lease_owner=None, lease_expires_at=None,
         partner_document_id=None, last_error=None, error_category=None, created_at=now,
-        uploaded_at=None, updated_at=now)
+        uploaded_at=None, updated_at=now, partner=partner, label=d.label[:255])
 
 
 def _value(value: Any) -> Any:

@@ -13,7 +13,7 @@ queue, never the history (bench/claim_scaling.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,19 @@ from sidecar.store.rows import DOCUMENT_COLUMNS, JOB_COLUMNS, Document, Job, Log
 
 CLAIM = Event(EventKind.CLAIM)
 # Given the shared row a claim watches (its value, the database's now): may it take?
-Admit = Callable[[str | None, datetime], bool]
+Admit = Callable[[str | None, datetime, str], bool]  # (value, now, the row's partner)
+
+
+@dataclass(frozen=True)
+class PartnerRow:
+    """Watch the claimed row's own partner's shared row: `base` for the default partner
+    (and a row naming none), `base:<name>` for each other partner (sidecar.pause)."""
+
+    base: str
+    default: str
+
+
+Watch = str | PartnerRow | None
 DUE_JOBS = "due_priority IS NOT NULL AND next_attempt_at <= UTC_TIMESTAMP(3)"
 
 
@@ -35,7 +47,7 @@ class ClaimStore(StoreBase):
         return claimed[0] if claimed else None
 
     def claim_job_for_delivery(self, job_id: int, owner: str, lease_seconds: int,
-                               max_attempts: int | None = None, watch: str | None = None,
+                               max_attempts: int | None = None, watch: Watch = None,
                                admit: Admit | None = None, partner: str = ""
                                ) -> tuple[Job, str | None, str | None] | None:
         """claim_job, with the job's snapshot and the shared row `watch` (the outage pause)
@@ -59,7 +71,7 @@ class ClaimStore(StoreBase):
 
     @retried
     def claim_document_for_delivery(self, document_id: int, owner: str, lease_seconds: int,
-                                    watch: str | None = None, admit: Admit | None = None
+                                    watch: Watch = None, admit: Admit | None = None
                                     ) -> tuple[Document, Job, str | None] | None:
         """claim_document, with its job (read, not locked) in the same transaction, and
         the shared row `watch` as claim_job_for_delivery reads it."""
@@ -74,7 +86,7 @@ class ClaimStore(StoreBase):
 
     @retried
     def _claim_one(self, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                   more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                   more: str = "", max_attempts: int | None = None, watch: Watch = None,
                    admit: Admit | None = None, partner: str = ""
                    ) -> tuple[Any, dict[str, Any]] | None:
         with self.db.transaction() as cur:
@@ -82,21 +94,19 @@ class ClaimStore(StoreBase):
                                   watch, admit, partner)
 
     def _claim_in(self, cur: Any, kind: Kind, row_id: int, owner: str, lease_seconds: int,
-                  more: str = "", max_attempts: int | None = None, watch: str | None = None,
+                  more: str = "", max_attempts: int | None = None, watch: Watch = None,
                   admit: Admit | None = None, partner: str = ""
                   ) -> tuple[Any, dict[str, Any]] | None:
-        shared = "NULL" if watch is None else (
-            f"(SELECT value FROM {self.t.meta} WHERE name = %s)")
+        shared, params = self._watched(kind, watch)
         locked = self._select_for_update(cur, kind, row_id, skip_locked=True,
-                                         more=f"{more}, {shared} AS shared",
-                                         params=() if watch is None else (watch,))
+                                         more=f"{more}, {shared} AS shared", params=params)
         if locked is None:
             return None
         row, now, raw = locked
         if row.status not in CLAIMABLE or (
                 row.next_attempt_at is not None and row.next_attempt_at > now):
             return None
-        if admit is not None and not admit(raw["shared"], now):
+        if admit is not None and not admit(raw["shared"], now, row.partner):
             return None
         extra: dict[str, Any] = {}
         if max_attempts is not None and max_attempts != row.max_attempts:
@@ -105,6 +115,17 @@ class ClaimStore(StoreBase):
             row, extra = replace(row, partner=partner), {**extra, "partner": partner}
         return self._apply(cur, kind, row, CLAIM, now, lease=(owner, lease_seconds),
                            extra=extra or None)[1], raw
+
+    def _watched(self, kind: Kind, watch: Watch) -> tuple[str, tuple[Any, ...]]:
+        """The claim's shared-row column (SQL) and its parameters."""
+        if watch is None:
+            return "NULL", ()
+        if isinstance(watch, str):
+            return f"(SELECT value FROM {self.t.meta} WHERE name = %s)", (watch,)
+        table = kind.table(self.t)
+        return (f"(SELECT value FROM {self.t.meta} WHERE name = IF({table}.partner IN ('', %s),"
+                f" %s, CONCAT(%s, ':', {table}.partner)))", (watch.default, watch.base,
+                                                             watch.base))
 
     def release_expired_leases(self, limit: int = 500) -> int:
         """Send work whose lease ran out back to the queue (or to failed, if out of attempts)."""

@@ -98,11 +98,13 @@ class JobStore(StoreBase):
             new, _ = self._apply(cur, JOB, job, event, now, partner_id=partner_id, log=log)
             if documents:
                 cur.executemany(
-                    f"INSERT INTO {self.t.documents} (job_id, field_id, position, original_name,"
-                    " path, size, status, attempts, max_attempts, next_attempt_at, created_at,"
-                    " updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
-                    [(job_id, d.field_id, d.position, d.original_name, d.path, d.size,
-                      d.max_attempts, now, now, now) for d in documents],
+                    f"INSERT INTO {self.t.documents} (job_id, partner, field_id, label, position,"
+                    " original_name, path, size, status, attempts, max_attempts,"
+                    " next_attempt_at, created_at, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
+                    [(job_id, job.partner, d.field_id, d.label[:255], d.position,
+                      d.original_name, d.path, d.size, d.max_attempts, now, now, now)
+                     for d in documents],
                 )
                 if job.values_dropped_at is not None:  # names read anew (from WPForms):
                     cur.execute(f"UPDATE {self.t.jobs} SET values_dropped_at = NULL"  # retention

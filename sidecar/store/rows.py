@@ -80,6 +80,7 @@ class NewDocument:
     path: str
     size: int | None = None
     max_attempts: int = 10
+    label: str = ""  # the field's label (the form's words, not a value)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Document(_Row):
     uploaded_at: datetime | None
     updated_at: datetime
     file_removed_at: datetime | None = None  # the file left uploads after delivery
+    partner: str = ""  # its job's partner, copied at creation ("" the default partner)
+    label: str = ""  # the label of the field it came from
 
     @property
     def state(self) -> State:

@@ -317,6 +317,16 @@ def test_stats_show_a_pause_and_resume_ends_it_naming_the_user(admin, store):
     assert len([r for r in log_rows(store) if r["event"] == "delivery.resumed"]) == 1
 
 
+def test_a_named_partners_pause_shows_with_its_name_and_resume_ends_every_pause(admin, store):
+    Pause(store, Policy(), partner="ehr").refused("HTTP 401 auth", auth=True)
+    Pause(store, Policy(), partner="labs").refused("HTTP 403 auth", auth=True)
+    pause = admin.ok("/stats")["pause"]
+    assert pause["paused"] is True and pause["cause"].startswith("partner ")
+    assert admin.post("/resume").get_json() == {"resumed": True}
+    assert admin.ok("/stats")["pause"]["paused"] is False
+    assert len([r for r in log_rows(store) if r["event"] == "delivery.resumed"]) == 2
+
+
 # ---- the jobs list ------------------------------------------------------------------------
 
 @pytest.fixture

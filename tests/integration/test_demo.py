@@ -35,6 +35,11 @@ def test_the_demo_delivers_every_valid_submission_and_cleans_up():
     assert re.search(r"outage pauses\s+\d+\n", out), out
     assert "Demo Person" not in out and "@example.org" not in out  # no submitted values
     db_name = re.search(r"\(database (fr_wp_\w+)\)", out).group(1)
+    assert_cleaned_up(db_name, name)
+
+
+def assert_cleaned_up(db_name: str, name: str) -> None:
+    """The demo's database is dropped and its site folder removed."""
     server = Database(DbSettings.parse(TEST_DB_HOST, TEST_DB_USER, TEST_DB_PASSWORD, ""))
     conn = server.connect(database=False)
     cur = conn.cursor()

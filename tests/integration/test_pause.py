@@ -237,3 +237,36 @@ def test_a_pause_between_two_documents_gives_the_next_one_back_unspent(paused_de
     assert d.store.get_document(second.id).status == Status.UPLOADED
     assert d.store.get_job(job_id).status == Status.COMPLETED
     assert sim.stats()["documents_created"] == 2
+
+
+def test_with_named_partners_status_and_resume_go_partner_by_partner(
+        store, migrated_db, uploads, tmp_path):
+    (tmp_path / "partners.toml").write_text(
+        '[partners.intake]\nurl = "http://127.0.0.1:9/api"\n'
+        '[partners.ehr]\nurl = "http://127.0.0.1:9/fhir"\nprofile = "fhir-r4"\n')
+    Pause(store, POLICY, partner="ehr").refused("HTTP 401 (check the token)", auth=True)
+    env = worker_env(migrated_db.database, "", uploads, tmp_path,
+                     FORMRELAY_CONFIG=str(tmp_path / "partners.toml"))
+    del env["FORMRELAY_PARTNER_URL"]
+    shown = status(env)
+    assert "delivery to intake: running" in shown
+    assert "delivery to ehr: PAUSED since" in shown
+    wrong = subprocess.run([formrelay_bin(), "resume", "--partner", "billing"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "no such partner" in wrong.stderr
+    done = subprocess.run([formrelay_bin(), "resume", "--partner", "ehr"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "delivery to ehr resumed" in done.stdout and "intake" not in done.stdout
+    assert "delivery to ehr: running" in status(env)
+
+
+def test_health_and_alerts_see_a_named_partners_pause_and_name_it(store):
+    from sidecar.health import read_state
+
+    assert not read_state(store).paused
+    Pause(store, POLICY, partner="ehr").refused("HTTP 401 auth", auth=True)
+    state = read_state(store)
+    assert state.paused and state.needs_person and state.cause == "partner ehr: HTTP 401 auth"
+    Pause(store, POLICY).failed("HTTP 503 server", probe=False)  # the default: not paused yet
+    assert read_state(store).cause == "partner ehr: HTTP 401 auth"

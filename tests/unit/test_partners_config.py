@@ -113,3 +113,13 @@ def test_a_token_file_that_cannot_be_read_is_named_not_quoted(tmp_path):
 def test_no_partner_configured_is_still_required_by_the_worker(tmp_path):
     found = problems(env(tmp_path))
     assert any("FORMRELAY_PARTNER_URL is required" in line for line in found)
+
+
+def test_a_fhir_partner_is_probed_with_its_capability_statement_unless_told_otherwise(tmp_path):
+    fhir = {"FORMRELAY_PARTNER_URL": "https://ehr.example.org/fhir",
+            "FORMRELAY_PARTNER_PROFILE": "fhir-r4"}
+    assert config.load("worker", env(tmp_path, **fhir)).partners[0].probe == ("GET", "/metadata")
+    told = env(tmp_path, **fhir, FORMRELAY_PARTNER_PROBE="HEAD /fhir")
+    assert config.load("worker", told).partners[0].probe == ("HEAD", "/fhir")
+    cfg = config.load("worker", with_file(tmp_path, two_partners(tmp_path)))
+    assert [p.probe for p in cfg.partners] == [("HEAD", "/"), ("GET", "/metadata")]
