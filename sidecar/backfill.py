@@ -68,7 +68,8 @@ def backfill(store: Store, ring: Ring | None, *, settings: DeliverySettings | No
                 continue
             job, created = store.enqueue(NewJob(
                 f"wpforms:{entry.form_id}:{entry.entry_id}", entry.form_id, entry.entry_id,
-                None, "backfill", rules.priority(entry.form_id), max_attempts))
+                None, "backfill", rules.priority(entry.form_id), max_attempts,
+                rules.partner(entry.form_id)))
             if created:
                 result.created += 1
                 if ring is not None:

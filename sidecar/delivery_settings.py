@@ -1,7 +1,7 @@
 """What is delivered: the plugin's delivery settings, as it publishes them.
 
-FormRelay Bridge writes its settings (which forms, each form's template and
-priority, whether the plugin is active and since when) as versioned JSON into
+FormRelay Bridge writes its settings (which forms, each form's template,
+priority and partner, whether the plugin is active and since when) as versioned JSON into
 `{prefix}formrelay_meta`, row `delivery_settings`, on every change. Capture,
 reconciliation, `formrelay backfill`, rendering and the dashboard all read
 this one definition. Three states:
@@ -16,6 +16,7 @@ this one definition. Three states:
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from typing import Any, Literal, Protocol
 META_NAME = "delivery_settings"
 VERSION = 1
 DEFAULT_PRIORITY = 10
+PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # as sidecar.partners.NAME
 UNPUBLISHED = ("FormRelay Bridge has not published its delivery settings yet: open wp-admin"
                " once (or save Settings > FormRelay) so that it does; until then no job is"
                " created for stored entries")
@@ -37,6 +39,7 @@ Source = Literal["plugin", "unknown", "fallback"]
 class FormSetting:
     template: str | None = None
     priority: int = DEFAULT_PRIORITY
+    partner: str | None = None  # a partner's name; None: the default partner
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ class DeliverySettings:
         one = self.form_settings.get(form_id)
         return one.priority if one else DEFAULT_PRIORITY
 
+    def partner(self, form_id: int) -> str:
+        """The partner the form's new jobs go to, as the jobs table holds it ('': the default)."""
+        one = self.form_settings.get(form_id)
+        return (one.partner or "") if one else ""
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for the dashboard's stats and `formrelay status`."""
         return {
@@ -98,7 +106,8 @@ class DeliverySettings:
             "active_since": self.active_since.isoformat(timespec="milliseconds")
             if self.active_since else None,
             "forms": "all" if self.forms is None else list(self.forms),
-            "form_settings": {str(k): {"template": v.template, "priority": v.priority}
+            "form_settings": {str(k): {"template": v.template, "priority": v.priority,
+                                       "partner": v.partner}
                               for k, v in sorted(self.form_settings.items())},
             "problem": self.refusal(),
         }
@@ -116,7 +125,8 @@ def describe(rules: DeliverySettings, waiting: int) -> list[str]:
     since = (f", active since {rules.active_since:%Y-%m-%d %H:%M:%S} UTC"
              if rules.active_since else "")
     lines = [f"delivered forms: {forms} ({origin}{since})"]
-    lines += [f"  form {form}: template {one.template or 'default'}, priority {one.priority}"
+    lines += [f"  form {form}: template {one.template or 'default'}, priority {one.priority},"
+              f" partner {one.partner or 'default'}"
               for form, one in sorted(rules.form_settings.items())]
     return lines
 
@@ -151,9 +161,12 @@ def parse(text: str) -> DeliverySettings:
         settings: dict[int, FormSetting] = {}
         for key, one in (doc.get("form_settings") or {}).items():
             template, priority = one.get("template"), one.get("priority", DEFAULT_PRIORITY)
+            partner = one.get("partner") or None  # absent: a plugin from before partner names
             if not (template is None or isinstance(template, str)) or not isinstance(priority, int):
                 raise ValueError(f"form_settings of form {int(key)} are not valid")
-            settings[int(key)] = FormSetting(template or None, priority)
+            if not (partner is None or (isinstance(partner, str) and PARTNER_NAME.match(partner))):
+                raise ValueError(f"the partner of form {int(key)} is not a partner name")
+            settings[int(key)] = FormSetting(template or None, priority, partner or None)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return unknown("the plugin's delivery settings cannot be read"
                        f" ({type(exc).__name__}: {exc}); open wp-admin once so that it"

@@ -77,7 +77,8 @@ def bulk_retry(admin: Admin, request: BulkRetry, user: str) -> dict[str, Any]:
         for job_id in request.ids:
             one(job_id)
         return {"retried": retried, "skipped": skipped}
-    batch = admin.store.failed_job_ids(request.filter, request.after, BULK_BATCH)
+    matching = request.filter.default_partner(admin.partners()[1])  # '' jobs: the default's
+    batch = admin.store.failed_job_ids(matching, request.after, BULK_BATCH)
     for job_id in batch:
         one(job_id)
     return {"retried": retried, "skipped": skipped, "more": len(batch) == BULK_BATCH,

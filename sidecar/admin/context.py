@@ -3,6 +3,7 @@ that become HTTP answers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from sidecar.admin.filters import BadParameter
+from sidecar.admin.filters import PARTNER, BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
+from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW
 from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.retention import Retention
@@ -61,6 +63,21 @@ class Admin:
         return [Pause(self.store, Policy(), partner=name.partition(":")[2])
                 for name in sorted(self.store.shared_family(PAUSE_ROW))]
 
+    def partners(self) -> tuple[list[str], str]:
+        """The partners' names the sidecar published (formrelay_meta `partners`, written by
+        web, worker and run at start; [] when absent or unreadable), and the default
+        partner's name: the first, else "default" (the name of the one partner of the flat
+        settings). One query."""
+        text = self.store.meta(PARTNERS_ROW)
+        try:
+            found = json.loads(text) if text else []
+            names = [p["name"] for p in found]
+        except (ValueError, TypeError, KeyError):
+            names = []
+        if not all(isinstance(n, str) and PARTNER.match(n) for n in names):
+            names = []
+        return names, (names[0] if names else DEFAULT_NAME)
+
 
 def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with milliseconds, as the JSON API gives every time."""
@@ -77,7 +94,8 @@ def iso_text(value: str) -> str | None:
         return None
 
 
-def job_summary(row: dict[str, Any]) -> dict[str, Any]:
+def job_summary(row: dict[str, Any], default_partner: str = DEFAULT_NAME) -> dict[str, Any]:
+    """`default_partner` names the partner of a job not yet claimed (partner '')."""
     return {
         "id": int(row["id"]), "reference": row["reference"], "form_id": int(row["form_id"]),
         "entry_id": int(row["entry_id"]), "status": str(row["status"]),
@@ -86,6 +104,7 @@ def job_summary(row: dict[str, Any]) -> dict[str, Any]:
         "documents_uploaded": int(row["documents_uploaded"]),
         "documents_total": int(row["documents_total"]), "last_error": row["last_error"],
         "error_category": row["error_category"], "partner_record_id": row["partner_record_id"],
+        "partner": row["partner"] or default_partner,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }

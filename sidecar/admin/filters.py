@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sidecar.states import JOB_STATUSES
@@ -24,6 +24,7 @@ MAX_ID = 2**63 - 1  # BIGINT UNSIGNED holds more; nothing real comes near either
 LEVELS = ("error", "warning", "info")  # what the store writes; the filter takes any word
 LEVEL = re.compile(r"^[a-z]{1,8}$")
 EVENT = re.compile(r"^[a-z0-9_.]{1,64}$")
+PARTNER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # a name as sidecar.partners takes it
 WORD = re.compile(r"\w+")
 # InnoDB's default full-text stopwords, and its shortest indexed word (innodb_ft_min_token_size):
 # a required word the index cannot hold would make a boolean search find nothing.
@@ -51,6 +52,15 @@ class JobFilter:
     search: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    partner: str | None = None  # exact name
+    # Also the jobs whose partner is '' (not yet claimed: they go to the default partner);
+    # set by default_partner(), not parsed.
+    partner_blank: bool = False
+
+    def default_partner(self, name: str) -> JobFilter:
+        """This filter knowing the default partner's name: filtering on that name also
+        takes the jobs not yet claimed (partner ''), which go there."""
+        return replace(self, partner_blank=self.partner is not None and self.partner == name)
 
     @property
     def created_from(self) -> datetime | None:
@@ -72,7 +82,7 @@ class JobFilter:
         return search_words(self.search) if self.search else []
 
     def without_status(self) -> JobFilter:
-        return JobFilter(None, self.form_id, self.search, self.date_from, self.date_to)
+        return replace(self, status=None)
 
 
 @dataclass(frozen=True)
@@ -194,10 +204,19 @@ def _range(args: Mapping[str, str]) -> tuple[date | None, date | None]:
     return start, end
 
 
+def _partner(args: Mapping[str, str]) -> str | None:
+    value = _text(args, "partner")
+    if value is not None and not PARTNER.match(value):
+        raise BadParameter("partner", "must be a partner's name (lower-case letters, digits,"
+                           " '_' and '-', at most 64)")
+    return value
+
+
 def job_filter(args: Mapping[str, str], with_status: bool = True) -> JobFilter:
     status = _choice(args, "status", tuple(map(str, JOB_STATUSES)), None) if with_status else None
     start, end = _range(args)
-    return JobFilter(status, _integer(args, "form_id"), _search(args), start, end)
+    return JobFilter(status, _integer(args, "form_id"), _search(args), start, end,
+                     _partner(args))
 
 
 def job_query(args: Mapping[str, str], page_name: str = "page") -> JobQuery:
@@ -259,8 +278,8 @@ def bulk_retry(body: object) -> BulkRetry:
         if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
             raise BadParameter("after", "must be a job id (0 to start)")
         raw = {} if body.get("filter") is None else body["filter"]
-        if not isinstance(raw, dict) or set(raw) - {"form_id", "search", "from", "to"}:
-            raise BadParameter("filter", "may hold only form_id, search, from and to")
+        if not isinstance(raw, dict) or set(raw) - {"form_id", "search", "from", "to", "partner"}:
+            raise BadParameter("filter", "may hold only form_id, search, from, to and partner")
         as_text = {k: "" if v is None else str(v) for k, v in raw.items()
                    if isinstance(v, str | int | type(None)) and not isinstance(v, bool)}
         if len(as_text) != len(raw):

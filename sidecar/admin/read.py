@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 from sidecar.admin.context import Admin, NotFound, iso, iso_text, job_summary
@@ -46,17 +47,22 @@ def stats(admin: Admin) -> dict[str, Any]:
 
 def jobs(admin: Admin, q: JobQuery) -> dict[str, Any]:
     """A page of the jobs list. The status counts come first: they give the total, and an
-    empty or past-the-end page needs no page query."""
+    empty or past-the-end page needs no page query. A filter on the default partner also
+    takes the jobs not yet claimed (partner ''), which go there."""
+    names, default = admin.partners()
+    q = replace(q, filter=q.filter.default_partner(default))
     scope = admin.store.search_scope(q.filter)
     found = admin.store.job_status_counts(q.filter, scope)
     counts = {str(s): found.get(str(s), 0) for s in JOB_STATUSES}
     total = counts.get(q.filter.status, 0) if q.filter.status else sum(counts.values())
     rows = admin.store.job_page(q, scope) if q.offset < total else []
-    return {"jobs": [job_summary(r) for r in rows], "total": total, "page": q.page,
+    return {"jobs": [job_summary(r, default) for r in rows], "total": total, "page": q.page,
             "per_page": q.per_page, "pages": max(1, math.ceil(total / q.per_page)),
             "counts": counts,
             # The error words were common among the newest jobs: only those were searched.
-            "search_window": SEARCH_WINDOW if scope.windowed else None}
+            "search_window": SEARCH_WINDOW if scope.windowed else None,
+            # The partner filter's choices: the published names, the default first.
+            "partners": names, "default_partner": default}
 
 
 def job(admin: Admin, job_id: int) -> dict[str, Any]:
@@ -64,7 +70,7 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
     row = store.admin_job(job_id)
     if row is None:
         raise NotFound(f"no job {job_id}")
-    summary = job_summary(row)
+    summary = job_summary(row, admin.partners()[1])
     summary.update(source=row["source"], priority=int(row["priority"]),
                    key_generation=int(row["key_generation"]))
     try:

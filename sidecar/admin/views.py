@@ -85,7 +85,7 @@ def job_params(q: JobQuery, **changes: Any) -> dict[str, Any]:
     """The jobs list's current parameters (as the view's links carry them), changed."""
     f = q.filter
     params: dict[str, Any] = {
-        "status": f.status, "form_id": f.form_id, "search": f.search,
+        "status": f.status, "form_id": f.form_id, "search": f.search, "partner": f.partner,
         "from": f.date_from.isoformat() if f.date_from else None,
         "to": f.date_to.isoformat() if f.date_to else None,
         "orderby": None if q.orderby == "id" else q.orderby,
@@ -139,7 +139,8 @@ def blueprint(admin: Admin, env: Environment) -> Blueprint:
         f = q.filter
         bulk_filter = {"form_id": f.form_id, "search": f.search or "",
                        "from": f.date_from.isoformat() if f.date_from else "",
-                       "to": f.date_to.isoformat() if f.date_to else ""}
+                       "to": f.date_to.isoformat() if f.date_to else "",
+                       "partner": f.partner or ""}
         return render("jobs.html", current="jobs", q=q, data=data, params=job_params,
                       allowed=allowed, bulk_filter=json.dumps(bulk_filter))
 

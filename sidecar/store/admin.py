@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 JOB_LIST_COLUMNS = (
     "j.id, j.reference, j.source, j.form_id, j.entry_id, j.status, j.phase, j.priority,"
     " j.attempts, j.max_attempts, j.next_attempt_at, j.last_error, j.error_category,"
-    " j.partner_record_id,"
+    " j.partner_record_id, j.partner,"
     " j.key_generation, j.created_at, j.updated_at")
 LOG_COLUMNS = ("id, created_at, level, event, message, job_id, document_id, attempt,"
                " http_status, duration_ms, actor")
@@ -49,7 +49,8 @@ ORDERS = {
 WALKS_DATES = {"id": "PRIMARY", "attempts": "attempts", "next_attempt": "next_attempt",
                "updated": "updated"}
 # What a search's lookups read for the filters and the orders above.
-SEARCH_COLUMNS = "id, status, form_id, created_at, attempts, next_attempt_at, updated_at"
+SEARCH_COLUMNS = ("id, status, form_id, partner, created_at, attempts, next_attempt_at,"
+                  " updated_at")
 MAX_SEARCH_ID = 2**63 - 1
 # An error-word search reads the newest SEARCH_WINDOW jobs (a range of the primary key,
 # matched with REGEXP) instead of the FULLTEXT index when the words are common there (at
@@ -164,10 +165,12 @@ class AdminStore(CountsStore, StoreBase):
                           ) -> dict[str, int]:
         """Jobs per status matching `f` (its status ignored): the list's status views.
 
-        Without a search or dates, the counts table and the queue's index (counts.py);
-        else counted over what the dates or the search select.
+        Without a search, dates or a partner, the counts table and the queue's index
+        (counts.py); else counted over what they select (a partner: its range of the
+        `partner_status` index, migration 0010, read without the rows).
         """
-        if not f.search and f.created_from is None and f.created_before is None:
+        if (not f.search and f.created_from is None and f.created_before is None
+                and f.partner is None):
             return self.counts_by_status(f.form_id)
         sql, params = self._job_filter_sql(f.without_status(), scope=scope)
         with self.db.transaction() as cur:
@@ -338,6 +341,8 @@ def _words(f: JobFilter) -> list[str]:
 
 
 def _narrowing(f: JobFilter) -> list[tuple[str, Any]]:
-    """The form and date conditions of `f` (value None: not given)."""
-    return [("j.form_id = %s", f.form_id), ("j.created_at >= %s", f.created_from),
-            ("j.created_at < %s", f.created_before)]
+    """The form, partner and date conditions of `f` (value None: not given). The default
+    partner's filter also takes the jobs not yet claimed (partner '': they go there)."""
+    partner = "j.partner IN (%s, '')" if f.partner_blank else "j.partner = %s"
+    return [("j.form_id = %s", f.form_id), (partner, f.partner),
+            ("j.created_at >= %s", f.created_from), ("j.created_at < %s", f.created_before)]

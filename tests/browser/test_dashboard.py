@@ -199,3 +199,31 @@ def test_restart_asks_first_and_sends_the_job_again_with_a_new_key(stack, admin,
     assert f"{job['reference']}:2" in keys
     admin.reload()
     shot("1-restarted")
+
+
+def test_an_admin_filters_the_jobs_by_partner(stack, admin, shot):
+    """The Partner column and the partner select (the partners `formrelay run` published:
+    here the one partner of the flat settings, "default"), through the plugin's relay."""
+    jobs = failed_jobs(stack, 2)
+    elsewhere = jobs[1]
+    with stack.wp.db() as conn:  # a job of a partner this sidecar no longer has
+        conn.cursor().execute(f"UPDATE {stack.wp.table_prefix}formrelay_jobs SET partner ="
+                              " 'old-lab' WHERE id = %s", (elsewhere["id"],))
+        conn.commit()
+    admin.goto(page_url(stack, "view=jobs&status=failed"))
+    cell = admin.locator(f"tr:has(input[name='job[]'][value='{jobs[0]['id']}'])"
+                         " td.column-partner")
+    assert cell.inner_text().strip() == "default"
+    admin.select_option("select#formrelay-filter-partner", "default")
+    admin.click("form.formrelay-jobs-filter input[type='submit'][value='Filter']")
+    admin.wait_for_url("**partner=default**")
+    boxes = admin.locator("input[name='job[]']")
+    shown = {int(boxes.nth(i).get_attribute("value")) for i in range(boxes.count())}
+    assert jobs[0]["id"] in shown and elsewhere["id"] not in shown
+    shot("1-default")
+    admin.goto(page_url(stack, "view=jobs&status=failed&partner=old-lab"))
+    assert admin.locator("select#formrelay-filter-partner option:checked").inner_text() == \
+        "old-lab (not configured)"
+    listed = admin.locator("tbody#the-list").inner_text()
+    assert elsewhere["reference"] in listed and jobs[0]["reference"] not in listed
+    shot("2-old-lab")

@@ -33,7 +33,8 @@ USER = "alice"
 K = EventKind
 JOB_KEYS = {"id", "reference", "form_id", "entry_id", "status", "phase", "attempts",
             "max_attempts", "next_attempt_at", "documents_uploaded", "documents_total",
-            "last_error", "error_category", "partner_record_id", "created_at", "updated_at"}
+            "last_error", "error_category", "partner_record_id", "partner", "created_at",
+            "updated_at"}
 XSS = ('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>')
 
 
@@ -350,7 +351,7 @@ def ids_of(page: dict[str, Any]) -> list[int]:
 def test_the_jobs_list_shape_defaults_and_status_counts(admin, listed):
     page = admin.ok("/jobs")
     assert set(page) == {"jobs", "total", "page", "per_page", "pages", "counts",
-                         "search_window"}
+                         "search_window", "partners", "default_partner"}
     assert page["search_window"] is None  # no search: every job
     assert (page["total"], page["page"], page["per_page"], page["pages"]) == (10, 1, 20, 1)
     assert page["counts"] == {"pending": 2, "processing": 1, "retrying": 1, "completed": 2,
@@ -375,6 +376,66 @@ def test_filters_narrow_the_list_and_counts_ignore_only_the_status(admin, listed
     assert sorted(ids_of(dated)) == sorted([listed["completed-3"], listed["failed-4"],
                                             listed["retrying-5"]])
     assert admin.ok("/jobs", status="cancelled", form_id=12)["jobs"] == []
+
+
+def set_partner(store: Store, partner: str, *job_ids: int) -> None:
+    sql(store, "UPDATE {p}formrelay_jobs SET partner = %s WHERE id IN ("
+        + ", ".join(["%s"] * len(job_ids)) + ")", partner, *job_ids)
+
+
+def publish_partners(store: Store, *names: str) -> None:
+    """The `partners` row as `formrelay web`/`worker` write it (the first is the default)."""
+    store.set_meta("partners", json.dumps([{"name": n, "profile": "default"} for n in names]))
+
+
+def test_the_jobs_list_shows_and_filters_by_partner(admin, store, listed):
+    """Each job's partner ('' until claimed, shown as the default partner's name); the
+    filter is exact, and the default partner's also takes the jobs not yet claimed."""
+    publish_partners(store, "intake", "ehr")
+    ehr = [listed["failed-2"], listed["completed-3"], listed["pending-10"]]
+    intake = [listed["failed-4"], listed["completed-7"], listed["failed-8"]]
+    set_partner(store, "ehr", *ehr)
+    set_partner(store, "intake", *intake)
+    blank = sorted(set(listed.values()) - set(ehr) - set(intake), reverse=True)
+
+    page = admin.ok("/jobs")
+    assert (page["partners"], page["default_partner"]) == (["intake", "ehr"], "intake")
+    shown = {j["id"]: j["partner"] for j in page["jobs"]}
+    assert shown == {**dict.fromkeys(ehr, "ehr"), **dict.fromkeys(intake + blank, "intake")}
+
+    only_ehr = admin.ok("/jobs", partner="ehr")
+    assert ids_of(only_ehr) == sorted(ehr, reverse=True) and only_ehr["total"] == 3
+    assert only_ehr["counts"] == {"pending": 1, "processing": 0, "retrying": 0,
+                                  "completed": 1, "failed": 1, "cancelled": 0}
+    default = admin.ok("/jobs", partner="intake")
+    assert ids_of(default) == sorted(intake + blank, reverse=True) and default["total"] == 7
+    assert admin.ok("/jobs", partner="ehr", status="failed", form_id=12)["jobs"] == [
+        next(j for j in only_ehr["jobs"] if j["id"] == listed["failed-2"])]
+    # With the search's union and with dates, the same rows.
+    assert ids_of(admin.ok("/jobs", partner="ehr", search="case2")) == [listed["failed-2"]]
+    dated = admin.ok("/jobs", partner="intake", **{"from": "2026-11-04", "to": "2026-11-06"})
+    assert sorted(ids_of(dated)) == sorted([listed["failed-4"], listed["retrying-5"]])
+    assert admin.ok("/jobs", partner="gone")["total"] == 0  # a valid name, no jobs
+
+    detail = admin.ok(f"/jobs/{blank[0]}")["job"]
+    assert detail["partner"] == "intake"
+    assert admin.ok(f"/jobs/{ehr[0]}")["job"]["partner"] == "ehr"
+
+
+def test_without_published_partners_unclaimed_jobs_are_the_default_partners(admin, store,
+                                                                            listed):
+    """No `partners` row (or one that cannot be read): '' is shown as "default", the name
+    of the one partner of the flat settings, and filtering on it takes those jobs."""
+    set_partner(store, "ehr", listed["failed-2"])
+    for row in (None, "not json", '[{"name": "Bad Name"}]'):
+        if row is None:
+            sql(store, "DELETE FROM {p}formrelay_meta WHERE name = 'partners'")
+        else:
+            store.set_meta("partners", row)
+        page = admin.ok("/jobs")
+        assert (page["partners"], page["default_partner"]) == ([], "default"), row
+        assert {j["partner"] for j in page["jobs"]} == {"ehr", "default"}
+        assert admin.ok("/jobs", partner="default")["total"] == 9
 
 
 @pytest.mark.parametrize("orderby", ["id", "created", "status", "attempts", "next_attempt",
@@ -413,6 +474,9 @@ def test_pages_split_the_list(admin, listed):
     ({"from": "2026-11-05", "to": "2026-11-01"}, "to"), ({"orderby": "reference"}, "orderby"),
     ({"order": "up"}, "order"), ({"page": "0"}, "page"), ({"per_page": "101"}, "per_page"),
     ({"search": "x" * 201}, "search"), ({"page": "-1"}, "page"),
+    ({"partner": "EHR"}, "partner"), ({"partner": "-ehr"}, "partner"),
+    ({"partner": "e" * 65}, "partner"), ({"partner": "ehr'--"}, "partner"),
+    ({"partner": "e hr"}, "partner"),
 ])
 def test_a_bad_parameter_is_a_400_naming_it(admin, params, name):
     resp = admin.get("/jobs", **params)
@@ -581,6 +645,26 @@ def test_bulk_retry_of_all_failed_matching_a_filter(admin, store):
     resp = admin.post("/jobs/retry", {"all_failed": True, "filter": {}})
     assert resp.get_json() == {"retried": 2, "skipped": 0, "more": False, "after": c}
     assert status_of(store, cancelled) == "cancelled"
+
+
+def test_bulk_retry_of_all_failed_of_a_partner(admin, store):
+    """The filter's partner narrows the bulk retry as it narrows the list (the default
+    partner's takes the unclaimed jobs too)."""
+    publish_partners(store, "intake", "ehr")
+    ehr = make_job(store, 1, "failed")
+    intake = make_job(store, 2, "failed")
+    unclaimed = make_job(store, 3, "failed")
+    set_partner(store, "ehr", ehr)
+    set_partner(store, "intake", intake)
+    set_partner(store, "", unclaimed)
+    resp = admin.post("/jobs/retry", {"all_failed": True, "filter": {"partner": "ehr"}})
+    assert resp.get_json() == {"retried": 1, "skipped": 0, "more": False, "after": ehr}
+    assert [status_of(store, j) for j in (ehr, intake, unclaimed)] == ["pending", "failed",
+                                                                       "failed"]
+    resp = admin.post("/jobs/retry", {"all_failed": True, "filter": {"partner": "intake"}})
+    assert resp.get_json()["retried"] == 2
+    bad = admin.post("/jobs/retry", {"all_failed": True, "filter": {"partner": "Nope!"}})
+    assert bad.status_code == 400 and bad.get_json()["error"].startswith("partner: ")
 
 
 def test_a_bulk_retry_by_filter_goes_a_batch_per_call(admin, store, monkeypatch):

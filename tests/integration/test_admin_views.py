@@ -5,6 +5,7 @@ and the signed routes over real HTTP (waitress), where the path and query are ra
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -166,16 +167,21 @@ def test_the_overview_says_what_is_delivered_and_when_the_plugin_is_off(admin, s
     def published(**doc: Any) -> None:
         store.set_meta("delivery_settings", json.dumps({
             "version": 1, "active_since": "2026-12-05 09:00:00.000", "form_settings": {
-                "12": {"template": "intake.json.j2", "priority": 5}}, **doc}))
+                "12": {"template": "intake.json.j2", "priority": 5},
+                "14": {"template": None, "priority": 10, "partner": "ehr"}}, **doc}))
 
     published(active=True, forms=[12, 14])
     page = view(admin, "overview")
     assert "Forms 12, 14, as set in Settings > FormRelay" in page.words
+    assert "12 intake.json.j2 5 default" in page.words  # no partner named: the default
+    assert "14 default.json.j2 10 ehr" in page.words
     assert "intake.json.j2" in page.words and not page.find("div", class_="formrelay-delivery-off")
     assert admin.ok("/stats")["delivery"] == {
         "source": "plugin", "active": True, "creates_jobs": True,
         "active_since": "2026-12-05T09:00:00.000", "forms": [12, 14],
-        "form_settings": {"12": {"template": "intake.json.j2", "priority": 5}}, "problem": ""}
+        "form_settings": {"12": {"template": "intake.json.j2", "priority": 5, "partner": None},
+                          "14": {"template": None, "priority": 10, "partner": "ehr"}},
+        "problem": ""}
 
     make_job(store, 1, "pending")
     make_job(store, 2, "retrying")
@@ -213,7 +219,7 @@ def test_the_jobs_list_is_a_wordpress_list_table_wired_for_the_script(admin, sto
     everything = page.find("button", data_formrelay_bulk_all="*")
     assert len(everything) == 1
     assert json.loads(everything[0]["data-filter"]) == {"form_id": 12, "search": "", "from": "",
-                                                          "to": ""}
+                                                          "to": "", "partner": ""}
     assert page.find("button", data_formrelay_action="retry", data_job=str(failed))
     assert page.find("button", data_formrelay_action="cancel", data_job=str(pending))
     assert not page.find("button", data_formrelay_action="retry", data_job=str(pending))
@@ -232,6 +238,49 @@ def test_the_jobs_list_is_a_wordpress_list_table_wired_for_the_script(admin, sto
     assert page.find("div", class_="tablenav-pages")
     docs = view(admin, "jobs", form_id=14)
     assert "0/2" in docs.words  # documents uploaded/total
+
+
+def test_the_jobs_list_has_a_partner_column_and_filter(admin, store):
+    """The Partner column ('' shown as the default partner), the filter's select of the
+    published partners (a name no longer published kept as "(not configured)"), links and
+    the bulk filter carrying it; the job view names the partner."""
+    store.set_meta("partners", json.dumps([{"name": "intake", "profile": "default"},
+                                           {"name": "ehr", "profile": "fhir-r4"}]))
+    ehr = make_job(store, 1, "failed")
+    unclaimed = make_job(store, 2, "pending")
+    sql(store, "UPDATE {p}formrelay_jobs SET partner = 'ehr' WHERE id = %s", ehr)
+
+    page = view(admin, "jobs")
+    assert page.find("th", class_="column-partner")
+    cells = re.findall(r'<td class="column-partner" data-colname="Partner">([^<]*)</td>',
+                       page.html)
+    assert cells == ["intake", "ehr"]  # newest first; the unclaimed job is the default's
+    options = [o["value"] for o in page.find("option") if "value" in o and o["value"] in (
+        "", "intake", "ehr")]
+    assert page.find("select", name="partner") and {"intake", "ehr"} <= set(options)
+    assert "intake (default)" in page.words
+
+    narrowed = view(admin, "jobs", partner="ehr")
+    assert [int(b["value"]) for b in narrowed.find("input", type="checkbox", name="job[]")] \
+        == [ehr]
+    assert narrowed.find("option", value="ehr", selected="")
+    assert narrowed.find("a", href="?page=formrelay&view=jobs&status=failed&partner=ehr")
+    (everything,) = narrowed.find("button", data_formrelay_bulk_all="*")
+    assert json.loads(everything["data-filter"])["partner"] == "ehr"
+    assert [int(b["value"]) for b in view(admin, "jobs", partner="intake").find(
+        "input", type="checkbox", name="job[]")] == [unclaimed]
+    gone = view(admin, "jobs", partner="old")
+    assert gone.find("option", value="old", selected="") and "old (not configured)" in \
+        gone.words
+
+    detail = view(admin, "job", id=str(ehr))
+    assert re.search(r'<th scope="row">Partner</th><td class="formrelay-job-partner">ehr</td>',
+                     detail.html)
+
+    sql(store, "DELETE FROM {p}formrelay_meta WHERE name = 'partners'")
+    unpublished = view(admin, "jobs")
+    assert unpublished.find("input", type="text", name="partner")  # no list to offer
+    assert "default" in re.findall(r'data-colname="Partner">([^<]*)<', unpublished.html)
 
 
 def test_sortable_headers_and_pagination_links(admin, store):

@@ -193,6 +193,20 @@ def test_backfill_queues_only_delivered_forms_with_their_priority(site):
     assert result.reasons == {14: "form 14 is not among the delivered forms (12)"}
 
 
+def test_backfill_gives_each_job_its_forms_partner(site):
+    """A job the sidecar creates goes to the partner the plugin's settings name for its
+    form, as capture's would ('' for a form naming none: the default partner)."""
+    from sidecar import delivery_settings
+
+    publish(site, forms=[12, 14], form_settings={
+        "12": {"template": None, "priority": 10, "partner": "ehr"}})
+    backfill(site, None, settings=delivery_settings.load(site))
+    with site.db.transaction() as cur:
+        cur.execute(f"SELECT form_id, partner FROM {PREFIX}formrelay_jobs")
+        found = {(int(r["form_id"]), r["partner"]) for r in cur.fetchall()}
+    assert found == {(12, "ehr"), (14, "")}
+
+
 def test_backfill_refuses_when_deactivated_or_unpublished(site, bridge_option):
     from sidecar import delivery_settings
     from sidecar.backfill import NotDelivering

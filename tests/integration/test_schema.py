@@ -131,9 +131,12 @@ def history(scratch_dbs):
     db = Database(scratch_dbs.create())
     migrate(db, PREFIX)
     # Also the columns the hot queries below filter on (claim, leases, retention).
+    # Partners: most jobs go to the default ("intake"), one in ten to "ehr"; the pending
+    # ones are not claimed yet ('').
     fill_history(db, priority="10", next_attempt_at="UTC_TIMESTAMP(3)",
                  completed_at="UTC_TIMESTAMP(3)",
-                 lease_expires_at="UTC_TIMESTAMP(3) + INTERVAL 5 MINUTE")
+                 lease_expires_at="UTC_TIMESTAMP(3) + INTERVAL 5 MINUTE",
+                 partner="IF(seq % 100 = 1, '', IF(seq % 10 = 3, 'ehr', 'intake'))")
     yield db
     db.close()
 
@@ -159,12 +162,45 @@ def explain(db: Database, query: str) -> list[dict]:
     ("partner id search", "SELECT id FROM {p}formrelay_jobs WHERE partner_record_id = 'P-9'",
      "partner_record"),
     ("job timeline", "SELECT id FROM {p}formrelay_log WHERE job_id = 5 ORDER BY id", "job"),
+    ("partner status view", "SELECT id FROM {p}formrelay_jobs WHERE partner = 'ehr'"
+     " AND status = 'completed' ORDER BY created_at DESC LIMIT 20", "partner_status"),
 ])
 def test_hot_queries_use_their_index(history, name, query, index):
     (plan,) = explain(history, query)
     assert plan["key"] == index, plan
     assert "filesort" not in (plan["Extra"] or ""), plan
     assert plan["type"] in ("range", "ref", "const", "index_merge"), plan
+
+
+@pytest.mark.parametrize("partner", ["j.partner = 'ehr'", "j.partner IN ('intake', '')"])
+def test_a_partners_status_counts_read_its_index_alone(history, partner):
+    """The jobs list's counts with a partner filter (AdminStore.job_status_counts; the
+    default partner's filter also takes ''): a range of `partner_status` (migration 10),
+    read without the rows, never the table."""
+    (plan,) = explain(history, "SELECT j.status, COUNT(*) AS n FROM {p}formrelay_jobs j"
+                               f" WHERE {partner} GROUP BY j.status")
+    assert plan["key"] == "partner_status", plan
+    assert plan["type"] in ("range", "ref"), plan
+    assert "Using index" in (plan["Extra"] or ""), plan
+
+
+def test_a_partners_page_reads_its_index_in_id_order(history):
+    """The jobs list's page ids with a partner filter in its default order (newest first):
+    the `partner` index (partner, id) read backwards, no sort, LIMIT stops at the page."""
+    (plan,) = explain(history, "SELECT j.id FROM {p}formrelay_jobs j WHERE j.partner = 'ehr'"
+                               " ORDER BY j.id DESC LIMIT 20")
+    assert (plan["key"], plan["type"]) == ("partner", "ref"), plan
+    assert "filesort" not in (plan["Extra"] or ""), plan
+
+
+def test_the_default_partners_page_is_no_table_scan(history):
+    """With the jobs not yet claimed ('') the default partner's filter is two ranges: the
+    primary key walked from the newest (it holds most jobs, so LIMIT stops early) or those
+    ranges; never every row read and sorted."""
+    (plan,) = explain(history, "SELECT j.id FROM {p}formrelay_jobs j"
+                               " WHERE j.partner IN ('intake', '') ORDER BY j.id DESC LIMIT 20")
+    assert plan["type"] != "ALL", plan
+    assert plan["key"] in ("PRIMARY", "partner", "partner_status"), plan
 
 
 def test_the_claim_reads_only_the_queue(history):

@@ -37,6 +37,20 @@ def test_the_contract_fixtures(case):
         assert rules.template(int(form)) == want, form
     for form, want in spec["expect"]["priority"].items():
         assert rules.priority(int(form)) == want, form
+    for form, want in spec["expect"].get("partner", {}).items():
+        assert rules.partner(int(form)) == want, form
+
+
+def test_a_partner_that_is_not_a_name_makes_the_row_unreadable():
+    """A published partner must be a name as sidecar.partners writes them (or null/absent)."""
+    for bad in ("EHR", "ehr\n", "../x", "", 3):
+        rules = ds.parse(published({"version": 1, "active": True, "forms": "all",
+                                    "form_settings": {"12": {"template": None, "priority": 10,
+                                                             "partner": bad}}}))
+        assert rules.source == ("plugin" if bad == "" else "unknown"), bad
+    older = ds.parse(published({"version": 1, "active": True, "forms": "all",
+                                "form_settings": {"12": {"template": None, "priority": 4}}}))
+    assert older.partner(12) == "" and older.partner(99) == ""
 
 
 def test_since_is_the_later_of_activation_and_the_forms_selection():
@@ -120,14 +134,19 @@ def test_loading_the_three_states():
 
 def test_as_dict_and_describe():
     rules = ds.parse(published({"version": 1, "active": True, "forms": [14, 12],
-                                "form_settings": {"12": {"template": "i.j2", "priority": 5}}}))
+                                "form_settings": {"12": {"template": "i.j2", "priority": 5},
+                                                  "14": {"template": None, "priority": 10,
+                                                         "partner": "ehr"}}}))
     assert rules.as_dict() == {
         "source": "plugin", "active": True, "creates_jobs": True,
         "active_since": "2026-12-05T09:00:00.250", "forms": [12, 14],
-        "form_settings": {"12": {"template": "i.j2", "priority": 5}}, "problem": ""}
+        "form_settings": {"12": {"template": "i.j2", "priority": 5, "partner": None},
+                          "14": {"template": None, "priority": 10, "partner": "ehr"}},
+        "problem": ""}
     assert ds.describe(rules, 0) == [
         "delivered forms: forms 12, 14 (the plugin's settings, active since"
-        " 2026-12-05 09:00:00 UTC)", "  form 12: template i.j2, priority 5"]
+        " 2026-12-05 09:00:00 UTC)", "  form 12: template i.j2, priority 5, partner default",
+        "  form 14: template default, priority 10, partner ehr"]
 
 
 def sub(form_id: int, template: str | None = None) -> Submission:

@@ -217,7 +217,8 @@ def test_per_form_priority_and_template(wp, form):
     stored = update_settings(
         wp, form_settings={str(form.id): {"template": "intake.json.j2", "priority": 3}}
     )
-    assert stored["form_settings"] == {str(form.id): {"template": "intake.json.j2", "priority": 3}}
+    assert stored["form_settings"] == {str(form.id): {"template": "intake.json.j2", "priority": 3,
+                                                      "partner": ""}}
 
     assert_clean(capture(wp, Submission.basic(form, 50), Submission.basic(other, 51)))
 
@@ -225,6 +226,23 @@ def test_per_form_priority_and_template(wp, form):
     assert (mine["priority"], mine["snapshot"]["template"]) == (3, "intake.json.j2")
     assert mine["due_priority"] == 3  # the claim index sees it
     assert (theirs["priority"], theirs["snapshot"]["template"]) == (10, None)
+    assert mine["partner"] == theirs["partner"] == ""  # no partner chosen: the default's
+
+
+def test_the_forms_partner_is_written_with_the_insert_and_no_other_query(wp, form):
+    """A form's partner (the autoloaded settings: no query to read it) goes into the job
+    row's `partner`; other forms' jobs get '' (the default partner, named at the claim)."""
+    other = make_form(wp, "Referral")
+    update_settings(wp, form_settings={str(form.id): {"template": "", "priority": 10,
+                                                      "partner": "ehr"}})
+    run = capture(wp, Submission.basic(form, 60), Submission.basic(other, 61),
+                  setup=COUNT_QUERIES)
+    queries = json.loads(re.search(r"\[queries:(.*)\]", run.stdout).group(1))
+    assert [q.split(" (")[0] for q in queries] == [
+        f"INSERT INTO {wp.table_prefix}formrelay_jobs"] * 2, queries
+    assert "'ehr'" in queries[0]
+    mine, theirs = jobs(wp)
+    assert (mine["partner"], theirs["partner"]) == ("ehr", "")
 
 
 def test_the_upload_root_filter_moves_where_files_are_found(wp, form):

@@ -161,7 +161,8 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
     assert stored_settings(wp) == {
         "sidecar_url": "http://127.0.0.1:8787",
         "forms": [intake.id],
-        "form_settings": {str(intake.id): {"template": "intake.json.j2", "priority": 3}},
+        "form_settings": {str(intake.id): {"template": "intake.json.j2", "priority": 3,
+                                           "partner": ""}},
         "remove_data_on_uninstall": True,
     }
     # The save through the page is published for the sidecar as well.
@@ -171,7 +172,7 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
                     " WHERE name = 'delivery_settings'")
         row = json.loads(cur.fetchone()[0])
     assert (row["active"], row["forms"], row["form_settings"]) == (True, [intake.id], {
-        str(intake.id): {"template": "intake.json.j2", "priority": 3}})
+        str(intake.id): {"template": "intake.json.j2", "priority": 3, "partner": None}})
 
     # An empty secret keeps the stored one; unticking the checkbox posts the hidden 0.
     page = get_page(admin, wp)
@@ -204,7 +205,8 @@ def test_bad_templates_and_priorities_are_refused_and_the_old_value_kept(wp, adm
 
     assert resp.status_code == 302
     saved = stored_settings(wp)
-    assert saved["form_settings"] == {str(intake.id): {"template": "intake.json.j2", "priority": 3}}
+    assert saved["form_settings"] == {str(intake.id): {"template": "intake.json.j2", "priority": 3,
+                                                       "partner": ""}}
     assert stored_secret(wp) == "" and saved["sidecar_url"] == ""
     shown = follow(admin, wp, resp)
     for text in (f"The template of form {intake.id}", f"The priority of form {intake.id}",
@@ -216,7 +218,9 @@ def test_bad_templates_and_priorities_are_refused_and_the_old_value_kept(wp, adm
 
 SANITIZE_EACH = """
 update_option( 'formrelay_bridge_settings', array(
-    'form_settings' => array( 5 => array( 'template' => 'old.j2', 'priority' => 7 ) ),
+    'form_settings' => array(
+        5 => array( 'template' => 'old.j2', 'priority' => 7, 'partner' => 'old' ),
+    ),
 ) );
 $results = array();
 foreach ( json_decode( $snippet_args[0], true ) as $one ) {
@@ -232,7 +236,8 @@ echo wp_json_encode( $results );
 
 
 def sanitize_each(wp, inputs: list[dict]) -> list[dict]:
-    """FormRelay_Settings::sanitize() of form 5's settings, stored as old.j2 / 7 before each."""
+    """FormRelay_Settings::sanitize() of form 5's settings, stored as old.j2 / 7 / partner
+    "old" before each."""
     return json.loads(wp.php(SANITIZE_EACH, json.dumps(inputs), user=wp.admin_user, admin=True))
 
 
@@ -256,10 +261,10 @@ def test_template_names(wp):
     results = sanitize_each(wp, [{"template": t} for t, _ in TEMPLATES])
     for (template, expected), result in zip(TEMPLATES, results, strict=True):
         if expected is None:
-            assert result == {"stored": {"template": "old.j2", "priority": 7},
+            assert result == {"stored": {"template": "old.j2", "priority": 7, "partner": "old"},
                               "errors": ["template_5"]}, template
         else:
-            assert result == {"stored": {"template": expected, "priority": 7},
+            assert result == {"stored": {"template": expected, "priority": 7, "partner": "old"},
                               "errors": []}, template
 
 
@@ -269,16 +274,41 @@ PRIORITIES = [(0, 0), (100, 100), ("42", 42), (" 8 ", 8), ("", 10), (-1, None), 
 
 
 def test_priorities(wp):
-    results = sanitize_each(wp, [{"template": "", "priority": p} for p, _ in PRIORITIES])
+    results = sanitize_each(wp, [{"template": "", "priority": p, "partner": ""}
+                                 for p, _ in PRIORITIES])
     for (priority, expected), result in zip(PRIORITIES, results, strict=True):
         if expected is None:  # refused: the old priority kept, an error shown
-            assert result == {"stored": {"template": "", "priority": 7},
+            assert result == {"stored": {"template": "", "priority": 7, "partner": ""},
                               "errors": ["priority_5"]}, priority
         elif expected == 10:  # back at the defaults, the form is not stored at all
             assert result == {"stored": None, "errors": []}, priority
         else:
-            assert result == {"stored": {"template": "", "priority": expected},
+            assert result == {"stored": {"template": "", "priority": expected, "partner": ""},
                               "errors": []}, priority
+
+
+PARTNERS = [
+    ("ehr", "ehr"), ("intake-2_b", "intake-2_b"), ("0", "0"), ("a" * 64, "a" * 64),
+    ("", ""),  # the default partner
+    (" ehr ", "ehr"),  # surrounding white space is trimmed
+    ("EHR", None),  # None: refused, the old partner kept
+    ("-ehr", None), ("_ehr", None), ("a" * 65, None), ("e hr", None), ("ehr\n", "ehr"),
+    ("ehr<script>", None), ("../ehr", None), ("ehr'--", None), (["ehr"], None), (3, None),
+]
+
+
+def test_partner_names(wp):
+    """A partner is a name of the sidecar's form (lower-case letters, digits, "_" and "-",
+    starting with a letter or digit, at most 64) or '' (the default partner); anything else
+    is refused with the old partner kept and an error shown."""
+    results = sanitize_each(wp, [{"partner": p} for p, _ in PARTNERS])
+    for (partner, expected), result in zip(PARTNERS, results, strict=True):
+        if expected is None:
+            assert result == {"stored": {"template": "old.j2", "priority": 7, "partner": "old"},
+                              "errors": ["partner_5"]}, partner
+        else:
+            assert result == {"stored": {"template": "old.j2", "priority": 7,
+                                         "partner": expected}, "errors": []}, partner
 
 
 def test_sidecar_urls_and_secrets(wp):

@@ -137,14 +137,15 @@ def test_the_rest_view_is_filtered_the_same_way(dashboard_site, admin_sidecar):
 def test_the_page_passes_on_its_whitelisted_parameters(dashboard_site, admin_sidecar, admin):
     wp = dashboard_site.wp
     open_page(admin, wp, view="jobs", status="failed", paged="2", search="O'Brien <b>x</b>",
-              form_id="12", orderby="attempts", order="asc", evil="1", level="error")
+              form_id="12", orderby="attempts", order="asc", evil="1", level="error",
+              partner="ehr")
     open_page(admin, wp, view="logs", level="error", event="job.retry", job_id="7", paged="3",
-              status="failed")
+              status="failed", partner="ehr")
     open_page(admin, wp, view="job", id="5", status="x")
     open_page(admin, wp, view="nonsense")
     assert [r.target for r in admin_sidecar.take()] == [
-        "/admin/v1/view/jobs?status=failed&form_id=12&search=O%27Brien%20x&orderby=attempts"
-        "&order=asc&paged=2",
+        "/admin/v1/view/jobs?status=failed&form_id=12&partner=ehr&search=O%27Brien%20x"
+        "&orderby=attempts&order=asc&paged=2",
         "/admin/v1/view/logs?level=error&event=job.retry&job_id=7&paged=3",
         "/admin/v1/view/job?id=5",
         "/admin/v1/view/overview",

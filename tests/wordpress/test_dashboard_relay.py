@@ -150,6 +150,7 @@ def test_only_whitelisted_parameters_are_passed_on(admin_sidecar, api):
         "status": "Failed", "form_id": "12", "search": "<b>needle</b>  x", "from": "2026-01-01",
         "to": "2026-01-31", "orderby": "next_attempt", "order": "ASC", "page": "2",
         "per_page": "50", "evil": "1", "_wpnonce": "n", "level": "error", "id": "3",
+        "partner": " ehr ",
     }
     api("GET", "jobs", params=params)
     req = only(admin_sidecar)
@@ -157,9 +158,9 @@ def test_only_whitelisted_parameters_are_passed_on(admin_sidecar, api):
     from urllib.parse import parse_qsl
 
     assert parse_qsl(req.query) == [
-        ("status", "failed"), ("form_id", "12"), ("search", "needle x"), ("from", "2026-01-01"),
-        ("to", "2026-01-31"), ("orderby", "next_attempt"), ("order", "asc"), ("page", "2"),
-        ("per_page", "50")]
+        ("status", "failed"), ("form_id", "12"), ("partner", "ehr"), ("search", "needle x"),
+        ("from", "2026-01-01"), ("to", "2026-01-31"), ("orderby", "next_attempt"),
+        ("order", "asc"), ("page", "2"), ("per_page", "50")]
 
     api("GET", "logs", params={"level": "error", "event": "Job.Retry", "job_id": "9",
                                "search": "timeout's", "status": "failed", "page": "1"})
@@ -195,9 +196,11 @@ def test_bulk_retry_bodies(admin_sidecar, api):
     api("POST", "jobs/retry", body={"ids": [1, "2", "x", -3, 0, 2, {"a": 1}]})
     assert json.loads(only(admin_sidecar).body) == {"ids": [1, 2]}
     api("POST", "jobs/retry", body={"all_failed": True, "filter": {
-        "form_id": "12", "search": "boom", "from": "2026-01-01", "status": "x", "evil": 1}})
+        "form_id": "12", "search": "boom", "from": "2026-01-01", "status": "x", "evil": 1,
+        "partner": "ehr"}})
     assert json.loads(only(admin_sidecar).body) == {
-        "all_failed": True, "filter": {"form_id": "12", "search": "boom", "from": "2026-01-01"},
+        "all_failed": True, "filter": {"form_id": "12", "partner": "ehr", "search": "boom",
+                                       "from": "2026-01-01"},
         "after": 0}
     api("POST", "jobs/retry", body={"all_failed": True, "after": "41"})
     assert json.loads(only(admin_sidecar).body) == {"all_failed": True, "filter": {},

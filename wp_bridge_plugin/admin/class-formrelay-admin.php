@@ -1,7 +1,7 @@
 <?php
 /**
  * Settings → FormRelay: the sidecar's address and secret, which forms are
- * delivered, and each form's payload template and priority.
+ * delivered, and each form's payload template, priority and partner.
  *
  * Saved through options.php with the Settings API (its nonce and the
  * manage_options capability); FormRelay_Settings::sanitize() validates. The
@@ -178,7 +178,7 @@ final class FormRelay_Admin {
 	 * @return void
 	 */
 	public static function render_forms_intro() {
-		echo '<p>' . esc_html__( 'Which WPForms forms are delivered, and for each its payload template (a file in the sidecar\'s templates/payloads/, empty for the sidecar\'s choice) and its priority (0 to 100, lower is delivered first).', 'formrelay-bridge' ) . '</p>';
+		echo '<p>' . esc_html__( 'Which WPForms forms are delivered, and for each its payload template (a file in the sidecar\'s templates/payloads/, empty for the sidecar\'s choice), its priority (0 to 100, lower is delivered first) and its partner (one of the sidecar\'s partners; a job keeps the partner it was captured for).', 'formrelay-bridge' ) . '</p>';
 	}
 
 	/**
@@ -215,13 +215,16 @@ final class FormRelay_Admin {
 		echo '<th scope="col">' . esc_html__( 'Form', 'formrelay-bridge' ) . '</th>';
 		echo '<th scope="col">' . esc_html__( 'Payload template', 'formrelay-bridge' ) . '</th>';
 		echo '<th scope="col">' . esc_html__( 'Priority', 'formrelay-bridge' ) . '</th>';
+		echo '<th scope="col">' . esc_html__( 'Partner', 'formrelay-bridge' ) . '</th>';
 		echo '</tr></thead><tbody>';
+		$partners = FormRelay_Settings::published_partners();
 		foreach ( $forms as $form ) {
 			$form_id  = absint( $form->ID );
 			$selected = $all || in_array( $form_id, $settings['forms'], true );
 			$one      = isset( $settings['form_settings'][ $form_id ] ) ? $settings['form_settings'][ $form_id ] : array(
 				'template' => '',
 				'priority' => FormRelay_Settings::DEFAULT_PRIORITY,
+				'partner'  => '',
 			);
 			$prefix   = $name . '[form_settings][' . $form_id . ']';
 			$title    = '' !== $form->post_title ? $form->post_title : __( '(no title)', 'formrelay-bridge' );
@@ -253,9 +256,57 @@ final class FormRelay_Admin {
 				/* translators: %d: form id. */
 				esc_attr( sprintf( __( 'Priority of form %d', 'formrelay-bridge' ), $form_id ) )
 			);
+			echo '<td>';
+			self::render_partner_select( $prefix . '[partner]', $form_id, $one['partner'], $partners );
+			echo '</td>';
 			echo '</tr>';
 		}
 		echo '</tbody></table>';
+	}
+
+	/**
+	 * One form's partner: a select of the partners the sidecar published, "Default
+	 * (first partner)" ('') first. A stored name no longer published is offered as
+	 * "name (not configured)" and kept until changed. Without a published list, a
+	 * note, and the stored value kept (posted hidden): no free text can name a
+	 * partner that does not exist.
+	 *
+	 * @param string        $input_name The input's name.
+	 * @param int           $form_id    Form id (for the label).
+	 * @param string        $current    The stored partner ('' = the default).
+	 * @param string[]|null $partners   FormRelay_Settings::published_partners().
+	 * @return void
+	 */
+	private static function render_partner_select( $input_name, $form_id, $current, $partners ) {
+		if ( null === $partners ) {
+			printf( '<input type="hidden" name="%1$s" value="%2$s" />', esc_attr( $input_name ), esc_attr( $current ) );
+			echo '<p class="description formrelay-partners-unpublished">' . esc_html__( 'The sidecar has not published its partners yet (it does when it starts); until then the default partner.', 'formrelay-bridge' );
+			if ( '' !== $current ) {
+				/* translators: %s: partner name. */
+				echo ' ' . esc_html( sprintf( __( 'Stored: %s.', 'formrelay-bridge' ), $current ) );
+			}
+			echo '</p>';
+			return;
+		}
+		printf(
+			'<select name="%1$s" class="formrelay-partner" aria-label="%2$s">',
+			esc_attr( $input_name ),
+			/* translators: %d: form id. */
+			esc_attr( sprintf( __( 'Partner of form %d', 'formrelay-bridge' ), $form_id ) )
+		);
+		printf( '<option value=""%1$s>%2$s</option>', selected( $current, '', false ), esc_html__( 'Default (first partner)', 'formrelay-bridge' ) );
+		foreach ( $partners as $partner ) {
+			printf( '<option value="%1$s"%2$s>%3$s</option>', esc_attr( $partner ), selected( $current, $partner, false ), esc_html( $partner ) );
+		}
+		if ( '' !== $current && ! in_array( $current, $partners, true ) ) {
+			printf(
+				'<option value="%1$s" selected="selected">%2$s</option>',
+				esc_attr( $current ),
+				/* translators: %s: partner name. */
+				esc_html( sprintf( __( '%s (not configured)', 'formrelay-bridge' ), $current ) )
+			);
+		}
+		echo '</select>';
 	}
 
 	/**

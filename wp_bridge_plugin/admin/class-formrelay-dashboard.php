@@ -192,7 +192,7 @@ final class FormRelay_Dashboard {
 	 */
 	private static function page_params( $view ) {
 		$names  = array(
-			'jobs' => array( 'status', 'form_id', 'search', 'from', 'to', 'orderby', 'order', 'paged', 'per_page' ),
+			'jobs' => array( 'status', 'form_id', 'partner', 'search', 'from', 'to', 'orderby', 'order', 'paged', 'per_page' ),
 			'logs' => array( 'level', 'event', 'job_id', 'search', 'from', 'to', 'paged', 'per_page' ),
 			'job'  => array( 'id' ),
 		);

@@ -14,6 +14,10 @@
  *                 "path": "/abs/.../Referral-<hash>.pdf", "relative": "wpforms/12-<md5>/...",
  *                 "url": "https://...", "attachment_id": 0, "size": 1234}]}
  *
+ * The row's `partner` is the form's partner setting ('' when it names none:
+ * the sidecar's first claim writes the default partner's name over it), read
+ * from the autoloaded settings like the priority and template: no query.
+ *
  * The job is `pending`, a waiting status: the dashboard counts those live from
  * the queue's index, so capture writes nothing to {prefix}formrelay_counts
  * (migration 0008) and stays one statement, atomic by construction.
@@ -108,7 +112,8 @@ final class FormRelay_Capture {
 			$snapshot = '';
 		}
 
-		$row = array( $reference, $form_id, $entry_id, $snapshot, FormRelay_Settings::form_priority( $form_id ) );
+		// Both from the autoloaded settings FormRelay_Settings::get() reads: no query.
+		$row = array( $reference, $form_id, $entry_id, $snapshot, FormRelay_Settings::form_priority( $form_id ), FormRelay_Settings::form_partner( $form_id ) );
 		for ( $attempt = 1; ; ++$attempt ) {
 			list( $job_id, $errno ) = self::insert( $row );
 			if ( null === $errno || ! in_array( $errno, self::RETRY_ERRNOS, true ) || $attempt >= self::INSERT_ATTEMPTS ) {
@@ -126,19 +131,20 @@ final class FormRelay_Capture {
 	/**
 	 * One INSERT of the job row: (its id, null) or (0, the MySQL error number).
 	 *
-	 * @param array $row Reference, form id, entry id, snapshot, priority.
+	 * @param array $row Reference, form id, entry id, snapshot, priority, partner ('' = the default).
 	 * @return array{0: int, 1: int|null}
 	 */
 	private static function insert( array $row ) {
 		global $wpdb;
-		list( $reference, $form_id, $entry_id, $snapshot, $priority ) = $row;
+		list( $reference, $form_id, $entry_id, $snapshot, $priority, $partner ) = $row;
 		// A failed query must neither print nor log the query (it holds the values).
 		$suppressed = $wpdb->suppress_errors( true );
 		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
 		$result = $wpdb->query(
 			$wpdb->prepare(
-				"INSERT INTO {$wpdb->prefix}formrelay_jobs (reference, source, form_id, entry_id, snapshot, status, phase, priority, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (%s, 'wpforms', %d, %d, %s, 'pending', 'record', %d, 0, %d, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+				"INSERT INTO {$wpdb->prefix}formrelay_jobs (reference, source, partner, form_id, entry_id, snapshot, status, phase, priority, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (%s, 'wpforms', %s, %d, %d, %s, 'pending', 'record', %d, 0, %d, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
 				$reference,
+				$partner,
 				$form_id,
 				$entry_id,
 				$snapshot,

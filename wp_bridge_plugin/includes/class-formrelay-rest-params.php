@@ -19,6 +19,7 @@ final class FormRelay_REST_Params {
 	const JOBS_PARAMS = array(
 		'status'   => 'key',
 		'form_id'  => 'int',
+		'partner'  => 'text',
 		'search'   => 'text',
 		'from'     => 'text',
 		'to'       => 'text',
@@ -43,6 +44,7 @@ final class FormRelay_REST_Params {
 	/** The filter of a bulk "retry all failed". */
 	const BULK_FILTER_PARAMS = array(
 		'form_id' => 'int',
+		'partner' => 'text',
 		'search'  => 'text',
 		'from'    => 'text',
 		'to'      => 'text',

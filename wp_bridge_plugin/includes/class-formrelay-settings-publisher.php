@@ -9,7 +9,8 @@
  *     name  = 'delivery_settings'
  *     value = {"version":1,"active":true,"active_since":"2026-12-05 09:00:00.000",
  *              "forms":"all"|[12,14],
- *              "form_settings":{"12":{"template":"intake.json.j2"|null,"priority":5}},
+ *              "form_settings":{"12":{"template":"intake.json.j2"|null,"priority":5,
+ *                                     "partner":"ehr"|null}},
  *              "selected_since":{"12":"2026-12-05 09:00:00.000","*":"..."}}
  *
  * `selected_since` says since when each form is delivered (`*`: the forms that
@@ -100,6 +101,7 @@ final class FormRelay_Settings_Publisher {
 			$form_settings[ (string) $form_id ] = array(
 				'template' => '' === $one['template'] ? null : $one['template'],
 				'priority' => (int) $one['priority'],
+				'partner'  => '' === $one['partner'] ? null : $one['partner'],
 			);
 		}
 		return array(

@@ -89,12 +89,16 @@ final class FormRelay_Settings_Sanitizer {
 	/**
 	 * Per-form settings from input; a bad value keeps the form's old one.
 	 *
-	 * Forms left at the defaults (no template, priority 10) are not stored;
+	 * Forms left at the defaults (no template, priority 10, the default partner) are not stored;
 	 * forms the input does not mention keep their stored settings.
 	 *
-	 * @param array $input Form id => array( 'template' => ..., 'priority' => ... ).
+	 * A partner is a name of the sidecar's form or '' (the default partner); it is
+	 * not checked against the published list (the page offers only those, and a
+	 * name no longer configured is kept until changed: the sidecar holds its jobs).
+	 *
+	 * @param array $input Form id => array( 'template' => ..., 'priority' => ..., 'partner' => ... ).
 	 * @param array $old   The stored per-form settings.
-	 * @return array<int, array{template: string, priority: int}>
+	 * @return array<int, array{template: string, priority: int, partner: string}>
 	 */
 	private static function clean_form_settings( array $input, array $old ) {
 		// Forms the input does not mention (e.g. drafts, not on the page) keep theirs.
@@ -107,9 +111,11 @@ final class FormRelay_Settings_Sanitizer {
 			$before   = isset( $old[ $form_id ] ) ? $old[ $form_id ] : array(
 				'template' => '',
 				'priority' => FormRelay_Settings::DEFAULT_PRIORITY,
+				'partner'  => '',
 			);
 			$template = $before['template'];
 			$priority = $before['priority'];
+			$partner  = $before['partner'];
 
 			if ( array_key_exists( 'template', $one ) ) {
 				$candidate = is_string( $one['template'] ) ? trim( $one['template'] ) : null;
@@ -145,10 +151,26 @@ final class FormRelay_Settings_Sanitizer {
 					$priority = $candidate;
 				}
 			}
-			if ( '' !== $template || FormRelay_Settings::DEFAULT_PRIORITY !== $priority ) {
+			if ( array_key_exists( 'partner', $one ) ) {
+				$candidate = is_string( $one['partner'] ) ? trim( $one['partner'] ) : null;
+				if ( '' === $candidate || FormRelay_Settings::valid_partner( $candidate ) ) {
+					$partner = $candidate;
+				} else {
+					self::error(
+						'partner_' . $form_id,
+						sprintf(
+							/* translators: %d: form id. */
+							__( 'The partner of form %d must be one of the sidecar\'s partners (lower-case letters, digits, "_" and "-"); its previous partner was kept.', 'formrelay-bridge' ),
+							$form_id
+						)
+					);
+				}
+			}
+			if ( '' !== $template || FormRelay_Settings::DEFAULT_PRIORITY !== $priority || '' !== $partner ) {
 				$clean[ $form_id ] = array(
 					'template' => $template,
 					'priority' => $priority,
+					'partner'  => $partner,
 				);
 			}
 		}

@@ -6,7 +6,8 @@
  *
  * - `sidecar_url` (string): where the sidecar listens, e.g. http://127.0.0.1:8787;
  * - `forms`: 'all' or a list of form ids whose submissions are queued;
- * - `form_settings`: form id => array( 'template' => 'x.j2' or '', 'priority' => 0..100 );
+ * - `form_settings`: form id => array( 'template' => 'x.j2' or '', 'priority' => 0..100,
+ *   'partner' => a partner's name or '' for the sidecar's default partner );
  * - `remove_data_on_uninstall` (bool): whether uninstall.php drops the tables.
  *
  * The shared secret, which signs the notify and dashboard requests (never shown
@@ -35,6 +36,8 @@ final class FormRelay_Settings {
 	const SECRET_OPTION    = 'formrelay_bridge_secret';
 	const GROUP            = 'formrelay_bridge';
 	const TEMPLATE_PATTERN = '/^[A-Za-z0-9_.-]+\.j2\z/'; // \z: no trailing newline.
+	const PARTNER_PATTERN  = '/^[a-z0-9][a-z0-9_-]{0,63}\z/'; // The sidecar's partner names.
+	const PARTNERS_META    = 'partners'; // The formrelay_meta row the sidecar publishes them in.
 	const DEFAULT_PRIORITY = 10;
 	const MIN_PRIORITY     = 0;
 	const MAX_PRIORITY     = 100;
@@ -45,7 +48,7 @@ final class FormRelay_Settings {
 	/**
 	 * The settings when nothing is stored.
 	 *
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
 	 */
 	public static function defaults() {
 		return array(
@@ -90,7 +93,7 @@ final class FormRelay_Settings {
 	/**
 	 * The stored settings, every key present and well-typed.
 	 *
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
 	 */
 	public static function get() {
 		return self::normalize( get_option( self::OPTION, array() ) );
@@ -224,6 +227,55 @@ final class FormRelay_Settings {
 	}
 
 	/**
+	 * The partner this form's jobs go to: a name, or '' for the sidecar's default partner.
+	 *
+	 * @param int $form_id Form (post) id.
+	 * @return string
+	 */
+	public static function form_partner( $form_id ) {
+		$settings = self::get()['form_settings'];
+		return isset( $settings[ (int) $form_id ] ) ? $settings[ (int) $form_id ]['partner'] : '';
+	}
+
+	/**
+	 * Whether a partner name has the sidecar's form (lower-case letters, digits, "_", "-").
+	 *
+	 * @param mixed $name Candidate.
+	 * @return bool
+	 */
+	public static function valid_partner( $name ) {
+		return is_string( $name ) && 1 === preg_match( self::PARTNER_PATTERN, $name );
+	}
+
+	/**
+	 * The partners' names the sidecar published (formrelay_meta `partners`, JSON
+	 * `[{"name": "intake", "profile": "default"}, ...]`, the first is the default),
+	 * or null when the row is absent or unreadable. One query: the settings page
+	 * reads it, capture never does.
+	 *
+	 * @return string[]|null
+	 */
+	public static function published_partners() {
+		global $wpdb;
+		$suppressed = $wpdb->suppress_errors( true ); // No tables yet: the schema notice says so.
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
+		$stored = $wpdb->get_var( $wpdb->prepare( "SELECT value FROM {$wpdb->prefix}formrelay_meta WHERE name = %s", self::PARTNERS_META ) );
+		$wpdb->suppress_errors( $suppressed );
+		$decoded = is_string( $stored ) ? json_decode( $stored, true ) : null;
+		if ( ! is_array( $decoded ) || ! $decoded ) {
+			return null;
+		}
+		$names = array();
+		foreach ( $decoded as $one ) {
+			if ( ! is_array( $one ) || ! isset( $one['name'] ) || ! self::valid_partner( $one['name'] ) ) {
+				return null; // Not what the sidecar writes: offer nothing rather than a guess.
+			}
+			$names[] = $one['name'];
+		}
+		return array_values( array_unique( $names ) );
+	}
+
+	/**
 	 * Whether a template name is acceptable (a file name ending in .j2, no path).
 	 *
 	 * @param mixed $name Candidate.
@@ -266,7 +318,7 @@ final class FormRelay_Settings {
 	 * A value read from the database, with every key present and well-typed.
 	 *
 	 * @param mixed $value The stored option.
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
 	 */
 	private static function normalize( $value ) {
 		$settings = self::defaults();
@@ -288,10 +340,12 @@ final class FormRelay_Settings {
 				}
 				$template = isset( $one['template'] ) && self::valid_template( $one['template'] ) ? $one['template'] : '';
 				$priority = isset( $one['priority'] ) ? self::parse_priority( $one['priority'] ) : null;
+				$partner  = isset( $one['partner'] ) && self::valid_partner( $one['partner'] ) ? $one['partner'] : '';
 
 				$settings['form_settings'][ $form_id ] = array(
 					'template' => $template,
 					'priority' => null === $priority ? self::DEFAULT_PRIORITY : $priority,
+					'partner'  => $partner,
 				);
 			}
 		}
