@@ -81,14 +81,16 @@ def reset(wp: LocalWordPress) -> None:
         cur = conn.cursor()
         for table in ("incidents", "workers", "log", "jobs", "counts"):
             cur.execute(f"DELETE FROM {p}formrelay_{table}")
-        cur.execute(f"DELETE FROM {p}formrelay_meta WHERE name = 'breaker'")
+        cur.execute(f"DELETE FROM {p}formrelay_meta WHERE name = 'breaker'"
+                    " OR name LIKE 'breaker:%'")
         cur.execute(f"DELETE FROM {p}usermeta WHERE meta_key IN"
                     " ('formrelay_last_looked', 'formrelay_dismissed_incidents')")
     wp.php("wp_cache_flush();")
 
 
-def pause(wp: LocalWordPress, cause: str, sticky: bool = False) -> None:
-    """The pause row as the sidecar writes it (the database's UTC clock)."""
+def pause(wp: LocalWordPress, cause: str, sticky: bool = False, partner: str = "") -> None:
+    """The pause row as the sidecar writes it (the database's UTC clock); a named
+    partner's (`breaker:<name>`) with `partner`."""
     with wp.db() as conn:
         cur = conn.cursor()
         cur.execute("SELECT DATE_FORMAT(UTC_TIMESTAMP(3) - INTERVAL 5 MINUTE,"
@@ -97,7 +99,8 @@ def pause(wp: LocalWordPress, cause: str, sticky: bool = False) -> None:
         row = Breaker(paused=True, failures=5, cause=cause, sticky=sticky, paused_at=at[:23],
                       next_probe_at="" if sticky else at[:23], probe_wait=30.0)
         cur.execute(f"REPLACE INTO {wp.table_prefix}formrelay_meta (name, value, updated_at)"
-                    " VALUES ('breaker', %s, UTC_TIMESTAMP(3))", (row.to_json(),))
+                    " VALUES (%s, %s, UTC_TIMESTAMP(3))",
+                    (f"breaker:{partner}" if partner else "breaker", row.to_json()))
 
 
 def unpause(wp: LocalWordPress) -> None:

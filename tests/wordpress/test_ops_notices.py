@@ -62,6 +62,18 @@ def test_a_401_pause_says_it_needs_a_person_to_fix_the_token_then_resume(wp):
     assert paused.incident == incident and paused.dismissible
 
 
+def test_a_named_partners_pause_shows_naming_it_and_one_needing_a_person_comes_first(wp):
+    ops.unpause(wp)
+    ops.pause(wp, "HTTP 503 server", partner="labs")
+    shown = ops.notices(wp, admin_of(wp))
+    assert "partner labs: HTTP 503 server" in shown.one("paused").text
+    ops.pause(wp, "HTTP 401 auth", sticky=True, partner="ehr")
+    shown = ops.notices(wp, admin_of(wp))
+    paused = shown.one("paused")
+    assert paused.type == "error" and "partner ehr: HTTP 401 auth" in paused.text
+    assert shown.queries == 2  # still two, with several pause rows
+
+
 def test_no_pause_no_notice_even_while_a_stale_paused_incident_is_open(wp):
     ops.unpause(wp)
     ops.open_incident(wp, "paused", "delivery paused")

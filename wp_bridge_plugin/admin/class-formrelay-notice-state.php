@@ -44,14 +44,14 @@ final class FormRelay_Notice_State {
 		$since     = '' === $failed_since ? '1970-01-01 00:00:00' : $failed_since;
 		$suppress  = $wpdb->suppress_errors( true );
 		// phpcs:disable WordPress.DB.PreparedSQL.InterpolatedNotPrepared, WordPress.DB.DirectDatabaseQuery -- the plugin's own tables; never cached: this is live state.
-		$row  = $wpdb->get_row( $wpdb->prepare( "SELECT (SELECT value FROM `{$meta}` WHERE name = %s) AS breaker, (SELECT COUNT(*) FROM `{$workers}`) AS workers, (SELECT COUNT(*) FROM `{$workers}` WHERE beat_seconds = 0 OR last_seen >= UTC_TIMESTAMP(3) - INTERVAL (%d * beat_seconds + %d) SECOND) AS live_workers, (SELECT MAX(last_seen) FROM `{$workers}`) AS last_seen, (SELECT COUNT(*) FROM (SELECT 1 FROM `{$jobs}` WHERE status IN (%s, %s, %s) LIMIT %d) AS w) AS waiting, (SELECT COUNT(*) FROM (SELECT 1 FROM `{$jobs}` WHERE failed_at > %s AND status = %s LIMIT %d) AS f) AS failed_new", 'breaker', self::GONE_AFTER_BEATS, self::GONE_MARGIN_SECS, 'pending', 'retrying', 'processing', self::COUNT_CAP, $since, 'failed', self::COUNT_CAP ), ARRAY_A );
+		$row  = $wpdb->get_row( $wpdb->prepare( "SELECT (SELECT CONCAT(name, ' ', value) FROM `{$meta}` WHERE name = %s OR name LIKE %s ORDER BY value LIKE %s DESC, value LIKE %s DESC, name = %s DESC, name LIMIT 1) AS breaker, (SELECT COUNT(*) FROM `{$workers}`) AS workers, (SELECT COUNT(*) FROM `{$workers}` WHERE beat_seconds = 0 OR last_seen >= UTC_TIMESTAMP(3) - INTERVAL (%d * beat_seconds + %d) SECOND) AS live_workers, (SELECT MAX(last_seen) FROM `{$workers}`) AS last_seen, (SELECT COUNT(*) FROM (SELECT 1 FROM `{$jobs}` WHERE status IN (%s, %s, %s) LIMIT %d) AS w) AS waiting, (SELECT COUNT(*) FROM (SELECT 1 FROM `{$jobs}` WHERE failed_at > %s AND status = %s LIMIT %d) AS f) AS failed_new", 'breaker', $wpdb->esc_like( 'breaker:' ) . '%', '%"paused": true%', '%"sticky": true%', 'breaker', self::GONE_AFTER_BEATS, self::GONE_MARGIN_SECS, 'pending', 'retrying', 'processing', self::COUNT_CAP, $since, 'failed', self::COUNT_CAP ), ARRAY_A );
 		$open = null === $row ? null : $wpdb->get_results( $wpdb->prepare( "SELECT id, kind, severity, summary, opened_at FROM `{$incidents}` WHERE open_key IS NOT NULL ORDER BY id LIMIT %d", self::MAX_OPEN_INCIDENT ), ARRAY_A );
 		// phpcs:enable
 		$wpdb->suppress_errors( $suppress );
 		if ( ! is_array( $row ) ) {
 			return null;
 		}
-		$breaker = is_string( $row['breaker'] ) ? json_decode( $row['breaker'], true ) : null;
+		$breaker = self::pause_of( $row['breaker'] );
 		return array(
 			'breaker'      => is_array( $breaker ) ? $breaker : array(),
 			'workers'      => (int) $row['workers'],
@@ -62,6 +62,26 @@ final class FormRelay_Notice_State {
 			// An older schema without the incidents table: the other notices still work.
 			'incidents'    => is_array( $open ) ? $open : array(),
 		);
+	}
+
+	/**
+	 * The pause row the query chose ("name json": a paused one first, one needing a
+	 * person before others, the default partner's `breaker` before a named partner's
+	 * `breaker:<name>`), its cause naming a named partner; null when unreadable.
+	 *
+	 * @param mixed $chosen The row's name, a space, and its JSON value.
+	 * @return array|null
+	 */
+	private static function pause_of( $chosen ) {
+		if ( ! is_string( $chosen ) || false === strpos( $chosen, ' ' ) ) {
+			return null;
+		}
+		list( $name, $json ) = explode( ' ', $chosen, 2 );
+		$state               = json_decode( $json, true );
+		if ( is_array( $state ) && 'breaker' !== $name && ! empty( $state['paused'] ) ) {
+			$state['cause'] = 'partner ' . substr( $name, strlen( 'breaker:' ) ) . ': ' . ( $state['cause'] ?? '' );
+		}
+		return is_array( $state ) ? $state : null;
 	}
 
 	/**
