@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import os
 import secrets
@@ -30,8 +29,8 @@ from sidecar import __version__, config, doctor, logs, metrics, migrate_command
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
+from sidecar.partner_registry import publish_partners
 from sidecar.partner_sim import command as partner_sim
-from sidecar.partners import PARTNERS_ROW
 from sidecar.queue import build_huey, describe
 from sidecar.status_command import UNKNOWN, cmd_status, waiting
 from sidecar.status_command import add_arguments as _status_arguments
@@ -278,14 +277,6 @@ def cmd_web(cfg: config.Config, args: argparse.Namespace) -> int:
     finally:
         monitor.stop()
     return 0
-
-
-def publish_partners(store: Store, cfg: config.Config) -> None:
-    """The partners' names and profiles in formrelay_meta (`partners`, JSON): the plugin's
-    per-form setting offers them. Written by each process that has them at its start."""
-    if cfg.partners:
-        store.set_meta(PARTNERS_ROW, json.dumps([{"name": p.name, "profile": p.profile}
-                                                 for p in cfg.partners]))
 
 
 def cmd_worker(cfg: config.Config, args: argparse.Namespace) -> int:

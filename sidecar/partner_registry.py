@@ -9,14 +9,20 @@ partner is configured again (UnknownPartner).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sidecar.errors import ConfigError
 from sidecar.partner_profile import Auth, Partner, StaticAuth
-from sidecar.partners import DEFAULT_NAME, PartnerConfig
+from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW, PartnerConfig
 from sidecar.pause import Pause
+from sidecar.store import Store
 from sidecar.throttle import Throttle
+
+if TYPE_CHECKING:
+    from sidecar.config import Config
 
 
 class UnknownPartner(ConfigError):
@@ -124,3 +130,11 @@ def make_auth(partner: PartnerConfig) -> Auth:
     elif partner.token and partner.auth.startswith("header:"):
         headers[partner.auth[7:].strip()] = partner.token
     return StaticAuth(headers)
+
+
+def publish_partners(store: Store, cfg: Config) -> None:
+    """The partners' names and profiles in formrelay_meta (`partners`, JSON): the plugin's
+    per-form setting offers them. Written by each process that has them at its start."""
+    if cfg.partners:
+        store.set_meta(PARTNERS_ROW, json.dumps([{"name": p.name, "profile": p.profile}
+                                                 for p in cfg.partners]))

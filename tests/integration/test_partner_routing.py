@@ -127,7 +127,8 @@ def test_a_job_naming_a_partner_no_longer_configured_waits_as_a_configuration_pr
 
 def test_the_partners_names_and_profiles_are_published_for_the_plugin(
         store: Store, tmp_path: Path) -> None:
-    from sidecar import cli, config
+    from sidecar import config
+    from sidecar.partner_registry import publish_partners
 
     (tmp_path / "p.toml").write_text('[partners.intake]\nurl = "https://pm.example.org"\n'
                                      '[partners.ehr]\nurl = "https://ehr.example.org/fhir"\n'
@@ -135,7 +136,7 @@ def test_the_partners_names_and_profiles_are_published_for_the_plugin(
     cfg = config.load("web", {"WORDPRESS_DB_USER": "u", "WORDPRESS_DB_NAME": "d",
                               "FORMRELAY_SHARED_SECRET": "s" * 32,
                               "FORMRELAY_CONFIG": str(tmp_path / "p.toml")})
-    cli.publish_partners(store, cfg)
+    publish_partners(store, cfg)
     assert json.loads(store.meta("partners") or "") == [
         {"name": "intake", "profile": "default"}, {"name": "ehr", "profile": "fhir-r4"}]
 
