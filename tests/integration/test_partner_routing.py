@@ -226,3 +226,20 @@ def test_a_wrong_smart_key_pauses_that_partner_only_while_the_other_keeps_delive
     assert done is not None and (done.status, done.partner) == (Status.COMPLETED, "intake")
     assert waiting is not None and (waiting.status, waiting.attempts) == (Status.RETRYING, 0)
     assert ehr.fhir()["created"].get("Patient", 0) == 0 and ehr.tokens()["issued"] == 0
+
+
+def test_a_replay_through_the_engine_after_the_fhir_server_accepted_makes_no_second_patient(
+        store: Store, fhir_sim: RunningSim, uploads: Path) -> None:
+    delivery = routed(store, uploads, PartnerConfig("ehr", fhir_sim.url, profile="fhir-r4",
+                                                    read_timeout=0.5))
+    fhir_sim.script({"kind": "record", "accept_then_timeout": True, "hang_seconds": 30})
+    job_id = delivery.enqueue("wpforms:12:40", snapshot(12, 40, text_fields(), uploads,
+                                                        two_pdfs(uploads, 40)), 40)
+    delivery.drain()  # attempt 1 times out after the server stored it; attempt 2 (due at
+    job = store.get_job(job_id)  # once: no backoff here) is the replay
+    assert job is not None and (job.status, job.attempts) == (Status.COMPLETED, 2)
+    assert [r["event"] for r in store.job_log(job_id)][1:3] == ["record.retry", "record.sent"]
+    made = fhir_sim.fhir()
+    assert made["created"]["Patient"] == 1 and made["matched"]["Patient"] == 1
+    assert made["created"]["QuestionnaireResponse"] == 1
+    assert job.partner_record_id == made["ids"]["Patient"][0]
