@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 import mysql.connector
 
-from sidecar import __version__, config, doctor, logs, metrics, migrate_command
+from sidecar import __version__, config, doctor, keys_command, logs, metrics, migrate_command
 from sidecar.breaker import Policy
 from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
@@ -321,6 +321,7 @@ def _doctor(cfg: config.Config, args: argparse.Namespace) -> int:
 
 Command = Callable[[config.Config, argparse.Namespace], int]
 HANDLERS: dict[str, tuple[Command, str]] = {
+    "keys": (keys_command.run, keys_command.HELP),
     "migrate": (migrate_command.run, "create or upgrade the FormRelay tables (idempotent);"
                 " --print-grants/--create-user: the sidecar's least-privilege user"),
     "run": (cmd_run, "HTTP endpoints and a worker in one process"),
@@ -336,6 +337,7 @@ HANDLERS: dict[str, tuple[Command, str]] = {
 COMMANDS: tuple[str, ...] = tuple(HANDLERS)
 # Commands with options of their own: name -> adds them to the command's parser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "keys": keys_command.add_arguments,
     "migrate": migrate_command.add_arguments,
     "status": _status_arguments,
     "doctor": doctor.add_arguments,

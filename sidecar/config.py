@@ -151,6 +151,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "backfill": (*DATABASE, "shared_secret"),
     "resume": (*DATABASE, "shared_secret"),
     "partner-sim": (),
+    "keys": (),  # makes a key pair: needs no setting
     "web": (*DATABASE, "shared_secret"),
     "worker": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),
     "run": (*DATABASE, "shared_secret", "partner_url", "uploads_dir"),

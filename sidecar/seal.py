@@ -1,0 +1,115 @@
+"""Sealed submissions: libsodium's sealed box, as PHP's sodium_crypto_box_seal writes it.
+
+A key pair is X25519. The public half goes to WordPress (FORMRELAY_SEAL_PUBLIC_KEY in
+wp-config.php): the plugin seals each snapshot with it before the INSERT, and only
+the sidecar, holding the private half (FORMRELAY_SEAL_PRIVATE_KEYS), can open it. A
+sealed box is anonymous: a fresh ephemeral key per message, so equal snapshots never
+give equal ciphertexts. Keys travel as standard base64 of their 32 bytes.
+
+A key id names a pair: the first 16 hex characters of the SHA-256 of the public key.
+It is stored beside each ciphertext, so the sidecar knows which of its private keys
+opens it (several are accepted, for rotation) and says which one it lacks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass, field
+
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+from sidecar.errors import ConfigError, FormRelayError
+
+KEY_BYTES = 32
+
+
+class UnknownKey(FormRelayError):
+    """The sidecar holds no private key with this id: add it to FORMRELAY_SEAL_PRIVATE_KEYS."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"sealed with key {key_id}, which FORMRELAY_SEAL_PRIVATE_KEYS does not"
+                         " hold: add that private key (older keys may stay, for rotation)")
+
+
+class NotOpened(FormRelayError):
+    """The ciphertext does not open with the key its id names (damaged, or not a box)."""
+
+
+def key_id(public: bytes) -> str:
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    key_id: str
+    public: str  # base64
+    private: str = field(repr=False)  # base64: a secret
+
+
+def generate() -> KeyPair:
+    private = PrivateKey.generate()
+    public = bytes(private.public_key)
+    return KeyPair(key_id(public), _b64(public), _b64(bytes(private)))
+
+
+def seal(public_b64: str, plaintext: bytes) -> tuple[str, bytes]:
+    """(key id, sealed box): what the plugin does, for tests and `keys reseal`."""
+    public = _key(public_b64, "FORMRELAY_SEAL_PUBLIC_KEY")
+    return key_id(public), SealedBox(PublicKey(public)).encrypt(plaintext)
+
+
+class Opener:
+    """The sidecar's private keys by id (FORMRELAY_SEAL_PRIVATE_KEYS: base64 keys separated
+    by commas; the newest first, which is the one `keys reseal` seals to)."""
+
+    def __init__(self, private_keys: list[bytes]) -> None:
+        self.boxes: dict[str, SealedBox[PrivateKey]] = {}
+        self.publics: dict[str, str] = {}
+        self.newest = ""
+        for raw in private_keys:
+            private = PrivateKey(raw)
+            found = key_id(bytes(private.public_key))
+            self.boxes[found] = SealedBox(private)
+            self.publics[found] = _b64(bytes(private.public_key))
+            self.newest = self.newest or found
+
+    @classmethod
+    def parse(cls, text: str, source: str = "FORMRELAY_SEAL_PRIVATE_KEYS") -> Opener:
+        """ConfigError naming the position of a bad key, never the key."""
+        keys = []
+        for n, part in enumerate((p.strip() for p in text.split(",") if p.strip()), 1):
+            keys.append(_key(part, f"{source}, key {n}"))
+        return cls(keys)
+
+    def public_of(self, wanted: str) -> str | None:
+        """The public half of a key held here (base64), to check wp-config's against."""
+        return self.publics.get(wanted)
+
+    def open(self, wanted: str, ciphertext: bytes) -> bytes:
+        box = self.boxes.get(wanted)
+        if box is None:
+            raise UnknownKey(wanted)
+        try:
+            return bytes(box.decrypt(ciphertext))
+        except CryptoError:
+            raise NotOpened(f"a snapshot sealed with key {wanted} does not open with it"
+                            " (damaged, or not a sealed box)") from None
+
+
+def _key(text: str, source: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError([f"{source} is not base64 (as `formrelay keys generate` prints"
+                           " it)"]) from None
+    if len(raw) != KEY_BYTES:
+        raise ConfigError([f"{source} must be {KEY_BYTES} bytes in base64, got {len(raw)}"])
+    return raw
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
