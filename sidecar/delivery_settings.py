@@ -16,7 +16,6 @@ this one definition. Three states:
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -24,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from sidecar.partner_profile import PARTNER_NAME
+
 META_NAME = "delivery_settings"
 VERSION = 1
 DEFAULT_PRIORITY = 10
-PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # as sidecar.partners.NAME
 UNPUBLISHED = ("FormRelay Bridge has not published its delivery settings yet: open wp-admin"
                " once (or save Settings > FormRelay) so that it does; until then no job is"
                " created for stored entries")

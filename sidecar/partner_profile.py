@@ -14,8 +14,13 @@ of sidecar.errors' PartnerErrors; both are built per partner from its settings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+# A partner's name: in the settings' [partners.NAME], on each job, in the plugin's form
+# settings and the dashboard's filter (the plugin's sanitizer holds the PHP copy).
+PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 
 class UploadBody(Protocol):

@@ -26,17 +26,17 @@ and FORMRELAY_PARTNER_URL is refused: one place says where submissions go.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sidecar import config_parsers as p
+from sidecar.partner_profile import PARTNER_NAME
 
 DEFAULT_NAME = "default"
 PARTNERS_ROW = "partners"  # formrelay_meta: the names and profiles, for the plugin
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME = PARTNER_NAME
 PROFILES = ("default", "fhir-r4")
 DEFAULT_IDENTIFIER_SYSTEM = "urn:formrelay:reference"
 SMART_NEEDS = ("smart_client_id", "smart_token_url", "smart_private_key_file")

@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from sidecar.admin.filters import PARTNER, BadParameter
+from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
-from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW
+from sidecar.partners import DEFAULT_NAME, NAME, PARTNERS_ROW
 from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause
 from sidecar.retention import Retention
@@ -74,7 +74,7 @@ class Admin:
             names = [p["name"] for p in found]
         except (ValueError, TypeError, KeyError):
             names = []
-        if not all(isinstance(n, str) and PARTNER.match(n) for n in names):
+        if not all(isinstance(n, str) and NAME.match(n) for n in names):
             names = []
         return names, (names[0] if names else DEFAULT_NAME)
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from sidecar.partner_profile import PARTNER_NAME
 from sidecar.states import JOB_STATUSES
 
 SEARCH_MAX_CHARS = 200
@@ -24,7 +25,6 @@ MAX_ID = 2**63 - 1  # BIGINT UNSIGNED holds more; nothing real comes near either
 LEVELS = ("error", "warning", "info")  # what the store writes; the filter takes any word
 LEVEL = re.compile(r"^[a-z]{1,8}$")
 EVENT = re.compile(r"^[a-z0-9_.]{1,64}$")
-PARTNER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # a name as sidecar.partners takes it
 WORD = re.compile(r"\w+")
 # InnoDB's default full-text stopwords, and its shortest indexed word (innodb_ft_min_token_size):
 # a required word the index cannot hold would make a boolean search find nothing.
@@ -206,7 +206,7 @@ def _range(args: Mapping[str, str]) -> tuple[date | None, date | None]:
 
 def _partner(args: Mapping[str, str]) -> str | None:
     value = _text(args, "partner")
-    if value is not None and not PARTNER.match(value):
+    if value is not None and not PARTNER_NAME.match(value):
         raise BadParameter("partner", "must be a partner's name (lower-case letters, digits,"
                            " '_' and '-', at most 64)")
     return value
