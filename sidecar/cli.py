@@ -31,6 +31,7 @@ from sidecar.errors import ConfigError, SchemaError, UsageError
 from sidecar.monitor import start as start_monitor
 from sidecar.partner_registry import publish_partners
 from sidecar.partner_sim import command as partner_sim
+from sidecar.partners import keys
 from sidecar.queue import build_huey, describe
 from sidecar.status_command import UNKNOWN, cmd_status, waiting
 from sidecar.status_command import add_arguments as _status_arguments
@@ -75,16 +76,17 @@ def cmd_resume(cfg: config.Config, args: argparse.Namespace) -> int:
     from sidecar.tasks import register
 
     store = _checked_store(cfg)
-    names = [p.name for p in cfg.partners] or [""]
+    named = [(p.name, key) for p, key in keys(cfg.partners)] or [("", "")]
+    names = [name for name, _ in named]
     if args.partner and args.partner not in names:
         raise ConfigError([f"--partner {args.partner}: no such partner (the settings name"
                            f" {', '.join(n for n in names if n) or 'none'})"])
     ended = []
-    for i, name in enumerate(names):
-        if args.partner in (None, name):
-            pause = Pause(store, Policy(), partner="" if i == 0 else name)
-            if (was := pause.resume(args.actor)) is not None:
-                ended.append((name, was))
+    for name, key in named:
+        if args.partner not in (None, name):
+            continue
+        if (was := Pause(store, Policy(), partner=key).resume(args.actor)) is not None:
+            ended.append((name, was))
     if not ended:
         print("delivery was not paused")
         return 0

@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import Any
 
 from sidecar.breaker import Breaker
-from sidecar.pause import ROW as PAUSE_ROW
+from sidecar.pause import every_pause
 from sidecar.states import WAITING, Status
 from sidecar.store import Store
 
@@ -91,8 +91,7 @@ def worst_pause(store: Store) -> tuple[str, Breaker]:
     """The pause that matters most across the partners (one needing a person first, then
     the oldest): (the partner's name, "" for the default one; its state). Not paused: the
     default partner's state."""
-    found = [(name.partition(":")[2], Breaker.from_json(value))
-             for name, value in store.shared_family(PAUSE_ROW).items()]
+    found = every_pause(store)
     paused = sorted((p for p in found if p[1].paused),
                     key=lambda p: (not p[1].sticky, p[1].paused_at, p[0]))
     return paused[0] if paused else ("", dict(found).get("", Breaker()))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sidecar.errors import ConfigError
 from sidecar.partner_profile import Auth, Partner, StaticAuth
-from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW, PartnerConfig
+from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW, PartnerConfig, keys
 from sidecar.pause import Pause
 from sidecar.store import Store
 from sidecar.throttle import Throttle
@@ -69,8 +69,8 @@ class Partners:
         """A lane per partner; `protect(config, key)` its pause and throttle, where `key` is
         "" for the default (first) partner, else its name (sidecar.pause.row_of)."""
         lanes = {}
-        for i, c in enumerate(configs):
-            pause, throttle = protect(c, "" if i == 0 else c.name) if protect else (None, None)
+        for c, key in keys(configs):
+            pause, throttle = protect(c, key) if protect else (None, None)
             lanes[c.name] = Lane(make(c), pause, throttle, PROFILE_TEMPLATES[c.profile])
         return cls(lanes)
 

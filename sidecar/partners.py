@@ -197,6 +197,12 @@ def _read_secret(path: Path) -> str:
     return text
 
 
+def keys(partners: tuple[PartnerConfig, ...]) -> list[tuple[PartnerConfig, str]]:
+    """Each partner with its key: "" for the first, the default, whose pause row, slots
+    and pace keep the names they had before partners had names; else its name."""
+    return [(partner, "" if i == 0 else partner.name) for i, partner in enumerate(partners)]
+
+
 def by_name(partners: tuple[PartnerConfig, ...], name: str) -> PartnerConfig:
     """The partner a job names; "" (no partner recorded) is the first, the default."""
     if not name:

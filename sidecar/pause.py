@@ -36,6 +36,12 @@ def row_of(partner: str) -> str:
     return f"{ROW}:{partner}" if partner else ROW
 
 
+def every_pause(store: Store) -> list[tuple[str, Breaker]]:
+    """Every partner's pause as stored: (its key, "" for the default partner; its state)."""
+    return [(name.partition(":")[2], Breaker.from_json(value))
+            for name, value in store.shared_family(ROW).items()]
+
+
 def fingerprint(token: str) -> str:
     """Tells one partner token from another without keeping it."""
     return hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""

@@ -16,7 +16,7 @@ from typing import Any
 
 import mysql.connector
 
-from sidecar import config, delivery_settings
+from sidecar import config, delivery_settings, partners
 from sidecar.breaker import Policy
 from sidecar.health import DeliveryState, read_state
 from sidecar.pause import Pause
@@ -124,8 +124,8 @@ def _delivery_lines(store: Store, cfg: config.Config) -> list[str]:
     on its own)."""
     if len(cfg.partners) <= 1:
         return [_delivery_line(store, "", "delivery")]
-    return [_delivery_line(store, "" if i == 0 else p.name, f"delivery to {p.name}")
-            for i, p in enumerate(cfg.partners)]
+    return [_delivery_line(store, key, f"delivery to {p.name}")
+            for p, key in partners.keys(cfg.partners)]
 
 
 def _delivery_line(store: Store, key: str, label: str) -> str:

@@ -15,8 +15,7 @@ from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
 from sidecar.partners import DEFAULT_NAME, NAME, PARTNERS_ROW
-from sidecar.pause import ROW as PAUSE_ROW
-from sidecar.pause import Pause
+from sidecar.pause import Pause, every_pause
 from sidecar.retention import Retention
 from sidecar.store import Store
 
@@ -60,8 +59,7 @@ class Admin:
 
     def paused_partners(self) -> list[Pause]:
         """A Pause for each partner's row that exists (the default partner's included)."""
-        return [Pause(self.store, Policy(), partner=name.partition(":")[2])
-                for name in sorted(self.store.shared_family(PAUSE_ROW))]
+        return [Pause(self.store, Policy(), partner=key) for key, _ in every_pause(self.store)]
 
     def partners(self) -> tuple[list[str], str]:
         """The partners' names the sidecar published (formrelay_meta `partners`, written by
