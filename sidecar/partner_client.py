@@ -49,10 +49,9 @@ from requests_toolbelt import MultipartEncoder  # streams the file instead of bu
 from urllib3 import exceptions as u3
 
 from sidecar import __version__, metrics
-from sidecar.config import Config
 from sidecar.errors import Category, PartnerConfigError, PermanentError, RetryableError
 from sidecar.errors import category_for_status as category_of
-from sidecar.partner_profile import Accepted, Auth, DocumentUpload, RecordRequest
+from sidecar.partner_profile import Accepted, Auth, DocumentUpload, RecordRequest, token_headers
 from sidecar.partners import PartnerConfig
 
 __all__ = ["Accepted", "PartnerClient", "PartnerSettings"]
@@ -75,12 +74,6 @@ class PartnerSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     deadline: float = 120.0  # the whole request: connect, body out, answer in
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> PartnerSettings:
-        return cls(cfg.partner_url, cfg.partner_token, cfg.partner_auth, cfg.record_path,
-                   cfg.document_path, cfg.id_field, cfg.connect_timeout, cfg.read_timeout,
-                   cfg.partner_deadline)
 
     @classmethod
     def from_partner(cls, partner: PartnerConfig) -> PartnerSettings:
@@ -196,11 +189,8 @@ class PartnerClient:
         self.settings = settings
         self.auth = auth
         self.pool = _pool(settings.base_url, pool_size)
-        self.headers = {"User-Agent": f"FormRelay/{__version__}"}
-        if settings.token and settings.auth == "bearer":
-            self.headers["Authorization"] = f"Bearer {settings.token}"
-        elif settings.token and settings.auth.startswith("header:"):
-            self.headers[settings.auth[7:].strip()] = settings.token
+        self.headers = {"User-Agent": f"FormRelay/{__version__}",
+                        **token_headers(settings.token, settings.auth)}
         self.timeout = urllib3.Timeout(connect=settings.connect_timeout,
                                        read=min(settings.read_timeout, settings.deadline))
 

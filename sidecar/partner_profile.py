@@ -95,6 +95,15 @@ class Auth(Protocol):
         ...
 
 
+def token_headers(token: str, auth: str) -> dict[str, str]:
+    """A fixed token as `auth` says to send it: `bearer`, `header:<Name>`; else none."""
+    if token and auth == "bearer":
+        return {"Authorization": f"Bearer {token}"}
+    if token and auth.startswith("header:"):
+        return {auth[7:].strip(): token}
+    return {}
+
+
 @dataclass(frozen=True)
 class StaticAuth:
     """Fixed headers (FORMRELAY_PARTNER_TOKEN as bearer or a named header; or none)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sidecar.errors import ConfigError
-from sidecar.partner_profile import Auth, Partner, StaticAuth
+from sidecar.partner_profile import Auth, Partner, StaticAuth, token_headers
 from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW, PartnerConfig, keys
 from sidecar.pause import Pause
 from sidecar.store import Store
@@ -118,18 +118,10 @@ def make_client(partner: PartnerConfig, pool_size: int) -> Partner:
 def make_auth(partner: PartnerConfig) -> Auth:
     """SMART Backend Services' token source, or the partner's fixed token headers."""
     if partner.auth == "smart-backend":
-        from sidecar.smart_auth import DEFAULT_SCOPES, SmartBackendAuth, SmartSettings
+        from sidecar.smart_auth import SmartBackendAuth, SmartSettings
 
-        return SmartBackendAuth.from_settings(SmartSettings(
-            partner.smart_client_id, partner.smart_token_url, partner.smart_private_key_file,
-            partner.smart_key_id, partner.smart_scopes or DEFAULT_SCOPES,
-            partner.connect_timeout, partner.read_timeout, min(partner.deadline, 60.0)))
-    headers: dict[str, str] = {}
-    if partner.token and partner.auth == "bearer":
-        headers["Authorization"] = f"Bearer {partner.token}"
-    elif partner.token and partner.auth.startswith("header:"):
-        headers[partner.auth[7:].strip()] = partner.token
-    return StaticAuth(headers)
+        return SmartBackendAuth.from_settings(SmartSettings.from_partner(partner))
+    return StaticAuth(token_headers(partner.token, partner.auth))
 
 
 def publish_partners(store: Store, cfg: Config) -> None:

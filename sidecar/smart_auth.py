@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import jwt
@@ -44,6 +44,7 @@ from sidecar.partner_client import (
     parse_retry_after,
     post_capped,
 )
+from sidecar.partners import PartnerConfig
 
 __all__ = ["DEFAULT_SCOPES", "SmartBackendAuth", "SmartSettings", "cache_seconds"]
 
@@ -64,35 +65,6 @@ _HINTS = {
 }
 
 
-class SmartConfig(Protocol):
-    """The configuration keys SmartSettings.from_config reads (sidecar.config.Config;
-    properties: read-only, as the frozen Config's fields are)."""
-
-    @property
-    def smart_client_id(self) -> str: ...
-
-    @property
-    def smart_token_url(self) -> str: ...
-
-    @property
-    def smart_private_key_file(self) -> str: ...
-
-    @property
-    def smart_key_id(self) -> str: ...
-
-    @property
-    def smart_scopes(self) -> str: ...
-
-    @property
-    def connect_timeout(self) -> float: ...
-
-    @property
-    def read_timeout(self) -> float: ...
-
-    @property
-    def partner_deadline(self) -> float: ...
-
-
 @dataclass(frozen=True)
 class SmartSettings:
     smart_client_id: str
@@ -105,10 +77,12 @@ class SmartSettings:
     deadline: float = 60.0  # the whole token request
 
     @classmethod
-    def from_config(cls, cfg: SmartConfig) -> SmartSettings:
-        return cls(cfg.smart_client_id, cfg.smart_token_url, cfg.smart_private_key_file,
-                   cfg.smart_key_id, cfg.smart_scopes or DEFAULT_SCOPES, cfg.connect_timeout,
-                   cfg.read_timeout, min(cfg.partner_deadline, 60.0))
+    def from_partner(cls, partner: PartnerConfig) -> SmartSettings:
+        """A partner's SMART keys, its timeouts, its deadline capped at 60 s."""
+        return cls(partner.smart_client_id, partner.smart_token_url,
+                   partner.smart_private_key_file, partner.smart_key_id,
+                   partner.smart_scopes or DEFAULT_SCOPES, partner.connect_timeout,
+                   partner.read_timeout, min(partner.deadline, 60.0))
 
 
 def cache_seconds(expires_in: float) -> float:
