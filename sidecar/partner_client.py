@@ -153,6 +153,31 @@ def post_capped(pool: urllib3.PoolManager, url: str, headers: dict[str, str], bo
         raise _transport_error(exc) from None
 
 
+def probe_status(pool: urllib3.PoolManager, method: str, url: str, headers: dict[str, str],
+                 timeout: urllib3.Timeout) -> int:
+    """A probe's status code, the body never read (no partner text reaches the doctor) and
+    no redirect followed; no answer at all raises as a delivery request would."""
+    try:
+        resp = pool.urlopen(method, url, headers=headers, redirect=False,
+                            preload_content=False, timeout=timeout)
+    except (u3.HTTPError, ValueError) as exc:  # ValueError: a URL urllib3 cannot parse
+        raise _transport_error(exc) from None
+    resp.drain_conn()
+    resp.release_conn()
+    return resp.status
+
+
+def refreshed(auth: Auth, used: dict[str, str]) -> dict[str, str] | None:
+    """After a 401 to the credentials `used`: the headers to send once more, or None when
+    there is nothing to refresh (a fixed token: the 401 stands). A token another worker
+    has already replaced is not invalidated again."""
+    fresh = auth.headers()
+    if fresh == used:
+        auth.invalidate()
+        fresh = auth.headers()
+    return None if fresh == used else fresh
+
+
 def _pool(base_url: str, size: int) -> urllib3.PoolManager:
     """Connections to the partner: through the environment's proxy for its scheme (read
     once, as are the CA bundle variables requests honours), never retried or redirected
@@ -226,16 +251,9 @@ class PartnerClient:
         followed. Failures to get any answer raise as `_post`'s do (network, timeout,
         TLS, bad URL), so the doctor names them the same way delivery would.
         """
-        try:
-            headers = {**self.headers, **(self.auth.headers() if self.auth else {})}
-            resp = self.pool.urlopen(method, self.settings.base_url + path,
-                                     headers=headers, redirect=False,
-                                     preload_content=False, timeout=self.timeout)
-        except (u3.HTTPError, ValueError) as exc:  # ValueError: a URL urllib3 cannot parse
-            raise _transport_error(exc) from None
-        resp.drain_conn()
-        resp.release_conn()
-        return resp.status
+        return probe_status(self.pool, method, self.settings.base_url + path,
+                            {**self.headers, **(self.auth.headers() if self.auth else {})},
+                            self.timeout)
 
     def _post(self, path: str, key: str, headers: dict[str, str], body: Any,
               stream: bool = False) -> Accepted:
@@ -248,11 +266,8 @@ class PartnerClient:
         except PartnerConfigError as exc:
             if exc.status != 401:
                 raise
-            fresh = self.auth.headers()
-            if fresh == used:  # else another worker has already replaced the refused token
-                self.auth.invalidate()
-                fresh = self.auth.headers()
-            if fresh == used:  # nothing to refresh (a static credential): the 401 stands
+            fresh = refreshed(self.auth, used)
+            if fresh is None:  # nothing to refresh (a fixed token): the 401 stands
                 raise
             if stream:  # the body is spent; the engine's next attempt goes with `fresh`
                 raise RetryableError("HTTP 401 auth: the access token was refused; the next"

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
-from urllib3 import exceptions as u3
 
 from sidecar import __version__, metrics
 from sidecar.errors import Category, RetryableError
@@ -31,8 +30,9 @@ from sidecar.fhir.outcome import error_for, error_from
 from sidecar.partner_client import (
     MAX_RESPONSE_BYTES,
     _pool,
-    _transport_error,
     post_capped,
+    probe_status,
+    refreshed,
 )
 from sidecar.partner_profile import Accepted, Auth, DocumentUpload, RecordRequest, UploadBody
 
@@ -151,39 +151,32 @@ class FhirClient:
 
     def probe(self, method: str, path: str) -> int:
         """`formrelay doctor`'s request: the status only, the body never read."""
-        try:
-            resp = self.pool.urlopen(method, self.base + path,
-                                     headers={**self.headers, **self.auth.headers(),
-                                              "Accept": resources.FHIR_JSON},
-                                     redirect=False, preload_content=False, timeout=self.timeout)
-        except (u3.HTTPError, ValueError) as exc:
-            raise _transport_error(exc) from None
-        resp.drain_conn()
-        resp.release_conn()
-        return resp.status
+        return probe_status(self.pool, method, self.base + path,
+                            {**self.headers, **self.auth.headers(), "Accept": resources.FHIR_JSON},
+                            self.timeout)
 
     # transport ---------------------------------------------------------------
 
     def _send(self, path: str, key: str, headers: dict[str, str],
               body: bytes | _HashingBody) -> _Answer:
-        """POST; on a 401, invalidate the Auth and send once more with fresh headers."""
-        answer = self._post(path, key, headers, body)
-        if answer.status != 401:
-            return answer
-        self.auth.invalidate()
+        """POST; on a 401, send once more with fresh credentials, if there are any."""
+        used = self.auth.headers()
+        answer = self._post(path, key, headers, body, used)
+        if answer.status != 401 or (fresh := refreshed(self.auth, used)) is None:
+            return answer  # a 401 with nothing to refresh: PartnerConfigError, as any 401
         if isinstance(body, _HashingBody) and not body.rewind():
             # The stream is spent: the engine's next attempt (a fresh reader) gets the
             # fresh credentials.
             raise RetryableError("HTTP 401 auth: credentials refreshed; the document's"
                                  " stream cannot be re-sent in this attempt", 401,
                                  category=Category.AUTH)
-        return self._post(path, key, headers, body)
+        return self._post(path, key, headers, body, fresh)
 
     def _post(self, path: str, key: str, headers: dict[str, str],
-              body: bytes | _HashingBody) -> _Answer:
+              body: bytes | _HashingBody, auth: dict[str, str]) -> _Answer:
         resp, read = post_capped(
             self.pool, self.base + path,
-            {**self.headers, **self.auth.headers(), "Idempotency-Key": key, **headers}, body,
+            {**self.headers, **auth, "Idempotency-Key": key, **headers}, body,
             self.timeout, self.settings.deadline, stream=not isinstance(body, bytes))
         return _Answer(resp, read)
 
