@@ -24,14 +24,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.claim_scaling import PREFIX, server
 from bench.cpu_usage import tree_seconds
 from bench.formrelay_side import _flush_queue
-from bench.throughput import FORMRELAY, REDIS_URL, base_env, wait_for
+from bench.throughput import FORMRELAY, REDIS_URL, base_env, scratch_database, wait_for
 from devstack.wordpress import free_port
 from sidecar.signing import sign
-from sidecar.store import Database, NewJob, Store
-from sidecar.store.schema import migrate
+from sidecar.store import NewJob, Store
 
 SECRET = "bench-notify-secret-0123456789"
 
@@ -45,17 +43,15 @@ def request(body: bytes) -> bytes:
     return head.encode() + body
 
 
-def measure(name: str, notifies: int, data: str) -> float:
-    db = Database(server(name))
-    migrate(db, PREFIX)
-    job, _ = Store(db, PREFIX).enqueue(NewJob("bench:1", 1, 1, "{}"))
-    db.close()
+def measure(store: Store, notifies: int, data: str) -> float:
+    job, _ = store.enqueue(NewJob("bench:1", 1, 1, "{}"))
     body = json.dumps({"job_id": job.id}).encode()
     port = free_port()
-    cfg = server(name)
+    cfg = store.db.settings
+    name = cfg.database
     env = {**base_env(), "WORDPRESS_DB_HOST": f"{cfg.host}:{cfg.port}",
            "WORDPRESS_DB_USER": cfg.user, "WORDPRESS_DB_PASSWORD": cfg.password,
-           "WORDPRESS_DB_NAME": name, "WORDPRESS_TABLE_PREFIX": PREFIX,
+           "WORDPRESS_DB_NAME": name, "WORDPRESS_TABLE_PREFIX": store.prefix,
            "FORMRELAY_SHARED_SECRET": SECRET, "FORMRELAY_LISTEN": f"127.0.0.1:{port}",
            "FORMRELAY_REDIS_URL": REDIS_URL,
            "FORMRELAY_QUEUE_NAME": f"formrelay-bench-{secrets.token_hex(4)}",
@@ -99,15 +95,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notifies", type=int, default=1000)
     args = parser.parse_args()
-    name = f"fr_bench_{secrets.token_hex(4)}"
-    conn = Database(server("")).connect(database=False)
-    conn.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    try:
-        with tempfile.TemporaryDirectory(prefix="fr-notify-cpu-") as data:
-            per = measure(name, args.notifies, data)
-    finally:
-        conn.cursor().execute(f"DROP DATABASE {name}")
-        conn.close()
+    with scratch_database() as store, tempfile.TemporaryDirectory(prefix="fr-notify-cpu-") as data:
+        per = measure(store, args.notifies, data)
     print(f"`formrelay web` CPU per raw-socket notify: {per * 1000:.2f} ms ({args.notifies})")
     print(f"command: .venv/bin/python bench/notify_cpu.py --notifies {args.notifies}")
     return 0
