@@ -294,7 +294,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, help="jobs per 0 ms run (default 300, quick 60)")
     parser.add_argument("--only", choices=("0ms", "200ms", "upload"))
     parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
-                        help="FORMRELAY_WORKER_TYPE of the worker (process: one per worker)")
+                        help="FORMRELAY_WORKER_TYPE of the worker (default thread: this bench"
+                        " varies threads; the sidecar's own default is process)")
     parser.add_argument("--partner-concurrency", type=int, metavar="N",
                         help="FORMRELAY_PARTNER_CONCURRENCY of the worker (0: no ceiling;"
                         " default: the sidecar's)")
