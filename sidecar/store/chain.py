@@ -175,7 +175,8 @@ def _pending(job_id: int, d: NewDocument, now: datetime, partner: str) -> Docume
         sha256=None, status=Status.PENDING, attempts=0, max_attempts=d.max_attempts,
         next_attempt_at=now, lease_owner=None, lease_expires_at=None,
         partner_document_id=None, last_error=None, error_category=None, created_at=now,
-        uploaded_at=None, updated_at=now, partner=partner, label=d.label[:255])
+        uploaded_at=None, updated_at=now, partner=partner, label=d.label[:255],
+        seal_key=d.seal_key)
 
 
 def _value(value: Any) -> Any:

@@ -36,12 +36,12 @@ class JobStore(StoreBase):
             try:
                 cur.execute(
                     f"INSERT INTO {self.t.jobs} (reference, source, partner, form_id, entry_id,"
-                    " snapshot, status, phase, priority, attempts, max_attempts,"
+                    " snapshot, seal_key, status, phase, priority, attempts, max_attempts,"
                     " next_attempt_at, created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s,"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', 'record', %s, 0, %s,"
                     " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
                     (job.reference, job.source, job.partner, job.form_id, job.entry_id,
-                     job.snapshot, job.priority, job.max_attempts),
+                     job.snapshot, job.seal_key, job.priority, job.max_attempts),
                 )
                 created = True
             except IntegrityError as exc:
@@ -99,11 +99,12 @@ class JobStore(StoreBase):
             if documents:
                 cur.executemany(
                     f"INSERT INTO {self.t.documents} (job_id, partner, field_id, label, position,"
-                    " original_name, path, size, status, attempts, max_attempts,"
+                    " original_name, path, seal_key, size, status, attempts, max_attempts,"
                     " next_attempt_at, created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
                     [(job_id, job.partner, d.field_id, d.label[:255], d.position,
-                      d.original_name, d.path, d.size, d.max_attempts, now, now, now)
+                      d.original_name, d.path, d.seal_key, d.size, d.max_attempts, now, now,
+                      now)
                      for d in documents],
                 )
                 if job.values_dropped_at is not None:  # names read anew (from WPForms):

@@ -32,11 +32,12 @@ class NewJob:
     reference: str
     form_id: int
     entry_id: int = 0
-    snapshot: str | None = None  # JSON text, stored as given
+    snapshot: str | None = None  # JSON text, or a sealed box's base64 with seal_key
     source: str = "wpforms"
     priority: int = 10
     max_attempts: int = 10
     partner: str = ""  # a configured partner's name; "" for the default partner
+    seal_key: str | None = None  # the key id the snapshot is sealed to (sidecar.seal)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Job(_Row):
     updated_at: datetime
     values_dropped_at: datetime | None = None  # retention dropped the submitted values
     partner: str = ""  # the partner it goes to (sidecar.partners); "" until first claimed
+    seal_key: str | None = None  # the key id its snapshot is sealed to; None: plain JSON
 
     @property
     def state(self) -> State:
@@ -81,6 +83,7 @@ class NewDocument:
     size: int | None = None
     max_attempts: int = 10
     label: str = ""  # the field's label (the form's words, not a value)
+    seal_key: str | None = None  # set: `path` is the sealed place, original_name ''
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class Document(_Row):
     file_removed_at: datetime | None = None  # the file left uploads after delivery
     partner: str = ""  # its job's partner, copied at creation ("" the default partner)
     label: str = ""  # the label of the field it came from
+    seal_key: str | None = None  # set: `path` is the sealed box of name and path (seal.py)
 
     @property
     def state(self) -> State:
