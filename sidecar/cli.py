@@ -150,11 +150,12 @@ class Heartbeat:
 def _app(cfg: config.Config, store: Store, tasks: Any) -> Any:
     from sidecar.ops_http import health_routes
     from sidecar.retention import Retention
+    from sidecar.seal import Opener
     from sidecar.web import create_app
 
-    return create_app(store, cfg.shared_secret, tasks,
-                      retention=Retention.from_config(cfg),
-                      templates_dir=cfg.templates_dir, health=health_routes(cfg, store))
+    return create_app(store, cfg.shared_secret, tasks, retention=Retention.from_config(cfg),
+                      templates_dir=cfg.templates_dir, health=health_routes(cfg, store),
+                      opener=Opener.from_config(cfg))
 
 
 def _serve(cfg: config.Config, app: Any) -> Callable[[], None]:

@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smart_private_key_file", "FORMRELAY_SMART_PRIVATE_KEY_FILE", default=""),
     Setting("smart_key_id", "FORMRELAY_SMART_KEY_ID", default=""),
     Setting("smart_scopes", "FORMRELAY_SMART_SCOPES", default=""),
+    # Sealed submissions (README): the private keys that open the bridge's sealed snapshots.
+    Setting("seal_private_keys", "FORMRELAY_SEAL_PRIVATE_KEYS", p.seal_keys, default="",
+            secret=True),
     Setting("backoff_base", "FORMRELAY_BACKOFF_BASE", p.float_range(0, 86400), default="30"),
     Setting("backoff_factor", "FORMRELAY_BACKOFF_FACTOR", p.float_range(1, 10), default="2"),
     Setting("backoff_cap", "FORMRELAY_BACKOFF_CAP", p.float_range(0, 7 * 86400), default="3600"),
@@ -230,6 +233,7 @@ class Config:
     smart_private_key_file: str = ""
     smart_key_id: str = ""
     smart_scopes: str = ""
+    seal_private_keys: str = ""  # base64 keys, newest first (sidecar.seal.Opener.parse)
     # The partners by name (sidecar.partners): from [partners.NAME] tables, else the one
     # the flat partner_* settings describe ("default"); () when no partner is configured.
     partners: tuple[partners.PartnerConfig, ...] = ()

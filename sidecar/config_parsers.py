@@ -3,6 +3,8 @@ what the setting must be, without quoting a value (config.py adds it for non-sec
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from collections.abc import Callable
@@ -115,6 +117,20 @@ def host_port(raw: str) -> str:
 def secret(raw: str) -> str:
     if len(raw) < 16:
         raise ValueError("must be at least 16 characters")
+    return raw
+
+
+def seal_keys(raw: str) -> str:
+    """Private keys for sealed submissions (sidecar/seal.py): base64 of 32 bytes each,
+    commas between them, the newest first. Checked here, opened by seal.Opener."""
+    for n, part in enumerate((p.strip() for p in raw.split(",") if p.strip()), 1):
+        try:
+            right = len(base64.b64decode(part, validate=True)) == 32
+        except (binascii.Error, ValueError):
+            right = False
+        if not right:
+            raise ValueError(f"key {n} must be base64 of 32 bytes, as `formrelay keys"
+                             " generate` prints it")
     return raw
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import mysql.connector
 
-from sidecar import doctor_grants
+from sidecar import doctor_grants, doctor_seal
 from sidecar.config import Config
 from sidecar.doctor import Level, Result, fail, ok, warn
+from sidecar.seal import NotOpened, Opener, UnknownKey
 from sidecar.store import Database, DbSettings, Store
 from sidecar.store.doctor import DoctorReads
 from sidecar.store.schema import current_version, has_wordpress, latest_version, not_wordpress
@@ -53,6 +54,8 @@ def local_checks(cfg: Config, db: Database, quick: bool,
     if wordpress:
         yield wpforms_check(reads)
     yield from uploads_checks(reads, cfg)
+    if schema.level == Level.OK:
+        yield doctor_seal.rows_check(Store(db, cfg.table_prefix), Opener.from_config(cfg))
     yield clock_check(reads)
 
 
@@ -148,9 +151,13 @@ def uploads_checks(reads: DoctorReads, cfg: Config) -> Iterator[Result]:
         return
     snapshots = reads.recent_snapshots(SAMPLE_JOBS, include_completed=not
                                        cfg.delete_delivered_files)
+    opener = Opener.from_config(cfg)
     present = missing = 0
-    for text in snapshots:
-        submission, _ = from_snapshot(text)
+    for key, text in snapshots:
+        try:
+            submission, _ = from_snapshot(opener.open_snapshot(key, text))
+        except (UnknownKey, NotOpened):  # the sealing check says so
+            continue
         for ref in submission.files if submission else ():
             where = locate(ref, uploads, lambda _: None)
             if where and _readable_inside(Path(where), uploads):

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -17,9 +18,11 @@ import requests
 from sidecar.config import Config
 from sidecar.config_parsers import redis_location
 from sidecar.doctor import Result, fail, ok, warn
+from sidecar.doctor_seal import plugin_check
 from sidecar.errors import Category, ConfigError, PartnerError
 from sidecar.partner_registry import make_client
 from sidecar.partners import DEFAULT_NAME, PartnerConfig
+from sidecar.seal import Opener
 from sidecar.signing import sign_doctor
 from sidecar.store import Database
 from sidecar.store.doctor import DoctorReads
@@ -121,11 +124,16 @@ def plugin_checks(cfg: Config, reads: DoctorReads) -> Iterator[Result]:
     yield ok("plugin", f"FormRelay Bridge is active ({active[1]})")
     site = (reads.option("siteurl") or "").rstrip("/")
     if cfg.shared_secret and site:
-        yield round_trip(cfg.shared_secret, site + DOCTOR_ROUTE)
+        result, answer = round_trip(cfg.shared_secret, site + DOCTOR_ROUTE)
+        yield result
+        sealing = None if answer is None else plugin_check(Opener.from_config(cfg), answer)
+        if sealing is not None:
+            yield sealing
 
 
-def round_trip(secret: str, url: str) -> Result:
-    """Sign a request with FORMRELAY_SHARED_SECRET; the plugin proves it holds the same."""
+def round_trip(secret: str, url: str) -> tuple[Result, dict[str, Any] | None]:
+    """Sign a request with FORMRELAY_SHARED_SECRET; the plugin proves it holds the same.
+    With the result, the plugin's answer once its signature checked (else None)."""
     timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
     headers = {"X-FormRelay-Timestamp": timestamp, "X-FormRelay-Nonce": nonce,
                "X-FormRelay-Signature": sign_doctor(secret, "request", timestamp, nonce, b"")}
@@ -135,21 +143,25 @@ def round_trip(secret: str, url: str) -> Result:
     except requests.RequestException as exc:
         return warn("shared secret", f"WordPress did not answer at {url}: {type(exc).__name__}",
                     "check that this host can reach the site (siteurl option); the secret"
-                    " was not checked")
+                    " was not checked"), None
+    if resp.status_code != 200:
+        return _refusal(url, resp), None
+    try:
+        body = resp.json()
+        version, signature = str(body["version"]), str(body["signature"])
+    except (ValueError, KeyError, TypeError):
+        return fail("shared secret", f"{url} answered 200 without the plugin's signature",
+                    "check what serves that URL (a proxy or cache in front of WordPress?)"), None
+    expected = sign_doctor(secret, "answer", timestamp, nonce, version.encode())
+    if hmac.compare_digest(expected.encode(), signature.encode()):
+        return ok("shared secret", f"the plugin ({version}) at {url} signed with the same"
+                  " secret"), body
+    return fail("shared secret", "the plugin's answer is not signed with"
+                " FORMRELAY_SHARED_SECRET", "set the same secret on both sides"), None
+
+
+def _refusal(url: str, resp: requests.Response) -> Result:
     code = _error_code(resp)
-    if resp.status_code == 200:
-        try:
-            body = resp.json()
-            version, signature = str(body["version"]), str(body["signature"])
-        except (ValueError, KeyError, TypeError):
-            return fail("shared secret", f"{url} answered 200 without the plugin's signature",
-                        "check what serves that URL (a proxy or cache in front of WordPress?)")
-        expected = sign_doctor(secret, "answer", timestamp, nonce, version.encode())
-        if hmac.compare_digest(expected.encode(), signature.encode()):
-            return ok("shared secret", f"the plugin ({version}) at {url} signed with the same"
-                      " secret")
-        return fail("shared secret", "the plugin's answer is not signed with"
-                    " FORMRELAY_SHARED_SECRET", "set the same secret on both sides")
     if code == "formrelay_bad_signature":
         return fail("shared secret", "the plugin refused this signature: its shared secret"
                     " differs from FORMRELAY_SHARED_SECRET",

@@ -39,12 +39,13 @@ from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause, row_of
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
+from sidecar.seal import NotOpened, Opener, UnknownKey
 from sidecar.states import CLAIMABLE, Event, EventKind
 from sidecar.step_calls import StepCalls
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
 from sidecar.store.chain import Next, since
 from sidecar.store.claim import PartnerRow
-from sidecar.submission import Submission, locate
+from sidecar.submission import FileRef, Submission, locate
 from sidecar.throttle import Throttle
 
 log = logging.getLogger("formrelay.engine")
@@ -77,12 +78,14 @@ class Engine(StepCalls):
 
     def __init__(self, store: Store, client: Partner | Partners, renderer: PayloadRenderer,
                  doorbell: Doorbell, settings: EngineSettings, pause: Pause | None = None,
-                 throttle: Throttle | None = None, worker_id: str | None = None) -> None:
+                 throttle: Throttle | None = None, worker_id: str | None = None,
+                 opener: Opener | None = None) -> None:
         self.partners = client if isinstance(client, Partners) else Partners.single(
             client, pause, throttle)
         self.store, self.renderer = store, renderer
         self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
+        self.opener = opener or job_source.NO_KEYS  # sealed submissions' keys (seal.py)
         # The heartbeat's id (sidecar.cli.Heartbeat) when a worker runs this engine.
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -137,7 +140,7 @@ class Engine(StepCalls):
         if client is None:
             return
         try:
-            submission, source = job_source.read(self.store, job, snapshot)
+            submission, source = job_source.read(self.store, job, snapshot, self.opener)
             rules = None if submission.template else self.delivery.get()
             payload = self.renderer.render(submission, _job_context(job, submission), rules,
                                            self.partners.template(job.partner))
@@ -146,11 +149,10 @@ class Engine(StepCalls):
             self._report(job.id, None, owner, Event(K.PERMANENT_ERROR, str(exc),
                                                     category=category), "record")
             return
-        documents = [
-            NewDocument(f.field_id, f.position, f.name,
-                        locate(f, self.settings.uploads_dir, self.store.attached_file), f.size,
-                        self.settings.max_attempts, submission.label(f.field_id))
-            for f in submission.files]
+        except UnknownKey as exc:
+            self._hold(job, None, owner, "record", exc)
+            return
+        documents = [self._new_document(submission, f) for f in submission.files]
         key = f"{job.reference}:{job.key_generation}"
         record = RecordRequest(payload, job.reference, job.form_id, submission.answers())
         accepted, elapsed = self._call(
@@ -178,6 +180,13 @@ class Engine(StepCalls):
             first = self._upload(first, job)
 
     # ---- phase 2: the documents ---------------------------------------------------------
+
+    def _new_document(self, submission: Submission, f: FileRef) -> NewDocument:
+        """A document row; its name and path sealed when this sidecar holds a key."""
+        name, path, key = self.opener.seal_place(
+            f.name, locate(f, self.settings.uploads_dir, self.store.attached_file))
+        return NewDocument(f.field_id, f.position, name, path, f.size,
+                           self.settings.max_attempts, submission.label(f.field_id), key)
 
     def deliver_document(self, document_id: int) -> None:
         """A document rung on its own (a retry, the sweep); it goes on with the job's
@@ -208,9 +217,13 @@ class Engine(StepCalls):
         if client is None:
             return None
         try:
-            opened = open_checked(doc.path, self.settings.uploads_dir, self.settings.files,
-                                  doc.original_name or None)  # blanked by retention: no name
-        except RejectedFile as exc:
+            name, path = self.opener.open_place(doc.seal_key, doc.original_name, doc.path)
+            opened = open_checked(path, self.settings.uploads_dir, self.settings.files,
+                                  name or None)  # blanked by retention: no name
+        except UnknownKey as exc:
+            self._hold(job, doc.id, owner, "document", exc)
+            return None
+        except (RejectedFile, NotOpened) as exc:
             self._report(job.id, doc.id, owner, Event(K.REJECTED, str(exc)), "document")
             self._ring_rest(job, doc.id)
             return None
@@ -232,7 +245,7 @@ class Engine(StepCalls):
                 accepted, elapsed = self._call(
                     job, doc.id, doc.attempts, owner, "document",
                     lambda: client.upload_document(record_id, DocumentUpload(
-                        opened.reader(), doc.original_name or checked.path.name, checked.mime,
+                        opened.reader(), name or checked.path.name, checked.mime,
                         checked.size, doc.label, f"{job.reference}:document:{doc.id}"), key),
                     lambda: self._job_masker(job), facts, seen=seen)
             except FileChanged as exc:  # the body was aborted before its end: nothing stored
@@ -280,11 +293,18 @@ class Engine(StepCalls):
         try:
             return self.partners.client(job.partner)
         except UnknownPartner as exc:
-            release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
-                            category=Category.CONFIG)
-            if self._report(job.id, document_id, owner, release, step) is not None:
-                self._ring(job, document_id, release.delay)
+            self._hold(job, document_id, owner, step, exc)
             return None
+
+    def _hold(self, job: Job, document_id: int | None, owner: str, step: str,
+              exc: Exception) -> None:
+        """Give the step back as a configuration problem: no attempt spent, the reason
+        on the row, tried again after the first retry's delay (a partner no longer
+        configured, a seal key not held: fixed by the operator, not by time)."""
+        release = Event(K.RELEASE, str(exc), self.settings.retry.delay(1),
+                        category=Category.CONFIG)
+        if self._report(job.id, document_id, owner, release, step) is not None:
+            self._ring(job, document_id, release.delay)
 
     def _ring_rest(self, job: Job, document_id: int) -> None:
         """After a step that did not end in an upload, the job's other documents waiting
@@ -297,10 +317,11 @@ class Engine(StepCalls):
         """All the job's values and documents' names (read only when a partner text needs it)."""
         row = self.store.job_snapshot(job.id)
         try:
-            submission, _ = job_source.read(self.store, job, row["snapshot"] if row else None)
-        except SubmissionError:
+            submission, _ = job_source.read(self.store, job, row["snapshot"] if row else None,
+                                            self.opener)
+        except (SubmissionError, UnknownKey):
             return None
-        return masker_for(submission, (d.original_name for d in self.store.documents(job.id)))
+        return masker_for(submission, self.opener.names(self.store.documents(job.id)))
 
 
 def _job_context(job: Job, submission: Submission) -> dict[str, Any]:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -24,6 +27,22 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from sidecar.errors import ConfigError, FormRelayError
 
 KEY_BYTES = 32
+
+
+class HasSealKeys(Protocol):
+    @property
+    def seal_private_keys(self) -> str: ...
+
+
+class Placed(Protocol):
+    """A document row's place as stored (sidecar.store.Document)."""
+
+    @property
+    def seal_key(self) -> str | None: ...
+    @property
+    def original_name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
 
 
 class UnknownKey(FormRelayError):
@@ -85,9 +104,62 @@ class Opener:
             keys.append(_key(part, f"{source}, key {n}"))
         return cls(keys)
 
+    @classmethod
+    def from_config(cls, cfg: HasSealKeys) -> Opener:
+        """The keys of FORMRELAY_SEAL_PRIVATE_KEYS (or its _FILE); none: sealing is off."""
+        return cls.parse(cfg.seal_private_keys)
+
     def public_of(self, wanted: str) -> str | None:
         """The public half of a key held here (base64), to check wp-config's against."""
         return self.publics.get(wanted)
+
+    @property
+    def on(self) -> bool:
+        """Whether the sidecar holds a key: it then seals the documents' places it writes."""
+        return bool(self.newest)
+
+    def open_snapshot(self, wanted: str | None, text: str | None) -> str | None:
+        """A job's snapshot as JSON text: as stored when it is not sealed (`wanted` None).
+        UnknownKey when this sidecar lacks the key; NotOpened when the box is damaged."""
+        if wanted is None or not text:
+            return text
+        return self.open(wanted, _unb64(text, wanted)).decode("utf-8")
+
+    def seal_text(self, text: str) -> str:
+        """`text` sealed to the newest key, as the bridge stores a snapshot (base64)."""
+        box = SealedBox(PublicKey(base64.b64decode(self.publics[self.newest])))
+        return _b64(box.encrypt(text.encode("utf-8")))
+
+    def seal_place(self, name: str, path: str) -> tuple[str, str, str | None]:
+        """A document's (original_name, path, seal_key) as stored: with a key held, the
+        name and path sealed together to the newest key (a file name is a value, and
+        WPForms' stored name holds it); as given without one."""
+        if not self.on:
+            return name, path, None
+        return "", self.seal_text(json.dumps({"name": name, "path": path})), self.newest
+
+    def open_place(self, wanted: str | None, name: str, path: str) -> tuple[str, str]:
+        """A document's (original name, path), opened when `wanted` names its key. A
+        place retention blanked ('') stays blank."""
+        if wanted is None or not path:
+            return name, path
+        try:
+            place = json.loads(self.open(wanted, _unb64(path, wanted)))
+            return str(place["name"]), str(place["path"])
+        except (ValueError, KeyError, TypeError):
+            raise NotOpened(f"a document place sealed with key {wanted} is not a place"
+                            " (damaged)") from None
+
+    def names(self, documents: Iterable[Placed]) -> list[str]:
+        """The documents' original names, to mask them in partner texts ('' for one
+        that does not open: its name cannot be masked, nor was it sent)."""
+        found = []
+        for d in documents:
+            try:
+                found.append(self.open_place(d.seal_key, d.original_name, d.path)[0])
+            except (UnknownKey, NotOpened):
+                found.append("")
+        return found
 
     def open(self, wanted: str, ciphertext: bytes) -> bytes:
         box = self.boxes.get(wanted)
@@ -109,6 +181,13 @@ def _key(text: str, source: str) -> bytes:
     if len(raw) != KEY_BYTES:
         raise ConfigError([f"{source} must be {KEY_BYTES} bytes in base64, got {len(raw)}"])
     return raw
+
+
+def _unb64(text: str, wanted: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise NotOpened(f"a value sealed with key {wanted} is not base64 (damaged)") from None
 
 
 def _b64(raw: bytes) -> str:

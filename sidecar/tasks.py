@@ -26,6 +26,7 @@ from sidecar.partners import PartnerConfig
 from sidecar.pause import Pause, fingerprint
 from sidecar.payload import PayloadRenderer
 from sidecar.retention import Retention
+from sidecar.seal import Opener
 from sidecar.store import Database, DbSettings, Store
 from sidecar.throttle import Limits, Throttle
 
@@ -131,4 +132,5 @@ def build_engine(cfg: Config, tasks: Tasks, worker_id: str | None = None) -> Eng
                 Throttle(store, Limits(partner.concurrency, partner.rps, slot_wait), key))
 
     partners = Partners.build(cfg.partners, lambda p: make_client(p, cfg.workers), protect)
-    return Engine(store, partners, renderer, tasks, settings, worker_id=worker_id)
+    return Engine(store, partners, renderer, tasks, settings, worker_id=worker_id,
+                  opener=Opener.from_config(cfg))

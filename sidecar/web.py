@@ -24,6 +24,7 @@ from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.doorbell import Doorbell
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
+from sidecar.seal import Opener
 from sidecar.signing import NOTIFY, BadSignature, verify
 from sidecar.states import CLAIMABLE
 from sidecar.store import Store
@@ -33,13 +34,15 @@ MAX_NOTIFY_BYTES = 1024
 
 def create_app(store: Store, secret: str, doorbell: Doorbell, *,
                templates_dir: Path | None = None, retention: Retention | None = None,
-               health: HealthRoutes | None = None) -> Flask:
+               health: HealthRoutes | None = None, opener: Opener | None = None) -> Flask:
     """`doorbell` rings jobs (notify, admin actions) and documents (admin actions);
     `retention`: the settings the job view quotes (default: config.py's defaults);
-    `health`: the health and metrics routes (default: database and schema checks only)."""
+    `health`: the health and metrics routes (default: database and schema checks only);
+    `opener`: the keys that open sealed snapshots for Reveal (default: none)."""
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
-    mount(app, Admin(store, doorbell, retention=retention or Retention()),
+    mount(app, Admin(store, doorbell, retention=retention or Retention(),
+                     opener=opener or Opener([])),
           secret, store, templates_dir or DEFAULT_TEMPLATES)
 
     app.register_blueprint((health or HealthRoutes(store)).blueprint())

@@ -17,6 +17,7 @@ from sidecar.doorbell import Doorbell
 from sidecar.partners import DEFAULT_NAME, NAME, PARTNERS_ROW
 from sidecar.pause import Pause, every_pause
 from sidecar.retention import Retention
+from sidecar.seal import Opener
 from sidecar.store import Store
 
 
@@ -45,6 +46,7 @@ class Admin:
     store: Store
     doorbell: Doorbell  # rings what an action makes due
     retention: Retention = field(default_factory=Retention)  # the job view says when values go
+    opener: Opener = field(default_factory=lambda: Opener([]))  # opens sealed values (Reveal)
 
     def pause(self) -> Pause:
         return Pause(self.store, Policy())

@@ -12,6 +12,7 @@ from sidecar.admin.filters import JobQuery, LogQuery
 from sidecar.delivery_settings import load as load_delivery_settings
 from sidecar.errors import SubmissionError
 from sidecar.retention import values_kept
+from sidecar.seal import NotOpened, UnknownKey
 from sidecar.states import JOB_STATUSES, WAITING
 from sidecar.store.admin import SEARCH_WINDOW
 from sidecar.submission import decode_fields
@@ -111,8 +112,15 @@ def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
 
 
 def document_names(admin: Admin, job_id: int) -> list[dict[str, Any]]:
-    """The job's documents' original file names (for Reveal): values like the fields'."""
-    return [{"id": d.id, "name": d.original_name} for d in admin.store.documents(job_id)]
+    """The job's documents' original file names (for Reveal): values like the fields'.
+    None once retention dropped the job's values (a failed document's sealed place
+    keeps its path for a retry, and its name inside the same box)."""
+    row = admin.store.job_snapshot(job_id)
+    if row is None or row["values_dropped_at"] is not None:
+        return []
+    docs = admin.store.documents(job_id)
+    return [{"id": d.id, "name": name} for d, name in zip(docs, admin.opener.names(docs),
+                                                          strict=True)]
 
 
 def _named(field: dict[str, Any]) -> dict[str, str]:
@@ -131,9 +139,15 @@ def _decoded(admin: Admin, job_id: int) -> tuple[dict[str, Any], ...]:
     if row is None:
         raise NotFound(f"no job {job_id}")
     raw: Any = None
-    if row["snapshot"]:
+    try:
+        snapshot = admin.opener.open_snapshot(row["seal_key"], row["snapshot"])
+    except UnknownKey as exc:  # the values are there, but not for this sidecar to read
+        raise NotFound(str(exc)) from None
+    except NotOpened:
+        snapshot = None
+    if snapshot:
         try:
-            raw = json.loads(row["snapshot"]).get("fields")
+            raw = json.loads(snapshot).get("fields")
         except (ValueError, AttributeError):
             raw = None
     if raw is None and row["source"] == "wpforms" and not row["snapshot"]:

@@ -9,13 +9,14 @@ from sidecar.store.jobs import JobStore
 from sidecar.store.maintenance import Maintenance
 from sidecar.store.nonces import NonceStore
 from sidecar.store.rows import Document, Job, LogEntry, NewDocument, NewJob, Tables
+from sidecar.store.sealed import SealStore
 from sidecar.store.shared import SharedState
 from sidecar.store.workers import Worker, WorkerStore
 from sidecar.store.wpforms import Entry, WPFormsReader
 
 
 class Store(JobStore, ClaimStore, ChainStore, WPFormsReader, Maintenance, WorkerStore, SharedState,
-            AdminStore, NonceStore, IncidentStore):
+            AdminStore, NonceStore, IncidentStore, SealStore):
     """Jobs, documents, log, claims, seen nonces and incidents on one WordPress database and
     prefix."""
 

@@ -228,10 +228,11 @@ class AdminStore(CountsStore, StoreBase):
         return rows[0] if rows else None
 
     def job_snapshot(self, job_id: int) -> dict[str, Any] | None:
-        """The job's snapshot text (or None) with what decides where its values are."""
+        """The job's snapshot text (or None; sealed when seal_key is set) with what
+        decides where its values are."""
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT snapshot, source, status, form_id, entry_id FROM {self.t.jobs}"
-                        " WHERE id = %s", (job_id,))
+            cur.execute(f"SELECT snapshot, seal_key, source, status, form_id, entry_id,"
+                        f" values_dropped_at FROM {self.t.jobs} WHERE id = %s", (job_id,))
             row: dict[str, Any] | None = cur.fetchone()
         return row
 

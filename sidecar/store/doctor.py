@@ -57,11 +57,13 @@ class DoctorReads:
                         " WHERE post_type = 'wpforms' AND post_status = 'publish'")
             return int(cur.fetchone()["n"])
 
-    def recent_snapshots(self, limit: int, include_completed: bool) -> list[str]:
-        """The snapshots of the newest jobs that still have theirs (their file references)."""
+    def recent_snapshots(self, limit: int,
+                         include_completed: bool) -> list[tuple[str | None, str]]:
+        """(seal key id or None, snapshot) of the newest jobs that still have theirs
+        (their file references)."""
         completed = "" if include_completed else " AND status <> 'completed'"
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT snapshot FROM {self.prefix}formrelay_jobs"
+            cur.execute(f"SELECT seal_key, snapshot FROM {self.prefix}formrelay_jobs"
                         f" WHERE snapshot IS NOT NULL{completed} ORDER BY id DESC LIMIT %s",
                         (limit,))
-            return [str(r["snapshot"]) for r in cur.fetchall()]
+            return [(r["seal_key"], str(r["snapshot"])) for r in cur.fetchall()]

@@ -95,7 +95,8 @@ class Maintenance(StoreBase):
         The snapshot goes (NULL), values_dropped_at is set, and the documents'
         original names are blanked (a file name is a value), and the paths of
         those uploaded or rejected (WPForms' stored name holds the person's; a
-        failed or cancelled document keeps its path for a retry). Returns
+        failed or cancelled document keeps its path for a retry; a sealed one keeps
+        its sealed place, name and path in one box, which Reveal no longer opens). Returns
         (jobs, documents changed). The keep_values index holds the jobs of a status
         that still have values in the order they ended, so each batch reads
         only rows it changes. A job's updated_at is when it ended: nothing
@@ -119,10 +120,13 @@ class Maintenance(StoreBase):
             if not ids:
                 return 0, 0
             marks = ", ".join(["%s"] * len(ids))
-            cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL,"
+            # A sealed snapshot or place goes with its key id (the seal_key index then
+            # holds only what still needs a key: the doctor's and `keys reseal`'s rows).
+            cur.execute(f"UPDATE {self.t.jobs} SET snapshot = NULL, seal_key = NULL,"
                         f" values_dropped_at = UTC_TIMESTAMP(3) WHERE id IN ({marks})", ids)
             cur.execute(f"UPDATE {self.t.documents} SET original_name = '',"
-                        f" path = IF(status IN {DONE_WITH_FILE}, '', path)"
+                        f" path = IF(status IN {DONE_WITH_FILE}, '', path),"
+                        f" seal_key = IF(status IN {DONE_WITH_FILE}, NULL, seal_key)"
                         f" WHERE job_id IN ({marks}) AND (original_name <> ''"
                         f" OR (status IN {DONE_WITH_FILE} AND path <> ''))", ids)
             return len(ids), int(cur.rowcount)
