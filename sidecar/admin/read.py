@@ -43,6 +43,8 @@ def stats(admin: Admin) -> dict[str, Any]:
         "hourly": [{"hour": iso(h.hour), "delivered": h.delivered, "failed": h.failed}
                    for h in store.hourly_outcomes()],
         "delivery": load_delivery_settings(store).as_dict(),  # what is delivered
+        # Sealed submissions: whether this sidecar holds a key (values in clear otherwise).
+        "sealing": {"on": admin.opener.on, "key": admin.opener.newest or None},
     }
 
 
@@ -91,6 +93,7 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
         "http_status": e["http_status"], "duration_ms": e["duration_ms"], "actor": e["actor"],
         "document_id": e["document_id"],
     } for e in store.job_log(job_id)]
+    summary["sealed_to"] = row["seal_key"]  # the key id its snapshot is sealed to, or None
     return {"job": summary, "retention": _retention(admin, row), "fields": fields,
             "documents": documents, "timeline": timeline}
 

@@ -221,8 +221,8 @@ class AdminStore(CountsStore, StoreBase):
     def admin_job(self, job_id: int) -> dict[str, Any] | None:
         """One job as the dashboard shows it (no snapshot), with its documents' counts."""
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT {JOB_LIST_COLUMNS}, j.values_dropped_at FROM {self.t.jobs} j"
-                        " WHERE j.id = %s", (job_id,))
+            cur.execute(f"SELECT {JOB_LIST_COLUMNS}, j.values_dropped_at, j.seal_key"
+                        f" FROM {self.t.jobs} j WHERE j.id = %s", (job_id,))
             rows = list(cur.fetchall())
             self._add_document_counts(cur, rows)
         return rows[0] if rows else None

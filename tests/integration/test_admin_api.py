@@ -538,7 +538,7 @@ def test_a_job_in_detail_names_its_fields_without_values(admin, store):
                                          "2": ("Email", "jane@secret.example")}))
     detail = admin.ok(f"/jobs/{job}")
     assert set(detail) == {"job", "retention", "fields", "documents", "timeline"}
-    assert set(detail["job"]) == JOB_KEYS | {"source", "priority", "key_generation"}
+    assert set(detail["job"]) == JOB_KEYS | {"source", "priority", "key_generation", "sealed_to"}
     assert detail["fields"] == [{"id": "1", "name": "Name", "type": "text"},
                                 {"id": "2", "name": "Email", "type": "text"}]
     text = json.dumps(detail)
