@@ -82,3 +82,38 @@ def test_what_php_sodium_crypto_box_seal_writes_opens_here():
                           capture_output=True, timeout=60, check=True)
     box = base64.b64decode(done.stdout)
     assert seal.Opener.parse(pair.private).open(pair.key_id, box) == SNAPSHOT
+
+
+def test_the_private_keys_come_from_the_setting_or_its_file_and_a_bad_one_is_not_quoted(
+        tmp_path):
+    from sidecar import config
+
+    new, old = seal.generate(), seal.generate()
+    base = {"WORDPRESS_DB_USER": "wp", "WORDPRESS_DB_NAME": "wp"}
+    keys = tmp_path / "seal_private_keys"
+    keys.write_text(f"{new.private},{old.private}\n")
+    cfg = config.load("keys", {**base, "FORMRELAY_SEAL_PRIVATE_KEYS_FILE": str(keys)})
+    opener = seal.Opener.from_config(cfg)
+    assert (opener.newest, opener.on) == (new.key_id, True)
+    assert opener.public_of(old.key_id) == old.public
+    assert new.private not in repr(cfg)
+    assert not seal.Opener.from_config(config.load("keys", base)).on  # none: sealing off
+    with pytest.raises(ConfigError) as err:
+        config.load("keys", {**base, "FORMRELAY_SEAL_PRIVATE_KEYS": f"{new.private},c2hvcnQ="})
+    (problem,) = err.value.problems
+    assert "key 2 must be base64 of 32 bytes" in problem and "c2hvcnQ" not in problem
+    assert new.private not in problem
+
+
+def test_a_document_place_round_trips_sealed_and_stays_as_given_without_a_key():
+    pair = seal.generate()
+    opener = seal.Opener([base64.b64decode(pair.private)])
+    name, path, key = opener.seal_place("Jane Doe.pdf", "/up/wpforms/1-a/Jane-Doe-x.pdf")
+    assert (name, key) == ("", pair.key_id) and "Jane" not in path
+    assert opener.open_place(key, name, path) == ("Jane Doe.pdf", "/up/wpforms/1-a/Jane-Doe-x.pdf")
+    assert opener.open_place(key, "", "") == ("", "")  # blanked by retention
+    assert seal.Opener([]).seal_place("a.pdf", "/p/a.pdf") == ("a.pdf", "/p/a.pdf", None)
+    with pytest.raises(seal.NotOpened):
+        opener.open_place(key, "", "not base64!")
+    with pytest.raises(seal.UnknownKey):
+        seal.Opener([]).open_snapshot(key, path)
