@@ -17,12 +17,12 @@ import argparse
 from collections.abc import Callable
 
 from sidecar import config, seal
+from sidecar.errors import ConfigError
 from sidecar.store import Database, DbSettings, Store
 from sidecar.store.sealed import Batch
 
 HELP = ("sealed submissions: `generate` prints a new key pair (public for wp-config.php);"
         " `reseal` re-encrypts stored values to the newest private key")
-NEEDS = (*config.DATABASE, "seal_private_keys")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(cfg: config.Config, args: argparse.Namespace) -> int:
     if args.action == "reseal":
-        return reseal(config.load("keys", required=NEEDS), max(1, args.batch))
+        return reseal(config.load("keys", required=config.DATABASE), max(1, args.batch))
     pair = seal.generate()
     print(f"key id: {pair.key_id}")
     print("public key, for WordPress (wp-config.php):")
@@ -49,6 +49,9 @@ def run(cfg: config.Config, args: argparse.Namespace) -> int:
 def reseal(cfg: config.Config, batch: int) -> int:
     """0 when every value is sealed to the newest key; 1 when some were left."""
     opener = seal.Opener.from_config(cfg)
+    if not opener.on:
+        raise ConfigError(["FORMRELAY_SEAL_PRIVATE_KEYS (or its _FILE) is not set: reseal"
+                           " seals to its first key"])
     store = Store(Database(DbSettings.from_config(cfg)), cfg.table_prefix)
 
     def text(key: str | None, stored: str) -> str | None:

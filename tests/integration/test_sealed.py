@@ -91,7 +91,7 @@ def test_reseal_moves_every_row_to_the_newest_key_and_the_old_one_can_go(
     unknown = enqueue_sealed(delivery, "wpforms:12:4", snapshot(12, 4, text_fields(), uploads,
                                                                 []), C)
     cfg = config.load("keys", environ=_env(migrated_db, B, A),
-                      required=keys_command.NEEDS)
+                      required=config.DATABASE)
     assert keys_command.reseal(cfg, batch=1) == 1  # one row is sealed to C, held nowhere
     keys = {j: delivery.store.get_job(j).seal_key for j in (sealed_a, clear, unknown)}
     assert keys == {sealed_a: B.key_id, clear: B.key_id, unknown: C.key_id}
@@ -113,7 +113,7 @@ def test_documents_written_in_clear_are_sealed_by_reseal(delivery, sim, uploads,
     (doc,) = delivery.store.documents(job_id)
     assert doc.seal_key is None and doc.original_name == "Jane-Doe-referral.pdf"
     assert keys_command.reseal(config.load("keys", environ=_env(migrated_db, B),
-                                           required=keys_command.NEEDS), batch=50) == 0
+                                           required=config.DATABASE), batch=50) == 0
     (doc,) = delivery.store.documents(job_id)
     assert doc.seal_key == B.key_id and "Jane" not in raw_rows(delivery.store, job_id)
     assert opener(B).open_place(doc.seal_key, doc.original_name, doc.path)[0] == (
@@ -221,3 +221,19 @@ def _env(db: DbSettings, *pairs: KeyPair) -> dict[str, str]:
             "WORDPRESS_DB_PASSWORD": db.password, "WORDPRESS_DB_NAME": db.database,
             "WORDPRESS_TABLE_PREFIX": PREFIX,
             "FORMRELAY_SEAL_PRIVATE_KEYS": ",".join(p.private for p in pairs)}
+
+
+def test_formrelay_keys_reseal_needs_a_key_and_prints_counts_only(
+        delivery, uploads, migrated_db, monkeypatch, capsys):
+    from sidecar.cli import main
+
+    enqueue_sealed(delivery, "wpforms:12:13", snapshot(12, 13, text_fields(), uploads, []), A)
+    for name, value in _env(migrated_db).items():
+        monkeypatch.setenv(name, value)
+    assert main(["keys", "reseal"]) == 78  # EX_CONFIG: nothing to seal to
+    assert "FORMRELAY_SEAL_PRIVATE_KEYS" in capsys.readouterr().err
+    monkeypatch.setenv("FORMRELAY_SEAL_PRIVATE_KEYS", f"{B.private},{A.private}")
+    assert main(["keys", "reseal", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"jobs: 1 resealed to key {B.key_id}" in out and "documents: 0" in out
+    assert "jane" not in out.lower() and B.private not in out
