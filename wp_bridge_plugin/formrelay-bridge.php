@@ -23,6 +23,7 @@ require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-sanitizer.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-publisher.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-seal.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-signing.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
