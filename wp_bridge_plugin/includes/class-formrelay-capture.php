@@ -16,7 +16,7 @@
  *
  * Sealed (a seal public key set; README "Sealed submissions", FormRelay_Seal):
  * `snapshot` holds base64( sodium_crypto_box_seal( <that JSON>, <raw public key> ) )
- * and `seal_key` the key's id (16 hex: SHA-256 of the raw key); NULL in clear. A
+ * and `seal_key` the key's id (first 16 hex of its SHA-256); NULL in clear. A
  * key that cannot seal never fails the form: the job is stored in clear, then a
  * `job.unsealed` warning row is written to formrelay_log (ids and a reason only).
  *
