@@ -7,7 +7,12 @@ form in alternating blocks with the bridge active and inactive, and prints
 the median and p99 of each, and what the bridge adds. Targets: added median
 <= 3 ms and added p99 <= 15 ms in both cases.
 
-    .venv/bin/python bench/submit_overhead.py [--blocks 20] [--per-block 10]
+`--seal` gives the bridge a seal public key (FORMRELAY_SEAL_PUBLIC_KEY in
+wp-config.php, a pair from `sidecar.seal.generate()`), so the capture measured
+is the sealed one (issue 16: sodium_crypto_box_seal before the INSERT); the run
+then fails unless every captured job is sealed to that key.
+
+    .venv/bin/python bench/submit_overhead.py [--blocks 20] [--per-block 10] [--seal]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from bench.site_env import bridge_site
 from devstack import wpforms
 from devstack.samples import write_pdf
 from devstack.wordpress import LocalWordPress
+from sidecar.seal import generate
 
 BRIDGE = "formrelay-bridge/formrelay-bridge.php"
 
@@ -64,8 +70,12 @@ def main() -> int:
     parser.add_argument("--blocks", type=int, default=20, help="blocks per arm (default 20)")
     parser.add_argument("--per-block", type=int, default=10,
                         help="POSTs per block (short blocks: machine drift cancels out)")
+    parser.add_argument("--seal", action="store_true",
+                        help="seal each snapshot (a seal public key in wp-config.php)")
     args = parser.parse_args()
-    site, secret, listen = bridge_site("bench")
+    pair = generate() if args.seal else None
+    site, secret, listen = bridge_site(
+        "bench", {"FORMRELAY_SEAL_PUBLIC_KEY": pair.public} if pair else None)
     rows = []
     with site, tempfile.TemporaryDirectory() as tmp:
         form_id = wpforms.create_form(site, "Bench", fields=[
@@ -77,8 +87,10 @@ def main() -> int:
         rows.append(("stopped", measure(site, form_id, doc, args.blocks, args.per_block)))
         with site.db() as conn:
             cur = conn.cursor()
-            cur.execute(f"SELECT COUNT(*) FROM {site.table_prefix}formrelay_jobs")
-            captured = int(cur.fetchone()[0])
+            cur.execute(f"SELECT COUNT(*), COUNT(seal_key), SUM(seal_key <=> %s)"
+                        f" FROM {site.table_prefix}formrelay_jobs",
+                        (pair.key_id if pair else None,))
+            captured, sealed, to_key = (int(v or 0) for v in cur.fetchone())
     print("sidecar   bridge     POSTs  median ms   p99 ms")
     verdicts = []
     for state, times in rows:
@@ -94,9 +106,14 @@ def main() -> int:
                         " <= 15)")
     print("targets:")
     print("\n".join(verdicts))
-    print(f"jobs captured while active: {captured}")
+    print(f"jobs captured while active: {captured}; sealed: {sealed}"
+          + (f" (key id {pair.key_id})" if pair else " (sealing off)"))
     print(f"command: .venv/bin/python bench/submit_overhead.py --blocks {args.blocks}"
-          f" --per-block {args.per_block}")
+          f" --per-block {args.per_block}" + (" --seal" if args.seal else ""))
+    if pair and to_key != captured:
+        print(f"submit_overhead: only {to_key} of {captured} jobs are sealed to the key",
+              file=sys.stderr)
+        return 1
     return 0
 
 

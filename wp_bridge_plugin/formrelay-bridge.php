@@ -23,6 +23,7 @@ require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-schema.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-sanitizer.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-settings-publisher.php';
+require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-seal.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-capture.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-signing.php';
 require_once FORMRELAY_BRIDGE_PATH . 'includes/class-formrelay-notify.php';
@@ -60,6 +61,7 @@ FormRelay_Doctor::register(); // `formrelay doctor`'s signed round trip.
 
 if ( is_admin() ) {
 	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin.php';
+	require_once FORMRELAY_BRIDGE_PATH . 'admin/class-formrelay-admin-seal.php';
 	FormRelay_Admin::register();
 	FormRelay_Dashboard::register_admin();
 	// Notices on every wp-admin screen: paused, failed since the user looked, sidecar down, incidents.

@@ -164,6 +164,7 @@ def test_the_form_saves_forms_templates_priorities_and_the_secret(wp, admin, for
         "form_settings": {str(intake.id): {"template": "intake.json.j2", "priority": 3,
                                            "partner": ""}},
         "remove_data_on_uninstall": True,
+        "seal_public_key": "",  # sealing off (test_bridge_seal.py)
     }
     # The save through the page is published for the sidecar as well.
     with wp.db() as conn:
@@ -474,7 +475,8 @@ def test_uninstall_removes_data_only_when_asked(make_wordpress):
         cur.execute(f"SELECT autoload FROM `{prefix}options` WHERE option_name = %s", (OPTION,))
         assert cur.fetchall() == [("yes",)]
     assert stored_settings(wp) == {"sidecar_url": "", "forms": "all",
-                                   "form_settings": [], "remove_data_on_uninstall": False}
+                                   "form_settings": [], "remove_data_on_uninstall": False,
+                                   "seal_public_key": ""}
     all_tables = sorted(f"{prefix}formrelay_{t}"
                         for t in ("alerts", "counts", "documents", "incidents", "jobs", "log",
                                   "meta", "nonces", "workers"))

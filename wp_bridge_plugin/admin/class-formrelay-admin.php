@@ -1,7 +1,8 @@
 <?php
 /**
  * Settings → FormRelay: the sidecar's address and secret, which forms are
- * delivered, and each form's payload template, priority and partner.
+ * delivered, each form's payload template, priority and partner, and the seal
+ * public key (FormRelay_Admin_Seal).
  *
  * Saved through options.php with the Settings API (its nonce and the
  * manage_options capability); FormRelay_Settings::sanitize() validates. The
@@ -84,6 +85,7 @@ final class FormRelay_Admin {
 		);
 		add_settings_section( 'formrelay_forms', __( 'Forms', 'formrelay-bridge' ), array( __CLASS__, 'render_forms_intro' ), self::PAGE );
 		add_settings_field( 'formrelay_forms', __( 'Delivered forms', 'formrelay-bridge' ), array( __CLASS__, 'render_forms_field' ), self::PAGE, 'formrelay_forms' );
+		FormRelay_Admin_Seal::add_fields( self::PAGE );
 		add_settings_section( 'formrelay_data', __( 'Data', 'formrelay-bridge' ), '__return_false', self::PAGE );
 		add_settings_field( 'formrelay_uninstall', __( 'On uninstall', 'formrelay-bridge' ), array( __CLASS__, 'render_uninstall_field' ), self::PAGE, 'formrelay_data' );
 	}

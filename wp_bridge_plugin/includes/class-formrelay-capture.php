@@ -14,6 +14,12 @@
  *                 "path": "/abs/.../Referral-<hash>.pdf", "relative": "wpforms/12-<md5>/...",
  *                 "url": "https://...", "attachment_id": 0, "size": 1234}]}
  *
+ * Sealed (a seal public key set; README "Sealed submissions", FormRelay_Seal):
+ * `snapshot` holds base64( sodium_crypto_box_seal( <that JSON>, <raw public key> ) )
+ * and `seal_key` the key's id (first 16 hex of its SHA-256); NULL in clear. A
+ * key that cannot seal never fails the form: the job is stored in clear, then a
+ * `job.unsealed` warning row is written to formrelay_log (ids and a reason only).
+ *
  * The row's `partner` is the form's partner setting ('' when it names none:
  * the sidecar's first claim writes the default partner's name over it), read
  * from the autoloaded settings like the priority and template: no query.
@@ -112,8 +118,9 @@ final class FormRelay_Capture {
 			$snapshot = '';
 		}
 
+		list( $snapshot, $seal_key, $unsealed ) = FormRelay_Seal::seal( $snapshot ); // No query.
 		// Both from the autoloaded settings FormRelay_Settings::get() reads: no query.
-		$row = array( $reference, $form_id, $entry_id, $snapshot, FormRelay_Settings::form_priority( $form_id ), FormRelay_Settings::form_partner( $form_id ) );
+		$row = array( $reference, $form_id, $entry_id, $snapshot, $seal_key, FormRelay_Settings::form_priority( $form_id ), FormRelay_Settings::form_partner( $form_id ) );
 		for ( $attempt = 1; ; ++$attempt ) {
 			list( $job_id, $errno ) = self::insert( $row );
 			if ( null === $errno || ! in_array( $errno, self::RETRY_ERRNOS, true ) || $attempt >= self::INSERT_ATTEMPTS ) {
@@ -125,29 +132,33 @@ final class FormRelay_Capture {
 		if ( null !== $errno && self::ER_DUP_ENTRY !== $errno ) {
 			self::log_failure( $form_id, $entry_id, sprintf( 'MySQL error %d', $errno ) );
 		}
+		if ( null !== $unsealed && $job_id > 0 ) {
+			FormRelay_Seal::unsealed( $job_id, $form_id, $entry_id, $unsealed );
+		}
 		return $job_id;
 	}
 
 	/**
 	 * One INSERT of the job row: (its id, null) or (0, the MySQL error number).
 	 *
-	 * @param array $row Reference, form id, entry id, snapshot, priority, partner ('' = the default).
+	 * @param array $row Reference, form id, entry id, snapshot, seal key (null: in clear), priority, partner ('' = the default).
 	 * @return array{0: int, 1: int|null}
 	 */
 	private static function insert( array $row ) {
 		global $wpdb;
-		list( $reference, $form_id, $entry_id, $snapshot, $priority, $partner ) = $row;
+		list( $reference, $form_id, $entry_id, $snapshot, $seal_key, $priority, $partner ) = $row;
 		// A failed query must neither print nor log the query (it holds the values).
 		$suppressed = $wpdb->suppress_errors( true );
 		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- the plugin's own tables, read fresh, never cached.
 		$result = $wpdb->query(
 			$wpdb->prepare(
-				"INSERT INTO {$wpdb->prefix}formrelay_jobs (reference, source, partner, form_id, entry_id, snapshot, status, phase, priority, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (%s, 'wpforms', %s, %d, %d, %s, 'pending', 'record', %d, 0, %d, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+				"INSERT INTO {$wpdb->prefix}formrelay_jobs (reference, source, partner, form_id, entry_id, snapshot, seal_key, status, phase, priority, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (%s, 'wpforms', %s, %d, %d, %s, NULLIF(%s, ''), 'pending', 'record', %d, 0, %d, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
 				$reference,
 				$partner,
 				$form_id,
 				$entry_id,
 				$snapshot,
+				(string) $seal_key,
 				$priority,
 				self::MAX_ATTEMPTS
 			)

@@ -8,8 +8,12 @@
  * {"version": "...", "signature": "sha256=..."}, the FR1-doctor "answer" of the
  * same timestamp and nonce with its version: only a holder of the secret can
  * make it, and the "request"/"answer" field keeps either from passing as the
- * other. The route is public (its proof is the signature), changes nothing and
- * reveals nothing but the plugin's version to a caller holding the secret, so a
+ * other. The answer also says which seal public key capture seals snapshots to
+ * (README "Sealed submissions"): "seal_key", its id, and "seal_public_key", its
+ * standard base64 (both '' when sealing is off or the configured key is not 32
+ * bytes of base64); they are informational, outside the signature. The route is
+ * public (its proof is the signature), changes nothing and reveals nothing but
+ * the plugin's version and a public key to a caller holding the secret, so a
  * replay only gets the same answer again. Refusals: 503 formrelay_no_secret,
  * 401 formrelay_stale, 401 formrelay_bad_signature.
  *
@@ -76,8 +80,10 @@ final class FormRelay_Doctor {
 		}
 		return new WP_REST_Response(
 			array(
-				'version'   => FORMRELAY_BRIDGE_VERSION,
-				'signature' => FormRelay_Signing::doctor( $secret, 'answer', $timestamp, $nonce, FORMRELAY_BRIDGE_VERSION ),
+				'version'         => FORMRELAY_BRIDGE_VERSION,
+				'signature'       => FormRelay_Signing::doctor( $secret, 'answer', $timestamp, $nonce, FORMRELAY_BRIDGE_VERSION ),
+				'seal_key'        => FormRelay_Seal::key_id(),
+				'seal_public_key' => FormRelay_Seal::public_key(),
 			),
 			200
 		);

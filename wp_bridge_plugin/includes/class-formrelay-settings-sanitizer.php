@@ -83,6 +83,16 @@ final class FormRelay_Settings_Sanitizer {
 			$new['remove_data_on_uninstall'] = ! empty( $input['remove_data_on_uninstall'] );
 		}
 
+		// A public key (not a secret): '' turns sealing off; anything but base64 of 32 bytes is refused.
+		if ( array_key_exists( 'seal_public_key', $input ) ) {
+			$key = is_string( $input['seal_public_key'] ) ? trim( $input['seal_public_key'] ) : null;
+			if ( '' === $key || ( null !== $key && '' !== FormRelay_Seal::decode( $key ) ) ) {
+				$new['seal_public_key'] = $key;
+			} else {
+				self::error( 'seal_public_key', __( 'The seal public key must be 32 bytes in standard base64, as `formrelay keys generate` prints it; the previous key was kept.', 'formrelay-bridge' ) );
+			}
+		}
+
 		return $new;
 	}
 

@@ -8,7 +8,10 @@
  * - `forms`: 'all' or a list of form ids whose submissions are queued;
  * - `form_settings`: form id => array( 'template' => 'x.j2' or '', 'priority' => 0..100,
  *   'partner' => a partner's name or '' for the sidecar's default partner );
- * - `remove_data_on_uninstall` (bool): whether uninstall.php drops the tables.
+ * - `remove_data_on_uninstall` (bool): whether uninstall.php drops the tables;
+ * - `seal_public_key` (string): the X25519 public key (base64 of 32 bytes, as
+ *   `formrelay keys generate` prints it) captured snapshots are sealed to, '' = none
+ *   (FormRelay_Seal; autoloaded like the rest, so capture reads it with no query).
  *
  * The shared secret, which signs the notify and dashboard requests (never shown
  * again), has an option of its own, `formrelay_bridge_secret`, not autoloaded:
@@ -16,8 +19,8 @@
  * Earlier builds kept it in the settings as `shared_secret`; it is moved on
  * admin_init (and read from there until then).
  *
- * The constants FORMRELAY_SIDECAR_URL and FORMRELAY_SHARED_SECRET, when
- * defined and not empty, win over the option.
+ * The constants FORMRELAY_SIDECAR_URL, FORMRELAY_SHARED_SECRET and
+ * FORMRELAY_SEAL_PUBLIC_KEY, when defined and not empty, win over the option.
  *
  * Updates are validated by FormRelay_Settings_Sanitizer (the option's
  * sanitize callback, registered here as FormRelay_Settings::sanitize()).
@@ -44,11 +47,12 @@ final class FormRelay_Settings {
 	const MIN_SECRET_BYTES = 16;
 	const URL_CONSTANT     = 'FORMRELAY_SIDECAR_URL';
 	const SECRET_CONSTANT  = 'FORMRELAY_SHARED_SECRET';
+	const SEAL_CONSTANT    = 'FORMRELAY_SEAL_PUBLIC_KEY';
 
 	/**
 	 * The settings when nothing is stored.
 	 *
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool, seal_public_key: string}
 	 */
 	public static function defaults() {
 		return array(
@@ -56,6 +60,7 @@ final class FormRelay_Settings {
 			'forms'                    => 'all',
 			'form_settings'            => array(),
 			'remove_data_on_uninstall' => false,
+			'seal_public_key'          => '',
 		);
 	}
 
@@ -93,7 +98,7 @@ final class FormRelay_Settings {
 	/**
 	 * The stored settings, every key present and well-typed.
 	 *
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool, seal_public_key: string}
 	 */
 	public static function get() {
 		return self::normalize( get_option( self::OPTION, array() ) );
@@ -172,6 +177,26 @@ final class FormRelay_Settings {
 		}
 		unset( $stored['shared_secret'] );
 		update_option( self::OPTION, $stored ); // The sanitizer's output never holds a secret.
+	}
+
+	/**
+	 * The seal public key (base64, not checked here: FormRelay_Seal decodes it): the
+	 * constant when set, else the option ('' = none, snapshots are stored in clear).
+	 *
+	 * @return string
+	 */
+	public static function seal_public_key() {
+		$constant = self::constant_value( self::SEAL_CONSTANT );
+		return null !== $constant ? $constant : self::get()['seal_public_key'];
+	}
+
+	/**
+	 * Whether wp-config.php sets the seal public key.
+	 *
+	 * @return bool
+	 */
+	public static function seal_key_from_constant() {
+		return null !== self::constant_value( self::SEAL_CONSTANT );
 	}
 
 	/**
@@ -318,7 +343,7 @@ final class FormRelay_Settings {
 	 * A value read from the database, with every key present and well-typed.
 	 *
 	 * @param mixed $value The stored option.
-	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool}
+	 * @return array{sidecar_url: string, forms: string|int[], form_settings: array<int, array{template: string, priority: int, partner: string}>, remove_data_on_uninstall: bool, seal_public_key: string}
 	 */
 	private static function normalize( $value ) {
 		$settings = self::defaults();
@@ -350,6 +375,9 @@ final class FormRelay_Settings {
 			}
 		}
 		$settings['remove_data_on_uninstall'] = ! empty( $value['remove_data_on_uninstall'] );
+		if ( isset( $value['seal_public_key'] ) && is_string( $value['seal_public_key'] ) ) {
+			$settings['seal_public_key'] = $value['seal_public_key'];
+		}
 		return $settings;
 	}
 
