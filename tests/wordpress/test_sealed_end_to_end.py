@@ -16,6 +16,7 @@ from devstack import wpforms
 from devstack.samples import write_pdf
 from sidecar import seal
 from tests.conftest import wait_until
+from tests.integration.test_cli import formrelay_bin
 from tests.wordpress.stack import Stack, open_stack
 
 pytestmark = [pytest.mark.wordpress, pytest.mark.db, pytest.mark.sim, pytest.mark.slow]
@@ -82,3 +83,57 @@ def test_a_dump_of_formrelay_tables_holds_no_value_and_no_file_name(stack, tmp_p
 def _assert_clean(text: str) -> None:
     found = [n for n in NEEDLES if n.lower() in text.lower()]
     assert found == [], f"in clear: {found}"
+
+
+def test_captures_sealed_to_key_a_deliver_after_rotation_after_reseal_and_once_a_is_added(
+        stack):
+    """WordPress seals to A throughout (PAIR); the sidecar's keys change around it."""
+    new = seal.generate()
+
+    def capture() -> str:
+        sent = wpforms.submit(stack.wp.url, stack.form, VALUES)
+        reference = f"wpforms:{stack.form}:{sent.entry_id}"
+        (job,) = stack.jobs("reference = %s", reference)
+        assert job["seal_key"] == PAIR.key_id
+        return reference
+
+    def deliver(keys: str, reference: str) -> None:
+        stack.env["FORMRELAY_SEAL_PRIVATE_KEYS"] = keys
+        stack.start()
+        try:
+            wait_until(lambda: stack.completed(reference), 30, f"{reference} to complete")
+        finally:
+            stack.stop()
+
+    try:
+        # Rotation: B is the newest key, A kept as an old one.
+        deliver(f"{new.private},{PAIR.private}", capture())
+
+        # `keys reseal` moves the waiting job to B; then A leaves the sidecar.
+        waiting = capture()
+        stack.env["FORMRELAY_SEAL_PRIVATE_KEYS"] = f"{new.private},{PAIR.private}"
+        resealed = subprocess.run([formrelay_bin(), "keys", "reseal"], env=stack.env,
+                                  capture_output=True, text=True, timeout=60)
+        assert resealed.returncode == 0, resealed.stderr
+        assert stack.jobs("reference = %s", waiting)[0]["seal_key"] == new.key_id
+        deliver(new.private, waiting)
+
+        # A key the sidecar lacks: the job waits, with the reason, spending no attempt.
+        lacking = capture()
+        stack.env["FORMRELAY_SEAL_PRIVATE_KEYS"] = new.private
+        stack.start()
+        try:
+            job = wait_until(lambda: _waiting_on_key(stack, lacking), 30,
+                             "the job to wait for its key")
+        finally:
+            stack.stop()
+        assert job["attempts"] == 0 and job["error_category"] == "config"
+        assert PAIR.key_id in job["last_error"]
+        deliver(f"{new.private},{PAIR.private}", lacking)  # the key is added
+    finally:
+        stack.env["FORMRELAY_SEAL_PRIVATE_KEYS"] = PAIR.private
+
+
+def _waiting_on_key(stack: Stack, reference: str) -> dict[str, object] | None:
+    (job,) = stack.jobs("reference = %s", reference)
+    return job if job["last_error"] and PAIR.key_id in job["last_error"] else None
