@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from sidecar import config, seal
 from sidecar.errors import ConfigError
@@ -54,23 +55,24 @@ def reseal(cfg: config.Config, batch: int) -> int:
                            " seals to its first key"])
     store = Store(Database(DbSettings.from_config(cfg)), cfg.table_prefix)
 
-    def text(key: str | None, stored: str) -> str | None:
+    def snapshot(row: dict[str, Any]) -> tuple[str, ...] | None:
         try:
-            opened = opener.open_snapshot(key, stored)
+            opened = opener.open_snapshot(row["seal_key"], str(row["snapshot"]))
         except (seal.UnknownKey, seal.NotOpened):
             return None
-        return opener.seal_text(opened) if opened else None
+        return (opener.seal_text(opened),) if opened else None
 
-    def place(key: str | None, name: str, path: str) -> tuple[str, str] | None:
+    def place(row: dict[str, Any]) -> tuple[str, ...] | None:
         try:
-            name, path = opener.open_place(key, name, path)
+            name, path = opener.open_place(row["seal_key"], str(row["original_name"]),
+                                           str(row["path"]))
         except (seal.UnknownKey, seal.NotOpened):
             return None
         return opener.seal_place(name, path)[:2]
 
     left = 0
     for noun, step in (("jobs", lambda after: store.reseal_jobs(opener.newest, after, batch,
-                                                                text)),
+                                                                snapshot)),
                        ("documents", lambda after: store.reseal_documents(
                            opener.newest, after, batch, place))):
         changed, skipped = _batches(step, batch)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sidecar.store.base import StoreBase
 from sidecar.store.retry import retried
 
 COUNT_CAP = 10_000  # the doctor counts clear rows up to this (an old site may hold millions)
 
-# (key id or None for clear, stored text) -> the text sealed to the newest key, or None
-# when it cannot be opened here (an unknown key, a damaged box): the row is left as is.
-ResealText = Callable[[str | None, str], str | None]
-# (key id or None, original_name, path) -> (original_name, path) sealed, or None.
-ResealPlace = Callable[[str | None, str, str], tuple[str, str] | None]
+# A row's (seal_key and its sealed columns, by name) -> those columns' new values, sealed
+# to the newest key, or None when it cannot be opened here (an unknown key, a damaged
+# box): that row is left as it is.
+Reseal = Callable[[dict[str, Any]], tuple[str, ...] | None]
+JOB_VALUES = ("snapshot",)
+DOCUMENT_VALUES = ("original_name", "path")
 
 
 @dataclass(frozen=True)
@@ -33,43 +35,33 @@ class Batch:
 
 
 class SealStore(StoreBase):
-    @retried
-    def reseal_jobs(self, newest: str, after: int, limit: int, reseal: ResealText) -> Batch:
+    def reseal_jobs(self, newest: str, after: int, limit: int, reseal: Reseal) -> Batch:
         """One batch of the jobs after id `after` holding a snapshot not sealed to `newest`
         (clear ones included), each resealed to it."""
-        with self.db.transaction() as cur:
-            cur.execute(f"SELECT id, seal_key, snapshot FROM {self.t.jobs} WHERE id > %s"
-                        " AND snapshot IS NOT NULL AND snapshot <> ''"
-                        " AND (seal_key IS NULL OR seal_key <> %s) ORDER BY id LIMIT %s"
-                        " FOR UPDATE", (after, newest, limit))
-            rows = cur.fetchall()
-            changed = 0
-            for r in rows:
-                text = reseal(r["seal_key"], str(r["snapshot"]))
-                if text is not None:
-                    cur.execute(f"UPDATE {self.t.jobs} SET snapshot = %s, seal_key = %s"
-                                " WHERE id = %s", (text, newest, r["id"]))
-                    changed += 1
-            return Batch(changed, len(rows) - changed, int(rows[-1]["id"]) if rows else after,
-                         len(rows))
+        return self._reseal(self.t.jobs, JOB_VALUES, "snapshot IS NOT NULL AND snapshot <> ''",
+                            newest, after, limit, reseal)
 
-    @retried
-    def reseal_documents(self, newest: str, after: int, limit: int,
-                         reseal: ResealPlace) -> Batch:
+    def reseal_documents(self, newest: str, after: int, limit: int, reseal: Reseal) -> Batch:
         """One batch of the documents after id `after` whose place (name, path) is not
         sealed to `newest` (clear ones included), each resealed to it."""
+        return self._reseal(self.t.documents, DOCUMENT_VALUES,
+                            "(path <> '' OR original_name <> '')", newest, after, limit, reseal)
+
+    @retried
+    def _reseal(self, table: str, columns: tuple[str, ...], holding: str, newest: str,
+                after: int, limit: int, reseal: Reseal) -> Batch:
+        sets = ", ".join(f"{c} = %s" for c in columns)
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT id, seal_key, original_name, path FROM {self.t.documents}"
-                        " WHERE id > %s AND (path <> '' OR original_name <> '')"
-                        " AND (seal_key IS NULL OR seal_key <> %s) ORDER BY id LIMIT %s"
-                        " FOR UPDATE", (after, newest, limit))
+            cur.execute(f"SELECT id, seal_key, {', '.join(columns)} FROM {table} WHERE id > %s"
+                        f" AND {holding} AND (seal_key IS NULL OR seal_key <> %s)"
+                        " ORDER BY id LIMIT %s FOR UPDATE", (after, newest, limit))
             rows = cur.fetchall()
             changed = 0
             for r in rows:
-                place = reseal(r["seal_key"], str(r["original_name"]), str(r["path"]))
-                if place is not None:
-                    cur.execute(f"UPDATE {self.t.documents} SET original_name = %s, path = %s,"
-                                " seal_key = %s WHERE id = %s", (*place, newest, r["id"]))
+                values = reseal(r)
+                if values is not None:
+                    cur.execute(f"UPDATE {table} SET {sets}, seal_key = %s WHERE id = %s",
+                                (*values, newest, r["id"]))
                     changed += 1
             return Batch(changed, len(rows) - changed, int(rows[-1]["id"]) if rows else after,
                          len(rows))
