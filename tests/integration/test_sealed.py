@@ -237,3 +237,19 @@ def test_formrelay_keys_reseal_needs_a_key_and_prints_counts_only(
     out = capsys.readouterr().out
     assert f"jobs: 1 resealed to key {B.key_id}" in out and "documents: 0" in out
     assert "jane" not in out.lower() and B.private not in out
+
+
+def test_the_overview_says_values_are_in_clear_without_a_key_and_the_job_view_what_it_is(
+        delivery, uploads):
+    from tests.integration.test_admin_views import view
+
+    job_id = enqueue_sealed(delivery, "wpforms:12:14", snapshot(12, 14, text_fields(), uploads,
+                                                                 []), A)
+    for keys, in_clear in ((Opener([]), True), (opener(A), False)):
+        admin = Signed(create_app(delivery.store, ADMIN_SECRET, delivery.doorbell,
+                                  opener=keys).test_client())
+        page = view(admin, "overview")
+        assert bool(page.find("div", class_="notice notice-info inline formrelay-sealing-off")) \
+            is in_clear
+        assert ("Submitted values are stored in clear" in page.words) is in_clear
+        assert f"Sealed (key {A.key_id})" in view(admin, "job", id=job_id).words
