@@ -36,7 +36,6 @@ from sidecar.partner_profile import PARTNER_NAME
 
 DEFAULT_NAME = "default"
 PARTNERS_ROW = "partners"  # formrelay_meta: the names and profiles, for the plugin
-NAME = PARTNER_NAME
 PROFILES = ("default", "fhir-r4")
 DEFAULT_IDENTIFIER_SYSTEM = "urn:formrelay:reference"
 SMART_NEEDS = ("smart_client_id", "smart_token_url", "smart_private_key_file")
@@ -116,7 +115,7 @@ def from_tables(tables: Any, flat: Mapping[str, Any], where: str
     found, problems = [], []
     for name, table in tables.items():
         at = f"{where}: [partners.{name}]"
-        if not NAME.match(str(name)):
+        if not PARTNER_NAME.match(str(name)):
             problems.append(f"{at}: a partner name is 1-64 lower-case letters, digits, - or _")
             continue
         if not isinstance(table, dict):

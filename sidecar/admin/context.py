@@ -14,7 +14,8 @@ from flask.typing import ResponseReturnValue
 from sidecar.admin.filters import BadParameter
 from sidecar.breaker import Breaker, Policy
 from sidecar.doorbell import Doorbell
-from sidecar.partners import DEFAULT_NAME, NAME, PARTNERS_ROW
+from sidecar.partner_profile import PARTNER_NAME
+from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW
 from sidecar.pause import Pause, every_pause
 from sidecar.retention import Retention
 from sidecar.seal import Opener
@@ -48,9 +49,6 @@ class Admin:
     retention: Retention = field(default_factory=Retention)  # the job view says when values go
     opener: Opener = field(default_factory=lambda: Opener([]))  # opens sealed values (Reveal)
 
-    def pause(self) -> Pause:
-        return Pause(self.store, Policy())
-
     def pause_state(self) -> Breaker:
         """The pause that matters most across the partners, its cause naming a named
         partner (sidecar.health.worst_pause)."""
@@ -74,7 +72,7 @@ class Admin:
             names = [p["name"] for p in found]
         except (ValueError, TypeError, KeyError):
             names = []
-        if not all(isinstance(n, str) and NAME.match(n) for n in names):
+        if not all(isinstance(n, str) and PARTNER_NAME.match(n) for n in names):
             names = []
         return names, (names[0] if names else DEFAULT_NAME)
 
