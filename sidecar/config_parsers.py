@@ -3,8 +3,6 @@ what the setting must be, without quoting a value (config.py adds it for non-sec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import re
 from collections.abc import Callable
@@ -13,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sidecar.payload import is_template_name
+from sidecar.seal import decode_key, split_keys
 
 Parser = Callable[[str], Any]
 
@@ -121,16 +120,14 @@ def secret(raw: str) -> str:
 
 
 def seal_keys(raw: str) -> str:
-    """Private keys for sealed submissions (sidecar/seal.py): base64 of 32 bytes each,
-    commas between them, the newest first. Checked here, opened by seal.Opener."""
-    for n, part in enumerate((p.strip() for p in raw.split(",") if p.strip()), 1):
+    """Private keys for sealed submissions: base64 of 32 bytes each, commas between them,
+    the newest first. Checked here with seal.decode_key; opened by seal.Opener."""
+    for n, part in enumerate(split_keys(raw), 1):
         try:
-            right = len(base64.b64decode(part, validate=True)) == 32
-        except (binascii.Error, ValueError):
-            right = False
-        if not right:
+            decode_key(part)
+        except ValueError:
             raise ValueError(f"key {n} must be base64 of 32 bytes, as `formrelay keys"
-                             " generate` prints it")
+                             " generate` prints it") from None
     return raw
 
 

@@ -39,7 +39,7 @@ from sidecar.pause import ROW as PAUSE_ROW
 from sidecar.pause import Pause, row_of
 from sidecar.payload import PayloadError, PayloadRenderer
 from sidecar.redact import Masker
-from sidecar.seal import NotOpened, Opener, UnknownKey
+from sidecar.seal import NO_KEYS, NotOpened, Opener, UnknownKey
 from sidecar.states import CLAIMABLE, Event, EventKind
 from sidecar.step_calls import StepCalls
 from sidecar.store import Document, Job, LogEntry, NewDocument, Store
@@ -85,7 +85,7 @@ class Engine(StepCalls):
         self.store, self.renderer = store, renderer
         self.delivery = delivery_settings.Cached(store)  # templates of jobs naming none
         self.doorbell, self.settings = doorbell, settings
-        self.opener = opener or job_source.NO_KEYS  # sealed submissions' keys (seal.py)
+        self.opener = opener or NO_KEYS  # sealed submissions' keys (seal.py)
         # The heartbeat's id (sidecar.cli.Heartbeat) when a worker runs this engine.
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 

@@ -11,11 +11,9 @@ no attempt spent) until the key is added.
 from __future__ import annotations
 
 from sidecar.errors import SubmissionError
-from sidecar.seal import NotOpened, Opener
+from sidecar.seal import NO_KEYS, NotOpened, Opener
 from sidecar.store import Job, Store
 from sidecar.submission import Submission, from_snapshot, from_wpforms
-
-NO_KEYS = Opener([])
 
 
 def read(store: Store, job: Job, snapshot: str | None,

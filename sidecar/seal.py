@@ -19,30 +19,18 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from sidecar.errors import ConfigError, FormRelayError
 
+if TYPE_CHECKING:
+    from sidecar.config import Config
+    from sidecar.store import Document
+
 KEY_BYTES = 32
-
-
-class HasSealKeys(Protocol):
-    @property
-    def seal_private_keys(self) -> str: ...
-
-
-class Placed(Protocol):
-    """A document row's place as stored (sidecar.store.Document)."""
-
-    @property
-    def seal_key(self) -> str | None: ...
-    @property
-    def original_name(self) -> str: ...
-    @property
-    def path(self) -> str: ...
 
 
 class UnknownKey(FormRelayError):
@@ -99,13 +87,10 @@ class Opener:
     @classmethod
     def parse(cls, text: str, source: str = "FORMRELAY_SEAL_PRIVATE_KEYS") -> Opener:
         """ConfigError naming the position of a bad key, never the key."""
-        keys = []
-        for n, part in enumerate((p.strip() for p in text.split(",") if p.strip()), 1):
-            keys.append(_key(part, f"{source}, key {n}"))
-        return cls(keys)
+        return cls([_key(part, f"{source}, key {n}") for n, part in enumerate(split_keys(text), 1)])
 
     @classmethod
-    def from_config(cls, cfg: HasSealKeys) -> Opener:
+    def from_config(cls, cfg: Config) -> Opener:
         """The keys of FORMRELAY_SEAL_PRIVATE_KEYS (or its _FILE); none: sealing is off."""
         return cls.parse(cfg.seal_private_keys)
 
@@ -150,7 +135,7 @@ class Opener:
             raise NotOpened(f"a document place sealed with key {wanted} is not a place"
                             " (damaged)") from None
 
-    def names(self, documents: Iterable[Placed]) -> list[str]:
+    def names(self, documents: Iterable[Document]) -> list[str]:
         """The documents' original names, to mask them in partner texts ('' for one
         that does not open: its name cannot be masked, nor was it sent)."""
         found = []
@@ -172,15 +157,30 @@ class Opener:
                             " (damaged, or not a sealed box)") from None
 
 
-def _key(text: str, source: str) -> bytes:
+def split_keys(text: str) -> list[str]:
+    """FORMRELAY_SEAL_PRIVATE_KEYS' keys: separated by commas, blanks ignored."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def decode_key(text: str) -> bytes:
+    """A key's 32 bytes from its base64; ValueError saying what is wrong, never quoting it."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError([f"{source} is not base64 (as `formrelay keys generate` prints"
-                           " it)"]) from None
+        raise ValueError("is not base64 (as `formrelay keys generate` prints it)") from None
     if len(raw) != KEY_BYTES:
-        raise ConfigError([f"{source} must be {KEY_BYTES} bytes in base64, got {len(raw)}"])
+        raise ValueError(f"must be {KEY_BYTES} bytes in base64, got {len(raw)}")
     return raw
+
+
+def _key(text: str, source: str) -> bytes:
+    try:
+        return decode_key(text)
+    except ValueError as exc:
+        raise ConfigError([f"{source} {exc}"]) from None
+
+
+NO_KEYS = Opener([])  # sealing off: clear values pass through, a sealed one is UnknownKey
 
 
 def _unb64(text: str, wanted: str) -> bytes:

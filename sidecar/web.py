@@ -24,7 +24,7 @@ from sidecar.config import DEFAULT_TEMPLATES
 from sidecar.doorbell import Doorbell
 from sidecar.health_routes import HealthRoutes
 from sidecar.retention import Retention
-from sidecar.seal import Opener
+from sidecar.seal import NO_KEYS, Opener
 from sidecar.signing import NOTIFY, BadSignature, verify
 from sidecar.states import CLAIMABLE
 from sidecar.store import Store
@@ -42,7 +42,7 @@ def create_app(store: Store, secret: str, doorbell: Doorbell, *,
     app = Flask("formrelay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # notify holds itself to less
     mount(app, Admin(store, doorbell, retention=retention or Retention(),
-                     opener=opener or Opener([])),
+                     opener=opener or NO_KEYS),
           secret, store, templates_dir or DEFAULT_TEMPLATES)
 
     app.register_blueprint((health or HealthRoutes(store)).blueprint())

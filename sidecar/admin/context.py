@@ -18,7 +18,7 @@ from sidecar.partner_profile import PARTNER_NAME
 from sidecar.partners import DEFAULT_NAME, PARTNERS_ROW
 from sidecar.pause import Pause, every_pause
 from sidecar.retention import Retention
-from sidecar.seal import Opener
+from sidecar.seal import NO_KEYS, Opener
 from sidecar.store import Store
 
 
@@ -47,7 +47,7 @@ class Admin:
     store: Store
     doorbell: Doorbell  # rings what an action makes due
     retention: Retention = field(default_factory=Retention)  # the job view says when values go
-    opener: Opener = field(default_factory=lambda: Opener([]))  # opens sealed values (Reveal)
+    opener: Opener = NO_KEYS  # opens sealed values (Reveal)
 
     def pause_state(self) -> Breaker:
         """The pause that matters most across the partners, its cause naming a named
