@@ -11,7 +11,7 @@ from typing import Any
 
 from sidecar.admin.context import Admin, Conflict, NotFound, job_summary
 from sidecar.admin.filters import BulkRetry
-from sidecar.admin.read import document_names, submitted_fields
+from sidecar.admin.read import document_names, submitted_fields, values_row
 from sidecar.doorbell import ring_due
 from sidecar.errors import InvalidTransition, StoreError
 from sidecar.states import CLAIMABLE, Event, EventKind
@@ -98,11 +98,12 @@ def reveal(admin: Admin, job_id: int, user: str) -> dict[str, Any]:
     """The submitted values and the documents' original file names, for the signed caller
     only; the log row names who, not what."""
     missing: NotFound | None = None
+    row = values_row(admin, job_id)
     try:
-        fields = submitted_fields(admin, job_id)
+        fields = submitted_fields(admin, row)
     except NotFound as exc:  # no values (retention, none stored): names may still be there
         fields, missing = [], exc
-    documents = [d for d in document_names(admin, job_id) if d["name"]]
+    documents = [d for d in document_names(admin, job_id, row) if d["name"]]
     if missing is not None and not documents:
         raise missing
     admin.store.log(LogEntry("job.fields_revealed", f"submitted values shown to {user}"

@@ -77,7 +77,7 @@ def job(admin: Admin, job_id: int) -> dict[str, Any]:
     summary.update(source=row["source"], priority=int(row["priority"]),
                    key_generation=int(row["key_generation"]))
     try:
-        fields = [_named(f) for f in _decoded(admin, job_id)]  # names only: no value read
+        fields = [_named(f) for f in _decoded(admin, values_row(admin, job_id))]  # names only
     except NotFound:
         fields = []
     documents = [{  # no original file name: a name is a value, shown by Reveal only
@@ -109,17 +109,25 @@ def _retention(admin: Admin, row: dict[str, Any]) -> dict[str, Any]:
             "delete_delivered_files": admin.retention.delete_delivered_files}
 
 
-def submitted_fields(admin: Admin, job_id: int) -> list[dict[str, str]]:
+def values_row(admin: Admin, job_id: int) -> dict[str, Any]:
+    """What decides where a job's values are (AdminStore.job_snapshot): read once for
+    both halves of Reveal."""
+    row = admin.store.job_snapshot(job_id)
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return row
+
+
+def submitted_fields(admin: Admin, row: dict[str, Any]) -> list[dict[str, str]]:
     """The job's fields with their values (for Reveal), from where delivery reads them."""
-    return [{**_named(f), "value": _text(f.get("value"))} for f in _decoded(admin, job_id)]
+    return [{**_named(f), "value": _text(f.get("value"))} for f in _decoded(admin, row)]
 
 
-def document_names(admin: Admin, job_id: int) -> list[dict[str, Any]]:
+def document_names(admin: Admin, job_id: int, row: dict[str, Any]) -> list[dict[str, Any]]:
     """The job's documents' original file names (for Reveal): values like the fields'.
     None once retention dropped the job's values (a failed document's sealed place
     keeps its path for a retry, and its name inside the same box)."""
-    row = admin.store.job_snapshot(job_id)
-    if row is None or row["values_dropped_at"] is not None:
+    if row["values_dropped_at"] is not None:
         return []
     docs = admin.store.documents(job_id)
     return [{"id": d.id, "name": name} for d, name in zip(docs, admin.opener.names(docs),
@@ -131,16 +139,13 @@ def _named(field: dict[str, Any]) -> dict[str, str]:
             "type": str(field.get("type") or "")}
 
 
-def _decoded(admin: Admin, job_id: int) -> tuple[dict[str, Any], ...]:
+def _decoded(admin: Admin, row: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     """The job's fields as WPForms stores them.
 
     The snapshot the bridge stored; for jobs created without one (backfill, the
     sweep) the WPForms entry, as the engine does. A bridge job whose snapshot is
     gone lost it to retention: its values are not read from WPForms either.
     """
-    row = admin.store.job_snapshot(job_id)
-    if row is None:
-        raise NotFound(f"no job {job_id}")
     raw: Any = None
     try:
         snapshot = admin.opener.open_snapshot(row["seal_key"], row["snapshot"])
