@@ -17,6 +17,7 @@ import pytest
 
 from devstack.samples import write_pdf
 from sidecar import config, keys_command, seal
+from sidecar.cli import main
 from sidecar.doctor import Level
 from sidecar.doctor_seal import plugin_check, rows_check
 from sidecar.errors import Category
@@ -28,6 +29,7 @@ from tests.conftest import PREFIX
 from tests.integration.delivery import Delivery, snapshot, text_fields
 from tests.integration.test_admin_api import SECRET as ADMIN_SECRET
 from tests.integration.test_admin_api import Signed
+from tests.integration.test_admin_views import view
 
 pytestmark = [pytest.mark.db, pytest.mark.sim]
 
@@ -225,8 +227,6 @@ def _env(db: DbSettings, *pairs: KeyPair) -> dict[str, str]:
 
 def test_formrelay_keys_reseal_needs_a_key_and_prints_counts_only(
         delivery, uploads, migrated_db, monkeypatch, capsys):
-    from sidecar.cli import main
-
     enqueue_sealed(delivery, "wpforms:12:13", snapshot(12, 13, text_fields(), uploads, []), A)
     for name, value in _env(migrated_db).items():
         monkeypatch.setenv(name, value)
@@ -241,8 +241,6 @@ def test_formrelay_keys_reseal_needs_a_key_and_prints_counts_only(
 
 def test_the_overview_says_values_are_in_clear_without_a_key_and_the_job_view_what_it_is(
         delivery, uploads):
-    from tests.integration.test_admin_views import view
-
     job_id = enqueue_sealed(delivery, "wpforms:12:14", snapshot(12, 14, text_fields(), uploads,
                                                                  []), A)
     for keys, in_clear in ((Opener([]), True), (opener(A), False)):

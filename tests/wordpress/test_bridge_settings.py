@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -258,15 +259,23 @@ TEMPLATES = [
 ]
 
 
+OLD_FORM = {"template": "old.j2", "priority": 7, "partner": "old"}  # sanitize_each's form 5
+
+
+def assert_each_kept_or_refused(key: str, cases: list[tuple[Any, Any]],
+                                results: list[dict[str, Any]]) -> None:
+    """Each case's value stored as expected, or (expected None) refused: form 5's old
+    settings kept and the setting's error shown."""
+    for (given, expected), result in zip(cases, results, strict=True):
+        if expected is None:
+            assert result == {"stored": OLD_FORM, "errors": [f"{key}_5"]}, given
+        else:
+            assert result == {"stored": {**OLD_FORM, key: expected}, "errors": []}, given
+
+
 def test_template_names(wp):
     results = sanitize_each(wp, [{"template": t} for t, _ in TEMPLATES])
-    for (template, expected), result in zip(TEMPLATES, results, strict=True):
-        if expected is None:
-            assert result == {"stored": {"template": "old.j2", "priority": 7, "partner": "old"},
-                              "errors": ["template_5"]}, template
-        else:
-            assert result == {"stored": {"template": expected, "priority": 7, "partner": "old"},
-                              "errors": []}, template
+    assert_each_kept_or_refused("template", TEMPLATES, results)
 
 
 PRIORITIES = [(0, 0), (100, 100), ("42", 42), (" 8 ", 8), ("", 10), (-1, None), (101, None),
@@ -303,13 +312,7 @@ def test_partner_names(wp):
     starting with a letter or digit, at most 64) or '' (the default partner); anything else
     is refused with the old partner kept and an error shown."""
     results = sanitize_each(wp, [{"partner": p} for p, _ in PARTNERS])
-    for (partner, expected), result in zip(PARTNERS, results, strict=True):
-        if expected is None:
-            assert result == {"stored": {"template": "old.j2", "priority": 7, "partner": "old"},
-                              "errors": ["partner_5"]}, partner
-        else:
-            assert result == {"stored": {"template": "old.j2", "priority": 7,
-                                         "partner": expected}, "errors": []}, partner
+    assert_each_kept_or_refused("partner", PARTNERS, results)
 
 
 def test_sidecar_urls_and_secrets(wp):
