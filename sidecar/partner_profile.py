@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # A partner's name: in the settings' [partners.NAME], on each job, in the plugin's form
-# settings and the dashboard's filter (the plugin's sanitizer holds the PHP copy).
+# settings and the dashboard's filter (FormRelay_Settings::PARTNER_PATTERN is the PHP copy;
+# tests/unit/test_partners_config.py holds the two equal).
 PARTNER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 

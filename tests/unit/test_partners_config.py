@@ -3,12 +3,14 @@ TOML tables name several, and every mistake is one line that names the table."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from sidecar import config, partners
 from sidecar.errors import ConfigError
+from sidecar.partner_profile import PARTNER_NAME
 
 pytestmark = pytest.mark.unit
 
@@ -123,3 +125,13 @@ def test_a_fhir_partner_is_probed_with_its_capability_statement_unless_told_othe
     assert config.load("worker", told).partners[0].probe == ("HEAD", "/fhir")
     cfg = config.load("worker", with_file(tmp_path, two_partners(tmp_path)))
     assert [p.probe for p in cfg.partners] == [("HEAD", "/"), ("GET", "/metadata")]
+
+
+def test_the_plugin_checks_partner_names_with_the_same_pattern():
+    """The plugin's copy (FormRelay_Settings::PARTNER_PATTERN) is the sidecar's rule,
+    PHP's \\z being Python's \\Z: a drift would let the plugin store names no job may hold."""
+    php = (Path(__file__).resolve().parents[2] / "wp_bridge_plugin" / "includes"
+           / "class-formrelay-settings.php").read_text()
+    found = re.search(r"const PARTNER_PATTERN\s*=\s*'/(.*)/';", php)
+    assert found is not None
+    assert found[1].replace("\\z", "\\Z") == PARTNER_NAME.pattern
