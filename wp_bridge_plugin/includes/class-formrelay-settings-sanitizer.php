@@ -127,23 +127,15 @@ final class FormRelay_Settings_Sanitizer {
 			$priority = $before['priority'];
 			$partner  = $before['partner'];
 
-			if ( array_key_exists( 'template', $one ) ) {
-				$candidate = is_string( $one['template'] ) ? trim( $one['template'] ) : null;
-				if ( '' === $candidate ) {
-					$template = '';
-				} elseif ( FormRelay_Settings::valid_template( $candidate ) ) {
-					$template = $candidate;
-				} else {
-					self::error(
-						'template_' . $form_id,
-						sprintf(
-							/* translators: %d: form id. */
-							__( 'The template of form %d must be a file name ending in .j2 (letters, digits, "_", "." and "-" only); its previous template was kept.', 'formrelay-bridge' ),
-							$form_id
-						)
-					);
-				}
-			}
+			$template = self::name_or_kept(
+				$one,
+				'template',
+				$template,
+				array( 'FormRelay_Settings', 'valid_template' ),
+				$form_id,
+				/* translators: %d: form id. */
+				__( 'The template of form %d must be a file name ending in .j2 (letters, digits, "_", "." and "-" only); its previous template was kept.', 'formrelay-bridge' )
+			);
 			if ( array_key_exists( 'priority', $one ) ) {
 				$candidate = is_string( $one['priority'] ) && '' === trim( $one['priority'] ) ? FormRelay_Settings::DEFAULT_PRIORITY : FormRelay_Settings::parse_priority( $one['priority'] );
 				if ( null === $candidate ) {
@@ -161,21 +153,15 @@ final class FormRelay_Settings_Sanitizer {
 					$priority = $candidate;
 				}
 			}
-			if ( array_key_exists( 'partner', $one ) ) {
-				$candidate = is_string( $one['partner'] ) ? trim( $one['partner'] ) : null;
-				if ( '' === $candidate || FormRelay_Settings::valid_partner( $candidate ) ) {
-					$partner = $candidate;
-				} else {
-					self::error(
-						'partner_' . $form_id,
-						sprintf(
-							/* translators: %d: form id. */
-							__( 'The partner of form %d must be one of the sidecar\'s partners (lower-case letters, digits, "_" and "-"); its previous partner was kept.', 'formrelay-bridge' ),
-							$form_id
-						)
-					);
-				}
-			}
+			$partner = self::name_or_kept(
+				$one,
+				'partner',
+				$partner,
+				array( 'FormRelay_Settings', 'valid_partner' ),
+				$form_id,
+				/* translators: %d: form id. */
+				__( 'The partner of form %d must be one of the sidecar\'s partners (lower-case letters, digits, "_" and "-"); its previous partner was kept.', 'formrelay-bridge' )
+			);
 			if ( '' !== $template || FormRelay_Settings::DEFAULT_PRIORITY !== $priority || '' !== $partner ) {
 				$clean[ $form_id ] = array(
 					'template' => $template,
@@ -186,6 +172,31 @@ final class FormRelay_Settings_Sanitizer {
 		}
 		ksort( $clean );
 		return $clean;
+	}
+
+	/**
+	 * A per-form name setting from input (a template, a partner): '' or a valid name,
+	 * trimmed; absent, the old value; anything else is refused with `$message` (its %d
+	 * the form id) and the old value kept.
+	 *
+	 * @param array    $one      The form's input.
+	 * @param string   $key      The setting ('template', 'partner'); also its error's prefix.
+	 * @param string   $old      The stored value.
+	 * @param callable $is_valid Whether a non-empty trimmed name is acceptable.
+	 * @param int      $form_id  Form id.
+	 * @param string   $message  The refusal, translated.
+	 * @return string
+	 */
+	private static function name_or_kept( array $one, $key, $old, $is_valid, $form_id, $message ) {
+		if ( ! array_key_exists( $key, $one ) ) {
+			return $old;
+		}
+		$candidate = is_string( $one[ $key ] ) ? trim( $one[ $key ] ) : null;
+		if ( '' === $candidate || ( null !== $candidate && call_user_func( $is_valid, $candidate ) ) ) {
+			return $candidate;
+		}
+		self::error( $key . '_' . $form_id, sprintf( $message, $form_id ) );
+		return $old;
 	}
 
 	/**
